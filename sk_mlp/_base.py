@@ -1,0 +1,580 @@
+"""The estimator base both TorchMLPClassifier and TorchMLPRegressor share.
+
+It owns the scikit-learn boundary: parameter constraints, data validation,
+fit/partial_fit plumbing, early-stopping splits, prediction in chunks, the
+fitted attributes scikit-learn's MLP exposes, tags and pickling. Subclasses
+only say how targets are encoded, which loss applies and how outputs become
+predictions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, is_regressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import RobustScaler
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._device import (
+    fork_rng,
+    is_available,
+    resolve_device,
+    to_numpy,
+    to_tensor,
+    tree_to,
+)
+from ._module import ACTIVATIONS, RobustInput, build_mlp, linear_layers, squared_weight_norm
+from ._sklearn_private import Interval, Options, StrOptions, _check_sample_weight, _fit_context
+from ._training import (
+    History,
+    TrainingData,
+    TrainingParams,
+    check_finite,
+    lbfgs_iteration,
+    make_optimizer,
+    penalty_scale,
+    progress_bar,
+    report,
+    scheduled_lr,
+    train_epoch,
+)
+
+# Rows per forward pass at prediction: large enough to amortise per-call
+# overhead, small enough that hidden activations stay a few hundred MB at most.
+_PREDICT_CHUNK = 16384
+# Robust input statistics are estimated on at most this many rows.
+_PREPROCESSING_SUBSAMPLE = 100_000
+
+
+def _supports_partial_fit(estimator) -> bool:
+    if estimator.solver == "lbfgs":
+        raise AttributeError(
+            f"partial_fit is only available for stochastic solvers; "
+            f"solver={estimator.solver!r} is full-batch."
+        )
+    return True
+
+
+class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
+    """Shared machinery of the sk_mlp estimators; not for direct use."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions({"adam", "adamw", "sgd", "lbfgs"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "normalization": [StrOptions({"batch", "layer"}), None],
+        "preprocessing": [StrOptions({"robust"}), None],
+        "device": [str, torch.device],
+        "module": [callable, None],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        *,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+        dropout,
+        normalization,
+        preprocessing,
+        device,
+        module,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dropout = dropout
+        self.normalization = normalization
+        self.preprocessing = preprocessing
+        self.device = device
+        self.module = module
+
+    # ----------------------------------------------------------- subclass hooks
+    @abstractmethod
+    def _encode_targets(self, y, sample_weight, *, first_pass: bool, classes=None):
+        """Validate ``y``, fit target statistics on the first pass (setting
+        ``n_outputs_``), and return the training target: float32 of shape
+        (n_samples, n_targets), or int64 class indices."""
+
+    @abstractmethod
+    def _loss_function(self):
+        """The loss object from :mod:`sk_mlp._losses` for the fitted targets."""
+
+    @abstractmethod
+    def _validation_score(self, raw: torch.Tensor, y: torch.Tensor, weight) -> float:
+        """Score of raw network outputs on the validation split; higher is better."""
+
+    def _stratify(self, y_train: np.ndarray):
+        return None
+
+    def _class_sample_weight(self, y, sample_weight):
+        return sample_weight
+
+    # ------------------------------------------------------------------- fitting
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values (class labels in classification, real numbers in
+            regression).
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights. Each sample's loss is multiplied by its weight.
+
+        Returns
+        -------
+        self : object
+            Returns a trained MLP model.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _partial_fit(self, X, y, sample_weight=None, classes=None):
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self):
+        """Restore every attribute if fitting fails: no half-fitted estimator."""
+        state = self.__dict__.copy()
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)
+            raise
+
+    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+        with self._unchanged_on_error():
+            self._check_hidden_layer_sizes()
+            first_pass = not hasattr(self, "module_") or (
+                not self.warm_start and not incremental
+            )
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse=["csr", "csc"],
+                dtype=(np.float64, np.float32),
+                multi_output=True,
+                y_numeric=is_regressor(self),
+                reset=first_pass,
+            )
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+            y_train = self._encode_targets(
+                y, sample_weight, first_pass=first_pass, classes=classes
+            )
+            sample_weight = self._class_sample_weight(y, sample_weight)
+            device = resolve_device(self.device)
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            with fork_rng(device):
+                torch.manual_seed(seed)
+                self._train(X, y_train, sample_weight, device, seed, first_pass, incremental)
+        return self
+
+    def _check_hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
+        if any(not isinstance(s, Integral) or s <= 0 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must contain positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        self._hidden_layer_sizes = tuple(int(s) for s in sizes)
+
+    def _batch_size(self, n_samples: int) -> int:
+        if self.solver == "lbfgs":
+            return n_samples
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` larger than sample size. It is going to be "
+                "clipped.",
+                UserWarning,
+            )
+        return min(self.batch_size, n_samples)
+
+    def _build_module(self, X, sample_weight, device: torch.device) -> torch.nn.Module:
+        """A fresh network for the data seen on the first pass."""
+        n_outputs = self._loss_function().n_outputs(self.n_outputs_)
+        if self.module is not None:
+            network = self.module(self.n_features_in_, n_outputs)
+            if not isinstance(network, torch.nn.Module):
+                raise TypeError(
+                    f"module must return a torch.nn.Module, got {type(network).__name__}."
+                )
+        else:
+            network = build_mlp(
+                self.n_features_in_,
+                n_outputs,
+                self._hidden_layer_sizes,
+                self.activation,
+                self.dropout,
+                self.normalization,
+            )
+        if self.preprocessing == "robust":
+            network = torch.nn.Sequential(self._robust_input(X, sample_weight), network)
+        return network.to(device)
+
+    def _robust_input(self, X, sample_weight) -> RobustInput:
+        """Fit weighted median and interquartile range on (a subsample of) X.
+
+        A column whose quartiles coincide (mostly one value) is scaled by its
+        standard deviation instead; a constant column is left unscaled.
+        Sparse X is scaled without centring, to keep zeros zero.
+        """
+        if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
+            rows = np.random.default_rng(0).choice(
+                X.shape[0], _PREPROCESSING_SUBSAMPLE, replace=False
+            )
+            X, sample_weight = X[np.sort(rows)], sample_weight[np.sort(rows)]
+        if sp.issparse(X):
+            scaler = RobustScaler(with_centering=False).fit(X)
+            center, scale = np.zeros(X.shape[1]), scaler.scale_
+        else:
+            q1, center, q3 = np.quantile(
+                X, [0.25, 0.5, 0.75], axis=0, weights=sample_weight, method="inverted_cdf"
+            )
+            std = np.sqrt(np.average((X - center) ** 2, axis=0, weights=sample_weight))
+            scale = np.where(q3 > q1, q3 - q1, np.where(std > 0, std, 1.0))
+        return RobustInput(
+            torch.as_tensor(center, dtype=torch.float32),
+            torch.as_tensor(scale, dtype=torch.float32),
+        )
+
+    def _training_data(self, X, y, sample_weight, device) -> TrainingData:
+        """Convert once: X to a float32 device tensor (sparse stays CSR on the
+        host and is densified batch by batch), weights normalised to mean 1."""
+        X = sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else to_tensor(X, device)
+        target_dtype = torch.int64 if y.dtype == np.int64 else torch.float32
+        mean_weight = float(sample_weight.mean())
+        weight = None
+        if np.ptp(sample_weight) > 0:
+            weight = to_tensor(sample_weight / mean_weight, device)
+        return TrainingData(X, to_tensor(y, device, target_dtype), weight, device, mean_weight)
+
+    def _validation_rows(self, y, seed):
+        """Train and validation row indices for early stopping."""
+        return train_test_split(
+            np.arange(len(y)),
+            test_size=self.validation_fraction,
+            random_state=seed,
+            stratify=self._stratify(y),
+        )
+
+    def _train(self, X, y, sample_weight, device, seed, first_pass, incremental):
+        early_stopping = (
+            self.early_stopping and not incremental and self.solver != "lbfgs"
+        )
+        if first_pass:
+            module = self._build_module(X, sample_weight, device)
+            history = History(early_stopping)
+        else:
+            module = copy.deepcopy(self.module_).to(device)
+            history = self._resume_history(early_stopping)
+        data = self._training_data(X, y, sample_weight, device)
+        val_data = None
+        if early_stopping:
+            train_rows, val_rows = self._validation_rows(y, seed)
+            data, val_data = data.subset(train_rows), data.subset(val_rows)
+        batch_size = self._batch_size(len(data))
+        params = TrainingParams.from_estimator_params(self.get_params())
+        weight_decay = 2 * penalty_scale(self.alpha, batch_size, data)
+        optimizer = make_optimizer(module, params, weight_decay)
+        if incremental and not first_pass and getattr(self, "_optimizer_state", None):
+            optimizer.load_state_dict(self._optimizer_state)
+        loss_fn = self._loss_function()
+        if self.solver == "lbfgs":
+            self._run_lbfgs(module, loss_fn, optimizer, data, params, history)
+        else:
+            n_epochs = 1 if incremental else self.max_iter
+            self._run_epochs(
+                module, loss_fn, optimizer, data, val_data, params, history,
+                batch_size, n_epochs,
+            )
+        n_epochs_run = history.n_iter - history.start_iter
+        if not (history.converged or incremental) and n_epochs_run >= self.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                "and the optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        self._store_fit(module, optimizer, history, device, loss_fn)
+
+    def _run_epochs(
+        self, module, loss_fn, optimizer, data, val_data, params, history,
+        batch_size, n_epochs,
+    ):
+        penalty = 0.0 if self.solver == "adamw" else penalty_scale(self.alpha, batch_size, data)
+        bar = progress_bar(n_epochs, self.verbose)
+        start = time.perf_counter()
+        for _ in range(n_epochs):
+            lr = scheduled_lr(params, history.n_iter, history.t)
+            if lr is not None:
+                _set_lr(optimizer, lr)
+            total = train_epoch(module, loss_fn, optimizer, data, batch_size, self.shuffle)
+            history.n_iter += 1
+            history.t += len(data)
+            loss = total.item() / len(data)  # the epoch's one host-device sync
+            check_finite(loss, history.n_iter)
+            if penalty:
+                with torch.no_grad():
+                    loss += penalty * float(squared_weight_norm(module))
+            score = None
+            if val_data is not None:
+                score = self._validation_score(
+                    self._forward_tensor(module, val_data), *val_data.targets()
+                )
+            history.record(loss, score, module, self.tol)
+            report(history, start, self.verbose)
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.4g}")
+                bar.update()
+            if history.no_improvement_count > self.n_iter_no_change:
+                if self._reduce_lr(optimizer):
+                    history.no_improvement_count = 0
+                    continue
+                history.converged = True
+                if self.verbose:
+                    print(
+                        f"{'Validation score' if history.early_stopping else 'Training loss'} "
+                        f"did not improve more than tol={self.tol} for "
+                        f"{self.n_iter_no_change} consecutive epochs. Stopping."
+                    )
+                break
+        if bar is not None:
+            bar.close()
+        if history.best_state is not None:
+            module.load_state_dict(history.best_state)
+
+    def _reduce_lr(self, optimizer) -> bool:
+        """scikit-learn's adaptive rule: divide by 5 until the rate is tiny."""
+        lr = optimizer.param_groups[0]["lr"]
+        if self.learning_rate != "adaptive" or lr <= 1e-6:
+            return False
+        _set_lr(optimizer, lr / 5)
+        if self.verbose:
+            print(f"Setting learning rate to {lr / 5:f}")
+        return True
+
+    def _run_lbfgs(self, module, loss_fn, optimizer, data, params, history):
+        penalty = penalty_scale(self.alpha, len(data), data)
+        state = optimizer.state[next(iter(module.parameters()))]
+        start = time.perf_counter()
+        for _ in range(self.max_iter):
+            n_before = state.get("n_iter", 0)
+            loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty, _PREDICT_CHUNK)
+            check_finite(loss, history.n_iter + 1)
+            if state.get("n_iter", 0) == n_before:
+                history.converged = True
+                break
+            history.n_iter += 1
+            history.t += len(data)
+            history.record(loss, None, module, self.tol)
+            report(history, start, self.verbose)
+            if state.get("func_evals", 0) >= self.max_fun:
+                break
+        if not history.loss_curve:
+            history.record(loss, None, module, self.tol)
+
+    def _resume_history(self, early_stopping) -> History:
+        """Continue the curves of a previous fit (warm start or partial_fit)."""
+        history = History(early_stopping)
+        history.loss_curve = list(self.loss_curve_)
+        history.best_loss = self.best_loss_ if self.best_loss_ is not None else math.inf
+        history.n_iter = self.n_iter_
+        history.t = self.t_
+        history.start_iter = self.n_iter_
+        return history
+
+    def _store_fit(self, module, optimizer, history, device, loss_fn):
+        self.module_ = module
+        self.device_ = str(device)
+        self._optimizer_state = (
+            None if self.solver == "lbfgs" else optimizer.state_dict()
+        )
+        self.n_iter_ = history.n_iter
+        self.t_ = history.t
+        self.loss_curve_ = history.loss_curve
+        self.loss_ = history.loss_curve[-1]
+        self.n_layers_ = len(self._hidden_layer_sizes) + 2
+        self.out_activation_ = loss_fn.out_activation
+        self._loss = loss_fn
+        if history.early_stopping:
+            self.validation_scores_ = history.validation_scores
+            self.best_validation_score_ = history.best_validation_score
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+            self.best_loss_ = history.best_loss
+
+    # ---------------------------------------------------------------- prediction
+    def _forward_tensor(self, module, data: TrainingData) -> torch.Tensor:
+        """Raw outputs for every row of ``data``, in eval mode, in chunks."""
+        was_training = module.training
+        module.eval()
+        with torch.inference_mode():
+            raw = torch.cat(
+                [module(X) for X, _, _ in data.batches(_PREDICT_CHUNK, shuffle=False)]
+            )
+        module.train(was_training)
+        return raw
+
+    def _forward(self, X) -> torch.Tensor:
+        """Validate X for prediction and return the raw network outputs."""
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse=["csr", "csc"], dtype=(np.float32, np.float64), reset=False
+        )
+        device = torch.device(self.device_)
+        module = self.module_
+        module.eval()
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                chunk = to_tensor(X[start : start + _PREDICT_CHUNK], device)
+                if len(chunk) == 1:
+                    # BLAS takes a matrix-vector path for a single row, whose
+                    # rounding differs; predict it as part of a pair so a row
+                    # gets the same prediction alone as in a batch.
+                    chunk = chunk.expand(2, -1)
+                chunks.append(module(chunk)[: len(X[start : start + _PREDICT_CHUNK])])
+        return torch.cat(chunks)
+
+    # ------------------------------------------------------------ fitted views
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices of the linear layers, shaped ``(n_in, n_out)`` as in
+        scikit-learn's MLP (numpy copies; ``module_`` holds the live weights)."""
+        check_is_fitted(self)
+        return [to_numpy(layer.weight).T.copy() for layer in linear_layers(self.module_)]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors of the linear layers (numpy copies)."""
+        check_is_fitted(self)
+        return [to_numpy(layer.bias).copy() for layer in linear_layers(self.module_)]
+
+    # ---------------------------------------------------------- tags & pickling
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "module_" in state and self.device_ != "cpu":
+            state["module_"] = copy.deepcopy(self.module_).to("cpu")
+            state["_optimizer_state"] = tree_to(self._optimizer_state, "cpu")
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        device = getattr(self, "device_", "cpu")
+        if device == "cpu":
+            return
+        if is_available(device):
+            self.module_.to(device)
+        else:
+            warnings.warn(
+                f"This model was fitted on {device!r}, which is not available here; "
+                "it was loaded on 'cpu' and predicts there.",
+                UserWarning,
+            )
+            self.device_ = "cpu"
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+__all__ = ["BaseTorchMLP", "_supports_partial_fit", "available_if"]

@@ -1,0 +1,325 @@
+"""TorchMLPClassifier: label encoding, class weights and probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import column_or_1d
+
+from . import _docstrings
+from ._base import BaseTorchMLP, _supports_partial_fit
+from ._device import to_numpy
+from ._losses import CLASSIFICATION_LOSSES, classification_loss
+from ._sklearn_private import StrOptions, _fit_context
+
+
+class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
+    _parameter_constraints: dict = {
+        **BaseTorchMLP._parameter_constraints,
+        "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        loss="log_loss",
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        class_weight=None,
+        dropout=0.0,
+        normalization=None,
+        preprocessing="robust",
+        device="cpu",
+        module=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            loss=loss,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            dropout=dropout,
+            normalization=normalization,
+            preprocessing=preprocessing,
+            device=device,
+            module=module,
+        )
+        self.class_weight = class_weight
+
+    # ------------------------------------------------------------ target hooks
+    def _encode_targets(self, y, sample_weight, *, first_pass, classes=None):
+        multilabel = type_of_target(y).startswith("multilabel")
+        if not multilabel:
+            y = column_or_1d(y, warn=True)
+        if first_pass:
+            self._fit_labels(y, classes, multilabel)
+        else:
+            self._check_known_labels(y, classes, multilabel)
+        if self._target_type == "multiclass":
+            return np.searchsorted(self.classes_, y).astype(np.int64)
+        return self._label_binarizer.transform(y).astype(np.float32)
+
+    def _fit_labels(self, y, classes, multilabel):
+        check_classification_targets(y)
+        binarizer = LabelBinarizer()
+        binarizer.fit(y if classes is None or multilabel else classes)
+        if len(binarizer.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in the "
+                f"data, but the data contains only one class: {binarizer.classes_[0]!r}."
+            )
+        self._label_binarizer = binarizer
+        self.classes_ = binarizer.classes_
+        if multilabel:
+            self._target_type = "multilabel-indicator"
+        else:
+            self._target_type = "multiclass" if len(self.classes_) > 2 else "binary"
+        self.n_outputs_ = 1 if self._target_type == "binary" else len(self.classes_)
+
+    def _check_known_labels(self, y, classes, multilabel):
+        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"`classes={classes!r}` is not the same as on the first call to "
+                f"partial_fit, which was {self.classes_!r}."
+            )
+        if multilabel != (self._target_type == "multilabel-indicator"):
+            raise ValueError(
+                "The type of target changed since the model was fitted: it was "
+                f"{self._target_type!r}; fit from scratch (warm_start=False)."
+            )
+        if multilabel:
+            if y.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"y has {y.shape[1]} labels; the model was fitted with "
+                    f"{len(self.classes_)}."
+                )
+            return
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y contains classes {unknown!r} not seen when the model was first "
+                f"fitted; known classes are {self.classes_!r}. Pass every class with "
+                "partial_fit(..., classes=...) or refit with warm_start=False."
+            )
+
+    def _class_sample_weight(self, y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        return sample_weight * compute_sample_weight(self.class_weight, y)
+
+    def _stratify(self, y_train):
+        return None if self._target_type == "multilabel-indicator" else y_train
+
+    def _loss_function(self):
+        return classification_loss(self._target_type)
+
+    def _validation_score(self, raw, y, weight) -> float:
+        """Accuracy (subset accuracy for multilabel), weighted when weights are."""
+        if self._target_type == "multiclass":
+            correct = raw.argmax(dim=1) == y
+        else:
+            correct = ((raw > 0) == (y > 0.5)).all(dim=1)
+        correct = correct.float()
+        if weight is not None:
+            return float((correct * weight).sum() / weight.sum())
+        return float(correct.mean())
+
+    # --------------------------------------------------------------- fitting
+    @available_if(_supports_partial_fit)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_classes)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit. Required on the first
+            call for single-label targets, since ``y`` may not contain all
+            classes; can be omitted in later calls.
+
+        Returns
+        -------
+        self : object
+            Trained MLP model.
+        """
+        if not hasattr(self, "classes_") and classes is None:
+            if not type_of_target(y).startswith("multilabel"):
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._partial_fit(X, y, sample_weight, classes=classes)
+
+    # ------------------------------------------------------------ prediction
+    def predict(self, X):
+        """Predict using the multi-layer perceptron classifier.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes (an indicator matrix for multilabel targets).
+        """
+        proba = self.predict_proba(X)
+        if self._target_type == "multilabel-indicator":
+            return (proba > 0.5).astype(int)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted probability of the sample for each class in the
+            model, where classes are ordered as they are in `self.classes_`.
+        """
+        return np.exp(self.predict_log_proba(X))
+
+    def predict_log_proba(self, X):
+        """Return the log of probability estimates.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_y_prob : ndarray of shape (n_samples, n_classes)
+            The predicted log-probability of the sample for each class
+            in the model, where classes are ordered as they are in
+            `self.classes_`.
+        """
+        raw = self._forward(X)
+        log_proba = self._loss.log_proba(raw)
+        if self._target_type == "binary":
+            log_proba = torch.cat([self._loss.complement_log_proba(raw), log_proba], dim=1)
+        return to_numpy(log_proba).astype(np.float64)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+TorchMLPClassifier.__doc__ = _docstrings.fill(
+    """Multi-layer perceptron classifier trained with PyTorch.
+
+    A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`
+    (same parameter names and fitted attributes where the meaning is the same)
+    that trains on a CPU or GPU, with modern optimizers, dropout,
+    normalization, learning-rate schedules, early stopping that restores the
+    best weights, and class weights. It minimises the cross-entropy: softmax
+    over classes for multiclass targets, a sigmoid per column for binary and
+    multilabel targets.
+
+    Parameters
+    ----------
+    {architecture}
+    {training}
+    loss : {{'log_loss', 'cross_entropy'}}, default='log_loss'
+        The loss minimised: the cross-entropy (``'cross_entropy'`` is an
+        alias).
+
+    {training_more}
+    class_weight : dict, 'balanced' or None, default=None
+        Weights associated with classes in the form ``{{class_label: weight}}``.
+        ``'balanced'`` uses ``n_samples / (n_classes * np.bincount(y))``.
+        Class weights multiply ``sample_weight``.
+
+    {torch}
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels for each output.
+
+    n_outputs_ : int
+        Number of network outputs: 1 for binary targets, else the number of
+        classes or labels.
+
+    out_activation_ : str
+        Name of the output activation function: ``'logistic'`` or
+        ``'softmax'``.
+
+    {fitted}
+    See Also
+    --------
+    TorchMLPRegressor : Multi-layer perceptron regressor trained with PyTorch.
+    sklearn.neural_network.MLPClassifier : scikit-learn's NumPy implementation.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sk_mlp import TorchMLPClassifier
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> clf = TorchMLPClassifier(max_iter=50, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 2)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+)

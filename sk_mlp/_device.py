@@ -1,0 +1,86 @@
+"""Device resolution and array <-> tensor conversion.
+
+This is the only module that knows device names; everything else asks it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def available_devices() -> list[str]:
+    """Names of the torch devices usable on this machine, best first."""
+    names = [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    names.append("cpu")
+    return names
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn a user's ``device`` parameter into a :class:`torch.device`.
+
+    ``"auto"`` picks the best available device. A device that is not present
+    raises a ``ValueError`` naming what is available instead.
+    """
+    available = available_devices()
+    if device == "auto":
+        return torch.device(available[0])
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"device={device!r} is not a valid torch device name; use one of "
+            f"{available + ['auto']}."
+        ) from exc
+    if resolved.type == "cuda" and resolved.index is None and "cuda:0" in available:
+        resolved = torch.device("cuda:0")
+    if str(resolved) not in available:
+        raise ValueError(
+            f"device={device!r} is not available on this machine. Available "
+            f"devices: {available}; pass device='auto' to pick the best of them."
+        )
+    return resolved
+
+
+def is_available(device: str) -> bool:
+    """Whether a device name, such as a fitted ``device_``, exists here."""
+    return device in available_devices()
+
+
+def to_tensor(X, device: torch.device, dtype=torch.float32) -> torch.Tensor:
+    """Copy a dense array to ``device`` as ``dtype``, without a copy when possible."""
+    if sp.issparse(X):
+        X = X.toarray()
+    with warnings.catch_warnings():
+        # Read-only arrays (memory maps) are shared, not copied; torch warns
+        # because the tensor could write to them, which sk_mlp never does.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """Bring a tensor back to the host as a numpy array."""
+    return tensor.detach().to("cpu").numpy()
+
+
+def tree_to(obj, device: str):
+    """Move every tensor inside nested dicts, lists and tuples to ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {key: tree_to(value, device) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(tree_to(value, device) for value in obj)
+    return obj
+
+
+def fork_rng(device: torch.device):
+    """A context that restores torch's global RNG state for CPU and ``device``."""
+    devices = [] if device.type == "cpu" else [device]
+    device_type = "cuda" if device.type == "cpu" else device.type
+    return torch.random.fork_rng(devices=devices, device_type=device_type)

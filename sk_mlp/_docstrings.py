@@ -1,0 +1,211 @@
+"""Parameter and attribute documentation shared by both estimators.
+
+Both classes document the same constructor parameters; writing them once here
+keeps the two docstrings from drifting apart. Each class docstring is a
+template with ``{architecture}``, ``{training}`` and ``{torch}`` fields.
+"""
+
+ARCHITECTURE = """\
+hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
+        The ith element represents the number of neurons in the ith hidden
+        layer. An empty tuple fits a model with no hidden layer (a linear or
+        generalised linear model).
+
+    activation : {'relu', 'tanh', 'logistic', 'sigmoid', 'identity', 'gelu', \
+'silu', 'leaky_relu', 'elu'}, default='relu'
+        Activation function for the hidden layers. ``'sigmoid'`` is an alias of
+        ``'logistic'``. Rectifier-like activations use He (Kaiming)
+        initialisation, the others Glorot initialisation.
+"""
+
+TRAINING = """\
+solver : {'adam', 'adamw', 'sgd', 'lbfgs'}, default='adam'
+        The solver for weight optimization.
+
+        - 'adam': Adam (Kingma and Ba), in torch's fused implementation.
+        - 'adamw': Adam with decoupled weight decay (Loshchilov and Hutter);
+          ``alpha`` is then the decoupled decay rate.
+        - 'sgd': stochastic gradient descent with ``momentum``.
+        - 'lbfgs': full-batch L-BFGS with a strong-Wolfe line search; often
+          best on small data sets.
+
+    alpha : float, default=0.0001
+        Strength of the L2 penalty on the connection weights (not the biases).
+        As in scikit-learn, each mini-batch loss gets
+        ``0.5 * alpha * ||W||^2 / batch_weight_sum``. For ``solver='adamw'``
+        it is the decoupled weight decay instead.
+
+    batch_size : int or 'auto', default='auto'
+        Size of minibatches for stochastic optimizers.
+        ``'auto'`` means ``min(200, n_samples)``. Ignored by ``'lbfgs'``.
+
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
+default='constant'
+        Learning rate schedule, applied per epoch.
+
+        - 'constant': ``learning_rate_init`` throughout.
+        - 'invscaling': ``learning_rate_init / (t + 1) ** power_t`` with ``t``
+          the number of samples seen, as in scikit-learn.
+        - 'adaptive': divide the rate by 5 each time ``n_iter_no_change``
+          epochs fail to improve by ``tol``; stop once it falls below 1e-6.
+        - 'cosine': cosine annealing from ``learning_rate_init`` to 0 over
+          ``max_iter`` epochs.
+
+        Unlike scikit-learn, where schedules apply to ``solver='sgd'`` only,
+        they apply to every stochastic solver here.
+
+    learning_rate_init : float, default=0.001
+        The initial learning rate. Ignored by ``'lbfgs'``.
+
+    power_t : float, default=0.5
+        The exponent of the ``'invscaling'`` schedule.
+
+    max_iter : int, default=200
+        Maximum number of epochs (stochastic solvers) or iterations
+        (``'lbfgs'``).
+"""
+
+TRAINING_MORE = """\
+shuffle : bool, default=True
+        Whether to shuffle samples in each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling, dropout and the early-stopping
+        split. Pass an int for reproducible results across calls. Fitting
+        leaves torch's global random state as it found it.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization. When the loss (or the validation
+        score, with ``early_stopping``) does not improve by at least ``tol``
+        for ``n_iter_no_change`` consecutive epochs, training stops. For
+        ``'lbfgs'``, the gradient tolerance.
+
+    verbose : int or bool, default=False
+        ``1`` (or True) prints the loss, validation score and elapsed time
+        after every epoch; ``2`` shows a tqdm progress bar instead.
+
+    warm_start : bool, default=False
+        When True, reuse the solution of the previous call to fit as
+        initialization; otherwise, erase the previous solution.
+
+    momentum : float, default=0.9
+        Momentum for ``'sgd'``, between 0 and 1.
+
+    nesterovs_momentum : bool, default=True
+        Whether to use Nesterov's momentum with ``'sgd'`` and ``momentum > 0``.
+
+    early_stopping : bool, default=False
+        Whether to hold out ``validation_fraction`` of the training data and
+        stop when the validation score has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs. The weights of the best epoch are
+        restored at the end. Ignored by ``'lbfgs'`` and ``partial_fit``.
+
+    validation_fraction : float, default=0.1
+        The proportion of training data to set aside as validation set for
+        early stopping.
+
+    beta_1 : float, default=0.9
+        Exponential decay rate for estimates of first moment vector in adam
+        and adamw, in [0, 1).
+
+    beta_2 : float, default=0.999
+        Exponential decay rate for estimates of second moment vector in adam
+        and adamw, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Value for numerical stability in adam and adamw.
+
+    n_iter_no_change : int, default=10
+        Maximum number of epochs without an improvement of ``tol``.
+
+    max_fun : int, default=15000
+        Maximum number of loss function calls for ``'lbfgs'``.
+"""
+
+TORCH = """\
+dropout : float, default=0.0
+        Probability of zeroing a hidden unit during training, in [0, 1).
+
+    normalization : {'batch', 'layer'} or None, default=None
+        Normalization layer after each hidden linear layer.
+
+    preprocessing : {'robust'} or None, default='robust'
+        Input treatment inside the model. ``'robust'`` centres each feature on
+        its median, divides by its interquartile range and smoothly clips
+        outliers to about three units (sparse input is scaled, not centred);
+        the statistics are fitted on the first call to ``fit``. ``None``
+        feeds X as given, as scikit-learn's MLP does.
+
+    device : str or torch.device, default='cpu'
+        Where the model trains and predicts: ``'cpu'``, ``'cuda'``,
+        ``'cuda:N'``, ``'mps'``, or ``'auto'`` for the best one available.
+
+    module : callable or None, default=None
+        A callable ``(n_features_in, n_outputs) -> torch.nn.Module`` that
+        replaces the built network (``hidden_layer_sizes``, ``activation``,
+        ``dropout`` and ``normalization`` are then ignored). The estimator
+        still owns data handling, the loss, training and the device. It must
+        be picklable (a class or module-level function) for the estimator to
+        pickle.
+"""
+
+FITTED = """\
+loss_ : float
+        The current loss computed with the loss function, penalty included.
+
+    best_loss_ : float or None
+        The minimum loss reached during fitting; None with early stopping,
+        which selects on ``best_validation_score_`` instead.
+
+    loss_curve_ : list of shape (n_iter_,)
+        The loss at the end of each epoch.
+
+    validation_scores_ : list of shape (n_iter_,) or None
+        The score on the held-out validation set after each epoch; None
+        without early stopping.
+
+    best_validation_score_ : float or None
+        The best validation score, whose weights were restored; None without
+        early stopping.
+
+    t_ : int
+        The number of training samples seen by the solver during fitting.
+
+    coefs_ : list of shape (n_layers - 1,)
+        The ith element is a numpy copy of the weight matrix of the ith
+        ``torch.nn.Linear`` layer, of shape (n_in, n_out) as in scikit-learn.
+
+    intercepts_ : list of shape (n_layers - 1,)
+        The ith element is a numpy copy of the bias vector of the ith layer.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Names of features seen during fit. Defined only when `X` has feature
+        names that are all strings.
+
+    n_iter_ : int
+        The number of epochs (or L-BFGS iterations) the solver has run.
+
+    n_layers_ : int
+        Number of layers, input and output included.
+
+    module_ : torch.nn.Module
+        The trained network, input preprocessing included; it outputs raw
+        scores (logits, means and variances) before the output link.
+
+    device_ : str
+        The device the model lives on, such as ``'cpu'`` or ``'cuda:0'``.
+"""
+
+
+def fill(template: str) -> str:
+    """Insert the shared blocks into a class docstring template."""
+    return template.format(
+        architecture=ARCHITECTURE,
+        training=TRAINING,
+        training_more=TRAINING_MORE,
+        torch=TORCH,
+        fitted=FITTED,
+    )

@@ -1,0 +1,145 @@
+"""Loss registry: each loss says how many network outputs it needs, how it
+scores a batch, and how raw outputs become predictions (its link).
+
+Losses return one value per sample so that sample weights apply uniformly.
+Plain torch, no scikit-learn.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+class SquaredError:
+    """Half the mean squared error over targets, as scikit-learn's MLP reports it."""
+
+    out_activation = "identity"
+
+    def n_outputs(self, n_targets: int) -> int:
+        return n_targets
+
+    def __call__(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (raw - y).square().mean(dim=1)
+
+    def mean(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw
+
+
+class Poisson:
+    """Poisson deviance (up to a constant) with a log link."""
+
+    out_activation = "exp"
+
+    def n_outputs(self, n_targets: int) -> int:
+        return n_targets
+
+    def __call__(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = F.poisson_nll_loss(raw, y, log_input=True, full=False, reduction="none")
+        return loss.mean(dim=1)
+
+    def mean(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw.exp()
+
+
+class GaussianNLL:
+    """Heteroscedastic Gaussian negative log-likelihood with the beta-NLL remedy.
+
+    The network outputs a mean and a raw variance per target. The variance is
+    ``softplus(raw) + min_variance``: smooth, positive, and bounded away from
+    zero so that the likelihood cannot diverge on a perfectly fitted point.
+
+    Plain Gaussian NLL weights each residual by ``1 / variance``, so points the
+    network already calls noisy stop teaching the mean, and the mean fits worse
+    than with squared error. Following Seitzer et al. (ICLR 2022, "On the
+    Pitfalls of Heteroscedastic Uncertainty Estimation"), each sample's NLL is
+    multiplied by ``variance.detach() ** beta``; ``beta=0.5`` interpolates
+    between NLL (``beta=0``) and squared-error-like mean gradients (``beta=1``)
+    while the variance still converges to the residual variance.
+    """
+
+    out_activation = "gaussian"
+
+    def __init__(self, beta: float = 0.5, min_variance: float = 1e-6):
+        self.beta = beta
+        self.min_variance = min_variance
+
+    def n_outputs(self, n_targets: int) -> int:
+        return 2 * n_targets
+
+    def mean_variance(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, raw_var = raw.chunk(2, dim=1)
+        return mean, F.softplus(raw_var) + self.min_variance
+
+    def nll(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample Gaussian NLL summed over targets, without the beta weight."""
+        mean, var = self.mean_variance(raw)
+        return F.gaussian_nll_loss(mean, y, var, full=True, reduction="none").sum(dim=1)
+
+    def __call__(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mean, var = self.mean_variance(raw)
+        nll = F.gaussian_nll_loss(mean, y, var, reduction="none")
+        if self.beta:
+            nll = nll * var.detach() ** self.beta
+        return nll.sum(dim=1)
+
+    def mean(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw.chunk(2, dim=1)[0]
+
+
+class BinaryLogLoss:
+    """Sigmoid cross-entropy per column: binary and multilabel targets."""
+
+    out_activation = "logistic"
+
+    def n_outputs(self, n_targets: int) -> int:
+        return n_targets
+
+    def __call__(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = F.binary_cross_entropy_with_logits(raw, y, reduction="none")
+        return loss.sum(dim=1)
+
+    def proba(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(raw)
+
+    def log_proba(self, raw: torch.Tensor) -> torch.Tensor:
+        return F.logsigmoid(raw)
+
+    def complement_log_proba(self, raw: torch.Tensor) -> torch.Tensor:
+        """``log(1 - p)``, computed without cancellation."""
+        return F.logsigmoid(-raw)
+
+
+class MulticlassLogLoss:
+    """Softmax cross-entropy over mutually exclusive classes."""
+
+    out_activation = "softmax"
+
+    def n_outputs(self, n_classes: int) -> int:
+        return n_classes
+
+    def __call__(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(raw, y, reduction="none")
+
+    def proba(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(raw, dim=1)
+
+    def log_proba(self, raw: torch.Tensor) -> torch.Tensor:
+        return F.log_softmax(raw, dim=1)
+
+
+REGRESSION_LOSSES = {
+    "squared_error": SquaredError,
+    "mse": SquaredError,
+    "poisson": Poisson,
+    "gaussian_nll": GaussianNLL,
+}
+
+CLASSIFICATION_LOSSES = ("log_loss", "cross_entropy")
+
+
+def classification_loss(target_type: str) -> BinaryLogLoss | MulticlassLogLoss:
+    """The cross-entropy that fits a scikit-learn ``type_of_target`` result."""
+    if target_type == "multiclass":
+        return MulticlassLogLoss()
+    return BinaryLogLoss()

@@ -1,0 +1,110 @@
+"""The torch network that both estimators train: plain torch, no scikit-learn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+# name -> (layer factory, init): He (Kaiming) initialisation for the rectifier
+# family, Glorot for saturating and linear units, as in the MLP literature.
+ACTIVATIONS = {
+    "identity": (nn.Identity, "glorot"),
+    "logistic": (nn.Sigmoid, "glorot"),
+    "sigmoid": (nn.Sigmoid, "glorot"),
+    "tanh": (nn.Tanh, "glorot"),
+    "relu": (nn.ReLU, "he"),
+    "leaky_relu": (nn.LeakyReLU, "he"),
+    "elu": (nn.ELU, "he"),
+    "gelu": (nn.GELU, "he"),
+    "silu": (nn.SiLU, "he"),
+}
+
+NORMALIZATIONS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
+
+
+def _init_linear(layer: nn.Linear, scheme: str) -> None:
+    if scheme == "he":
+        nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+    else:
+        nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+
+
+def build_mlp(
+    n_features: int,
+    n_outputs: int,
+    hidden_layer_sizes: Sequence[int] = (100,),
+    activation: str = "relu",
+    dropout: float = 0.0,
+    normalization: str | None = None,
+) -> nn.Sequential:
+    """Stack ``Linear -> [norm] -> activation -> [dropout]`` blocks and a linear head.
+
+    The head has no output non-linearity: the loss owns the link (softmax,
+    sigmoid, exp, ...) so that training uses the numerically stable fused forms.
+    """
+    make_activation, scheme = ACTIVATIONS[activation]
+    layers: list[nn.Module] = []
+    fan_in = n_features
+    for width in hidden_layer_sizes:
+        linear = nn.Linear(fan_in, width)
+        _init_linear(linear, scheme)
+        layers.append(linear)
+        if normalization is not None:
+            layers.append(NORMALIZATIONS[normalization](width))
+        layers.append(make_activation())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        fan_in = width
+    head = nn.Linear(fan_in, n_outputs)
+    _init_linear(head, "glorot")
+    layers.append(head)
+    return nn.Sequential(*layers)
+
+
+def linear_layers(module: nn.Module) -> list[nn.Linear]:
+    """The ``nn.Linear`` layers of ``module`` in registration order."""
+    return [m for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def weight_decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """Optimizer parameter groups that apply ``weight_decay`` to weights only.
+
+    scikit-learn's ``alpha`` penalises connection weights, never biases or the
+    affine parameters of normalization layers.
+    """
+    weights = [layer.weight for layer in linear_layers(module)]
+    ids = {id(w) for w in weights}
+    others = [p for p in module.parameters() if id(p) not in ids]
+    return [
+        {"params": weights, "weight_decay": weight_decay},
+        {"params": others, "weight_decay": 0.0},
+    ]
+
+
+def squared_weight_norm(module: nn.Module) -> torch.Tensor:
+    """Sum of squared connection weights, the quantity ``alpha`` penalises."""
+    return sum(layer.weight.square().sum() for layer in linear_layers(module))
+
+
+class RobustInput(nn.Module):
+    """Robust centring and scaling followed by smooth clipping of outliers.
+
+    ``z = (x - center) / scale`` then ``z / sqrt(1 + (z / clip) ** 2)``: close to
+    the identity for typical values and bounded by ``clip`` in magnitude, so a
+    single extreme value cannot dominate a hidden unit (the input treatment of
+    RealMLP, Holzmüller et al., NeurIPS 2024). The statistics are buffers: they
+    move with the module between devices and are saved with it, never trained.
+    """
+
+    def __init__(self, center: torch.Tensor, scale: torch.Tensor, clip: float = 3.0):
+        super().__init__()
+        self.register_buffer("shift", -center / scale)
+        self.register_buffer("inv_scale", 1.0 / scale)
+        self.clip = clip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.addcmul(self.shift, x, self.inv_scale)
+        return z * torch.rsqrt(1.0 + (z / self.clip).square())

@@ -1,0 +1,292 @@
+"""The training loop, cut into short steps: batches, one epoch, stopping rules.
+
+Plain torch, no scikit-learn. The estimator turns validated data into
+:class:`TrainingData`, its parameters into :class:`TrainingParams`, and reads
+the outcome back from :class:`History`.
+
+The hot path keeps to what a hand-written torch loop does: data already on the
+device as one tensor, batches taken by indexing a per-epoch permutation, the
+optimizer in its fused form, and one host-device synchronisation per epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from ._device import to_tensor
+from ._module import squared_weight_norm, weight_decay_groups
+
+# scikit-learn's adaptive schedule divides the rate by 5 and gives up below this.
+_MIN_ADAPTIVE_LR = 1e-6
+
+
+@dataclass
+class TrainingParams:
+    """The estimator parameters the loop needs, already validated."""
+
+    solver: str
+    learning_rate: str
+    learning_rate_init: float
+    power_t: float
+    momentum: float
+    nesterovs_momentum: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    alpha: float
+    max_iter: int
+    max_fun: int
+    tol: float
+    n_iter_no_change: int
+    shuffle: bool
+    verbose: int
+
+    @classmethod
+    def from_estimator_params(cls, params: dict) -> TrainingParams:
+        return cls(**{f.name: params[f.name] for f in fields(cls)})
+
+
+@dataclass
+class TrainingData:
+    """Training inputs converted once.
+
+    ``X`` is a float32 device tensor (or float32 CSR on the host, densified
+    batch by batch), ``weight`` the sample weights normalised to mean one
+    (``None`` when all are equal) and ``mean_weight`` their original mean.
+    ``rows`` selects a subset (a train or validation split) without copying X.
+    """
+
+    X: torch.Tensor | sp.csr_matrix
+    y: torch.Tensor
+    weight: torch.Tensor | None
+    device: torch.device
+    mean_weight: float = 1.0
+    rows: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.X.shape[0] if self.rows is None else len(self.rows)
+
+    def subset(self, rows: np.ndarray) -> TrainingData:
+        return replace(self, rows=torch.as_tensor(rows, device=self.device))
+
+    def targets(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``y`` and ``weight`` of the selected rows."""
+        if self.rows is None:
+            return self.y, self.weight
+        weight = None if self.weight is None else self.weight[self.rows]
+        return self.y[self.rows], weight
+
+    def _inputs(self, index: torch.Tensor | slice) -> torch.Tensor:
+        if isinstance(self.X, torch.Tensor):
+            return self.X[index]
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        return to_tensor(self.X[index], self.device)
+
+    def batches(
+        self, batch_size: int, shuffle: bool
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """Yield ``(X, y, weight)`` batches; a trailing batch of one sample is
+        merged into the one before, so batch normalization always sees two."""
+        n = len(self)
+        starts = list(range(0, n, batch_size))
+        if len(starts) > 1 and n - starts[-1] == 1:
+            starts.pop()
+        ends = starts[1:] + [n]
+        order = torch.randperm(n, device=self.device) if shuffle else None
+        if self.rows is not None:
+            order = self.rows if order is None else self.rows[order]
+        for start, end in zip(starts, ends):
+            index = slice(start, end) if order is None else order[start:end]
+            weight = None if self.weight is None else self.weight[index]
+            yield self._inputs(index), self.y[index], weight
+
+
+@dataclass
+class History:
+    """What the loop records; mirrors scikit-learn's fitted MLP attributes."""
+
+    early_stopping: bool
+    loss_curve: list[float] = field(default_factory=list)
+    validation_scores: list[float] = field(default_factory=list)
+    best_loss: float = math.inf
+    best_validation_score: float = -math.inf
+    best_state: dict | None = None
+    no_improvement_count: int = 0
+    n_iter: int = 0
+    start_iter: int = 0
+    t: int = 0
+    converged: bool = False
+
+    def record(self, loss: float, score: float | None, module: nn.Module, tol: float):
+        """Update the curves and the no-improvement counter, as scikit-learn does."""
+        self.loss_curve.append(loss)
+        if self.early_stopping:
+            self.validation_scores.append(score)
+            stalled = score < self.best_validation_score + tol
+            if score > self.best_validation_score:
+                self.best_validation_score = score
+                self.best_state = copy.deepcopy(module.state_dict())
+        else:
+            stalled = loss > self.best_loss - tol
+            self.best_loss = min(self.best_loss, loss)
+        self.no_improvement_count = self.no_improvement_count + 1 if stalled else 0
+
+
+def make_optimizer(
+    module: nn.Module, params: TrainingParams, weight_decay: float
+) -> torch.optim.Optimizer:
+    """The optimizer for ``params.solver``, fused where torch supports it.
+
+    ``weight_decay`` is torch's coupled L2 term (scikit-learn's ``alpha``
+    scaled by the batch size) for every solver but ``adamw``, where ``alpha``
+    itself is the decoupled weight decay.
+    """
+    if params.solver == "lbfgs":
+        return torch.optim.LBFGS(
+            module.parameters(),
+            lr=1.0,
+            max_iter=1,
+            max_eval=params.max_fun,
+            tolerance_grad=params.tol,
+            line_search_fn="strong_wolfe",
+        )
+    if params.solver == "sgd":
+        cls = torch.optim.SGD
+        kwargs = {
+            "momentum": params.momentum,
+            "nesterov": params.nesterovs_momentum and params.momentum > 0,
+        }
+    else:
+        cls = torch.optim.AdamW if params.solver == "adamw" else torch.optim.Adam
+        kwargs = {"betas": (params.beta_1, params.beta_2), "eps": params.epsilon}
+        if params.solver == "adamw":
+            weight_decay = params.alpha
+    groups = weight_decay_groups(module, weight_decay)
+    try:
+        return cls(groups, lr=params.learning_rate_init, fused=True, **kwargs)
+    except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+        return cls(groups, lr=params.learning_rate_init, **kwargs)
+
+
+def scheduled_lr(params: TrainingParams, epoch: int, samples_seen: int) -> float | None:
+    """The learning rate for the coming epoch, or ``None`` to leave it as it is.
+
+    ``invscaling`` follows scikit-learn (decay in samples seen); ``cosine``
+    anneals from ``learning_rate_init`` to zero over ``max_iter`` epochs.
+    """
+    if params.learning_rate == "invscaling":
+        return params.learning_rate_init / (samples_seen + 1) ** params.power_t
+    if params.learning_rate == "cosine":
+        progress = min(epoch / max(params.max_iter, 1), 1.0)
+        return params.learning_rate_init * 0.5 * (1 + math.cos(math.pi * progress))
+    return None
+
+
+def train_epoch(
+    module: nn.Module,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    data: TrainingData,
+    batch_size: int,
+    shuffle: bool,
+) -> torch.Tensor:
+    """One pass over the data; returns the sample-weighted loss sum on the device."""
+    module.train()
+    total = torch.zeros((), device=data.device)
+    for X, y, weight in data.batches(batch_size, shuffle):
+        losses = loss_fn(module(X), y)
+        if weight is not None:
+            losses = losses * weight
+        loss = losses.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(X)
+    return total
+
+
+def lbfgs_iteration(
+    module: nn.Module,
+    loss_fn: Callable,
+    optimizer: torch.optim.LBFGS,
+    data: TrainingData,
+    penalty: float,
+    chunk_size: int,
+) -> float:
+    """One full-batch L-BFGS iteration; returns the data loss it started from.
+
+    Gradients are accumulated chunk by chunk so that sparse or large inputs are
+    never densified whole.
+    """
+    n = len(data)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=data.device)
+        for X, y, weight in data.batches(chunk_size, shuffle=False):
+            losses = loss_fn(module(X), y)
+            if weight is not None:
+                losses = losses * weight
+            loss = losses.sum() / n
+            loss.backward()
+            total += loss.detach()
+        if penalty:
+            reg = penalty * squared_weight_norm(module)
+            reg.backward()
+            total += reg.detach()
+        return total
+
+    module.train()
+    return float(optimizer.step(closure))
+
+
+class NonFiniteLossError(ValueError):
+    """Training produced a NaN or infinite loss."""
+
+
+def check_finite(loss: float, epoch: int) -> None:
+    if not math.isfinite(loss):
+        raise NonFiniteLossError(
+            f"The training loss became {loss} at epoch {epoch}; the model would "
+            "predict NaN. Lower learning_rate_init, scale the inputs (for example "
+            "with StandardScaler), or raise alpha, then fit again."
+        )
+
+
+def report(history: History, start: float, verbose: int) -> None:
+    """scikit-learn's per-epoch line, with the validation score and elapsed time."""
+    if verbose != 1:
+        return
+    line = f"Iteration {history.n_iter}, loss = {history.loss_curve[-1]:.8f}"
+    if history.early_stopping:
+        line += f", validation score = {history.validation_scores[-1]:.6f}"
+    print(f"{line}, elapsed = {time.perf_counter() - start:.2f}s")
+
+
+def progress_bar(total: int, verbose: int):
+    """A tqdm bar for ``verbose >= 2``; ``None`` otherwise."""
+    if verbose < 2:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:
+        raise ImportError(
+            "verbose>=2 shows a progress bar and needs tqdm: pip install tqdm"
+        ) from exc
+    return tqdm(total=total, unit="epoch")
+
+
+def penalty_scale(alpha: float, batch_size: int, data: TrainingData) -> float:
+    """scikit-learn's L2 coefficient: ``alpha / (2 * sum of batch weights)``."""
+    mean_weight = 1.0 if data.weight is None else float(data.weight.mean())
+    return 0.5 * alpha / (batch_size * mean_weight)
