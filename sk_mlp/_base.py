@@ -36,8 +36,20 @@ from ._device import (
     to_tensor,
     tree_to,
 )
-from ._module import ACTIVATIONS, RobustInput, build_mlp, linear_layers, squared_weight_norm
-from ._sklearn_private import Interval, Options, StrOptions, _check_sample_weight, _fit_context
+from ._module import (
+    ACTIVATIONS,
+    RobustInput,
+    build_mlp,
+    linear_layers,
+    squared_weight_norm,
+)
+from ._sklearn_private import (
+    Interval,
+    Options,
+    StrOptions,
+    _check_sample_weight,
+    _fit_context,
+)
 from ._training import (
     History,
     TrainingData,
@@ -55,6 +67,8 @@ from ._training import (
 # Rows per forward pass at prediction: large enough to amortise per-call
 # overhead, small enough that hidden activations stay a few hundred MB at most.
 _PREDICT_CHUNK = 16384
+# Fewer rows than this are padded at prediction (see _forward).
+_MIN_GEMM_ROWS = 16
 # Robust input statistics are estimated on at most this many rows.
 _PREPROCESSING_SUBSAMPLE = 100_000
 
@@ -72,11 +86,17 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the sk_mlp estimators; not for direct use."""
 
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "solver": [StrOptions({"adam", "adamw", "sgd", "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
@@ -255,7 +275,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             with fork_rng(device):
                 torch.manual_seed(seed)
-                self._train(X, y_train, sample_weight, device, seed, first_pass, incremental)
+                self._train(
+                    X, y_train, sample_weight, device, seed, first_pass, incremental
+                )
         return self
 
     def _check_hidden_layer_sizes(self):
@@ -275,8 +297,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             return min(200, n_samples)
         if self.batch_size > n_samples:
             warnings.warn(
-                "Got `batch_size` larger than sample size. It is going to be "
-                "clipped.",
+                "Got `batch_size` larger than sample size. It is going to be clipped.",
                 UserWarning,
             )
         return min(self.batch_size, n_samples)
@@ -320,7 +341,11 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             center, scale = np.zeros(X.shape[1]), scaler.scale_
         else:
             q1, center, q3 = np.quantile(
-                X, [0.25, 0.5, 0.75], axis=0, weights=sample_weight, method="inverted_cdf"
+                X,
+                [0.25, 0.5, 0.75],
+                axis=0,
+                weights=sample_weight,
+                method="inverted_cdf",
             )
             std = np.sqrt(np.average((X - center) ** 2, axis=0, weights=sample_weight))
             scale = np.where(q3 > q1, q3 - q1, np.where(std > 0, std, 1.0))
@@ -332,21 +357,46 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _training_data(self, X, y, sample_weight, device) -> TrainingData:
         """Convert once: X to a float32 device tensor (sparse stays CSR on the
         host and is densified batch by batch), weights normalised to mean 1."""
-        X = sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else to_tensor(X, device)
+        X = (
+            sp.csr_matrix(X, dtype=np.float32)
+            if sp.issparse(X)
+            else to_tensor(X, device)
+        )
         target_dtype = torch.int64 if y.dtype == np.int64 else torch.float32
         mean_weight = float(sample_weight.mean())
         weight = None
         if np.ptp(sample_weight) > 0:
             weight = to_tensor(sample_weight / mean_weight, device)
-        return TrainingData(X, to_tensor(y, device, target_dtype), weight, device, mean_weight)
+        return TrainingData(
+            X, to_tensor(y, device, target_dtype), weight, device, mean_weight
+        )
 
     def _validation_rows(self, y, seed):
-        """Train and validation row indices for early stopping."""
+        """Train and validation row indices for early stopping.
+
+        Classification splits are stratified where every class can appear on
+        both sides; on data too small for that, the split is plain.
+        """
+        n_samples = len(y)
+        n_val = math.ceil(self.validation_fraction * n_samples)
+        if n_samples < 2 or n_val >= n_samples:
+            raise ValueError(
+                f"early_stopping needs at least one training and one validation "
+                f"sample, but validation_fraction={self.validation_fraction} of "
+                f"n_samples={n_samples} leaves none; use more data or "
+                f"early_stopping=False."
+            )
+        stratify = self._stratify(y)
+        if stratify is not None:
+            _, counts = np.unique(stratify, return_counts=True)
+            if (
+                counts.min() < 2
+                or n_val < len(counts)
+                or n_samples - n_val < len(counts)
+            ):
+                stratify = None
         return train_test_split(
-            np.arange(len(y)),
-            test_size=self.validation_fraction,
-            random_state=seed,
-            stratify=self._stratify(y),
+            np.arange(n_samples), test_size=n_val, random_state=seed, stratify=stratify
         )
 
     def _train(self, X, y, sample_weight, device, seed, first_pass, incremental):
@@ -376,8 +426,15 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         else:
             n_epochs = 1 if incremental else self.max_iter
             self._run_epochs(
-                module, loss_fn, optimizer, data, val_data, params, history,
-                batch_size, n_epochs,
+                module,
+                loss_fn,
+                optimizer,
+                data,
+                val_data,
+                params,
+                history,
+                batch_size,
+                n_epochs,
             )
         n_epochs_run = history.n_iter - history.start_iter
         if not (history.converged or incremental) and n_epochs_run >= self.max_iter:
@@ -389,17 +446,31 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self._store_fit(module, optimizer, history, device, loss_fn)
 
     def _run_epochs(
-        self, module, loss_fn, optimizer, data, val_data, params, history,
-        batch_size, n_epochs,
+        self,
+        module,
+        loss_fn,
+        optimizer,
+        data,
+        val_data,
+        params,
+        history,
+        batch_size,
+        n_epochs,
     ):
-        penalty = 0.0 if self.solver == "adamw" else penalty_scale(self.alpha, batch_size, data)
+        penalty = (
+            0.0
+            if self.solver == "adamw"
+            else penalty_scale(self.alpha, batch_size, data)
+        )
         bar = progress_bar(n_epochs, self.verbose)
         start = time.perf_counter()
         for _ in range(n_epochs):
             lr = scheduled_lr(params, history.n_iter, history.t)
             if lr is not None:
                 _set_lr(optimizer, lr)
-            total = train_epoch(module, loss_fn, optimizer, data, batch_size, self.shuffle)
+            total = train_epoch(
+                module, loss_fn, optimizer, data, batch_size, self.shuffle
+            )
             history.n_iter += 1
             history.t += len(data)
             loss = total.item() / len(data)  # the epoch's one host-device sync
@@ -450,7 +521,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         start = time.perf_counter()
         for _ in range(self.max_iter):
             n_before = state.get("n_iter", 0)
-            loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty, _PREDICT_CHUNK)
+            loss = lbfgs_iteration(
+                module, loss_fn, optimizer, data, penalty, _PREDICT_CHUNK
+            )
             check_finite(loss, history.n_iter + 1)
             if state.get("n_iter", 0) == n_before:
                 history.converged = True
@@ -512,7 +585,11 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """Validate X for prediction and return the raw network outputs."""
         check_is_fitted(self)
         X = validate_data(
-            self, X, accept_sparse=["csr", "csc"], dtype=(np.float32, np.float64), reset=False
+            self,
+            X,
+            accept_sparse=["csr", "csc"],
+            dtype=(np.float32, np.float64),
+            reset=False,
         )
         device = torch.device(self.device_)
         module = self.module_
@@ -521,12 +598,18 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         with torch.inference_mode():
             for start in range(0, X.shape[0], _PREDICT_CHUNK):
                 chunk = to_tensor(X[start : start + _PREDICT_CHUNK], device)
-                if len(chunk) == 1:
-                    # BLAS takes a matrix-vector path for a single row, whose
-                    # rounding differs; predict it as part of a pair so a row
-                    # gets the same prediction alone as in a batch.
-                    chunk = chunk.expand(2, -1)
-                chunks.append(module(chunk)[: len(X[start : start + _PREDICT_CHUNK])])
+                n_rows = len(chunk)
+                if n_rows < _MIN_GEMM_ROWS:
+                    # BLAS picks other kernels for very few rows, whose float32
+                    # rounding differs; padding makes a row's prediction the
+                    # same alone as in a batch.
+                    chunk = torch.cat(
+                        [
+                            chunk,
+                            chunk.new_zeros(_MIN_GEMM_ROWS - n_rows, chunk.shape[1]),
+                        ]
+                    )
+                chunks.append(module(chunk)[:n_rows])
         return torch.cat(chunks)
 
     # ------------------------------------------------------------ fitted views
@@ -535,7 +618,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """Weight matrices of the linear layers, shaped ``(n_in, n_out)`` as in
         scikit-learn's MLP (numpy copies; ``module_`` holds the live weights)."""
         check_is_fitted(self)
-        return [to_numpy(layer.weight).T.copy() for layer in linear_layers(self.module_)]
+        return [
+            to_numpy(layer.weight).T.copy() for layer in linear_layers(self.module_)
+        ]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:

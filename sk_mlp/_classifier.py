@@ -123,7 +123,9 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         self.n_outputs_ = 1 if self._target_type == "binary" else len(self.classes_)
 
     def _check_known_labels(self, y, classes, multilabel):
-        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+        if classes is not None and not np.array_equal(
+            np.unique(classes), self.classes_
+        ):
             raise ValueError(
                 f"`classes={classes!r}` is not the same as on the first call to "
                 f"partial_fit, which was {self.classes_!r}."
@@ -160,15 +162,16 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         return classification_loss(self._target_type)
 
     def _validation_score(self, raw, y, weight) -> float:
-        """Accuracy (subset accuracy for multilabel), weighted when weights are."""
-        if self._target_type == "multiclass":
-            correct = raw.argmax(dim=1) == y
-        else:
-            correct = ((raw > 0) == (y > 0.5)).all(dim=1)
-        correct = correct.float()
+        """Minus the validation log loss, weighted when weights are given.
+
+        Accuracy, which scikit-learn's MLP uses here, plateaus on small
+        validation sets and stops training long before the model is good; the
+        log loss keeps improving as long as the model does.
+        """
+        losses = self._loss_function()(raw, y)
         if weight is not None:
-            return float((correct * weight).sum() / weight.sum())
-        return float(correct.mean())
+            return float(-(losses * weight).sum() / weight.sum())
+        return float(-losses.mean())
 
     # --------------------------------------------------------------- fitting
     @available_if(_supports_partial_fit)
@@ -199,7 +202,9 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         """
         if not hasattr(self, "classes_") and classes is None:
             if not type_of_target(y).startswith("multilabel"):
-                raise ValueError("classes must be passed on the first call to partial_fit.")
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit."
+                )
         return self._partial_fit(X, y, sample_weight, classes=classes)
 
     # ------------------------------------------------------------ prediction
@@ -255,7 +260,9 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         raw = self._forward(X)
         log_proba = self._loss.log_proba(raw)
         if self._target_type == "binary":
-            log_proba = torch.cat([self._loss.complement_log_proba(raw), log_proba], dim=1)
+            log_proba = torch.cat(
+                [self._loss.complement_log_proba(raw), log_proba], dim=1
+            )
         return to_numpy(log_proba).astype(np.float64)
 
     def __sklearn_tags__(self):

@@ -1,0 +1,44 @@
+"""Shared fixtures: fixed seeds, small data made on demand, devices to test."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification, make_regression
+
+from sk_mlp._device import available_devices
+
+# pytest-xdist runs one worker per core; torch's own thread pool in each
+# worker would oversubscribe the cores, and tiny test models are fastest on
+# one thread anyway.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def classification_data():
+    return make_classification(
+        n_samples=200, n_features=8, n_informative=5, n_classes=3, random_state=0
+    )
+
+
+@pytest.fixture
+def binary_data():
+    return make_classification(n_samples=200, n_features=6, random_state=0)
+
+
+@pytest.fixture
+def regression_data():
+    return make_regression(n_samples=200, n_features=6, noise=1.0, random_state=0)
+
+
+@pytest.fixture(
+    params=[d for d in available_devices() if d.startswith(("cpu", "cuda"))]
+)
+def device(request):
+    """``'cpu'``, plus ``'cuda:N'`` where CUDA is present."""
+    return request.param
