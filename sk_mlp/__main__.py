@@ -26,9 +26,7 @@ def _compare(title, load, estimators):
             estimator.fit(X_train, y_train)
         elapsed = time.perf_counter() - start
         score = estimator.score(X_test, y_test)
-        print(
-            f"  {type(estimator).__name__:<20} test score {score:6.3f}   fit {elapsed:5.2f}s"
-        )
+        print(f"  {type(estimator).__name__:<20} test score {score:6.3f}   fit {elapsed:5.2f}s")
 
 
 def main():

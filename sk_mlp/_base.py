@@ -251,9 +251,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
         with self._unchanged_on_error():
             self._check_hidden_layer_sizes()
-            first_pass = not hasattr(self, "module_") or (
-                not self.warm_start and not incremental
-            )
+            first_pass = not hasattr(self, "module_") or (not self.warm_start and not incremental)
             X, y = validate_data(
                 self,
                 X,
@@ -267,17 +265,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-            y_train = self._encode_targets(
-                y, sample_weight, first_pass=first_pass, classes=classes
-            )
+            y_train = self._encode_targets(y, sample_weight, first_pass=first_pass, classes=classes)
             sample_weight = self._class_sample_weight(y, sample_weight)
             device = resolve_device(self.device)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             with fork_rng(device):
                 torch.manual_seed(seed)
-                self._train(
-                    X, y_train, sample_weight, device, seed, first_pass, incremental
-                )
+                self._train(X, y_train, sample_weight, device, seed, first_pass, incremental)
         return self
 
     def _check_hidden_layer_sizes(self):
@@ -299,6 +293,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             warnings.warn(
                 "Got `batch_size` larger than sample size. It is going to be clipped.",
                 UserWarning,
+                stacklevel=2,
             )
         return min(self.batch_size, n_samples)
 
@@ -357,19 +352,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _training_data(self, X, y, sample_weight, device) -> TrainingData:
         """Convert once: X to a float32 device tensor (sparse stays CSR on the
         host and is densified batch by batch), weights normalised to mean 1."""
-        X = (
-            sp.csr_matrix(X, dtype=np.float32)
-            if sp.issparse(X)
-            else to_tensor(X, device)
-        )
+        X = sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else to_tensor(X, device)
         target_dtype = torch.int64 if y.dtype == np.int64 else torch.float32
         mean_weight = float(sample_weight.mean())
         weight = None
         if np.ptp(sample_weight) > 0:
             weight = to_tensor(sample_weight / mean_weight, device)
-        return TrainingData(
-            X, to_tensor(y, device, target_dtype), weight, device, mean_weight
-        )
+        return TrainingData(X, to_tensor(y, device, target_dtype), weight, device, mean_weight)
 
     def _validation_rows(self, y, seed):
         """Train and validation row indices for early stopping.
@@ -389,20 +378,14 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         stratify = self._stratify(y)
         if stratify is not None:
             _, counts = np.unique(stratify, return_counts=True)
-            if (
-                counts.min() < 2
-                or n_val < len(counts)
-                or n_samples - n_val < len(counts)
-            ):
+            if counts.min() < 2 or n_val < len(counts) or n_samples - n_val < len(counts):
                 stratify = None
         return train_test_split(
             np.arange(n_samples), test_size=n_val, random_state=seed, stratify=stratify
         )
 
     def _train(self, X, y, sample_weight, device, seed, first_pass, incremental):
-        early_stopping = (
-            self.early_stopping and not incremental and self.solver != "lbfgs"
-        )
+        early_stopping = self.early_stopping and not incremental and self.solver != "lbfgs"
         if first_pass:
             module = self._build_module(X, sample_weight, device)
             history = History(early_stopping)
@@ -442,6 +425,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         self._store_fit(module, optimizer, history, device, loss_fn)
 
@@ -457,20 +441,14 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         batch_size,
         n_epochs,
     ):
-        penalty = (
-            0.0
-            if self.solver == "adamw"
-            else penalty_scale(self.alpha, batch_size, data)
-        )
+        penalty = 0.0 if self.solver == "adamw" else penalty_scale(self.alpha, batch_size, data)
         bar = progress_bar(n_epochs, self.verbose)
         start = time.perf_counter()
         for _ in range(n_epochs):
             lr = scheduled_lr(params, history.n_iter, history.t)
             if lr is not None:
                 _set_lr(optimizer, lr)
-            total = train_epoch(
-                module, loss_fn, optimizer, data, batch_size, self.shuffle
-            )
+            total = train_epoch(module, loss_fn, optimizer, data, batch_size, self.shuffle)
             history.n_iter += 1
             history.t += len(data)
             loss = total.item() / len(data)  # the epoch's one host-device sync
@@ -521,9 +499,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         start = time.perf_counter()
         for _ in range(self.max_iter):
             n_before = state.get("n_iter", 0)
-            loss = lbfgs_iteration(
-                module, loss_fn, optimizer, data, penalty, _PREDICT_CHUNK
-            )
+            loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty, _PREDICT_CHUNK)
             check_finite(loss, history.n_iter + 1)
             if state.get("n_iter", 0) == n_before:
                 history.converged = True
@@ -550,9 +526,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _store_fit(self, module, optimizer, history, device, loss_fn):
         self.module_ = module
         self.device_ = str(device)
-        self._optimizer_state = (
-            None if self.solver == "lbfgs" else optimizer.state_dict()
-        )
+        self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
         self.n_iter_ = history.n_iter
         self.t_ = history.t
         self.loss_curve_ = history.loss_curve
@@ -575,9 +549,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         was_training = module.training
         module.eval()
         with torch.inference_mode():
-            raw = torch.cat(
-                [module(X) for X, _, _ in data.batches(_PREDICT_CHUNK, shuffle=False)]
-            )
+            raw = torch.cat([module(X) for X, _, _ in data.batches(_PREDICT_CHUNK, shuffle=False)])
         module.train(was_training)
         return raw
 
@@ -618,9 +590,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """Weight matrices of the linear layers, shaped ``(n_in, n_out)`` as in
         scikit-learn's MLP (numpy copies; ``module_`` holds the live weights)."""
         check_is_fitted(self)
-        return [
-            to_numpy(layer.weight).T.copy() for layer in linear_layers(self.module_)
-        ]
+        return [to_numpy(layer.weight).T.copy() for layer in linear_layers(self.module_)]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
@@ -653,6 +623,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 f"This model was fitted on {device!r}, which is not available here; "
                 "it was loaded on 'cpu' and predicts there.",
                 UserWarning,
+                stacklevel=2,
             )
             self.device_ = "cpu"
 

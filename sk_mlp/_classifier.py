@@ -123,9 +123,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         self.n_outputs_ = 1 if self._target_type == "binary" else len(self.classes_)
 
     def _check_known_labels(self, y, classes, multilabel):
-        if classes is not None and not np.array_equal(
-            np.unique(classes), self.classes_
-        ):
+        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
                 f"`classes={classes!r}` is not the same as on the first call to "
                 f"partial_fit, which was {self.classes_!r}."
@@ -138,8 +136,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         if multilabel:
             if y.shape[1] != len(self.classes_):
                 raise ValueError(
-                    f"y has {y.shape[1]} labels; the model was fitted with "
-                    f"{len(self.classes_)}."
+                    f"y has {y.shape[1]} labels; the model was fitted with {len(self.classes_)}."
                 )
             return
         unknown = np.setdiff1d(np.unique(y), self.classes_)
@@ -202,9 +199,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         """
         if not hasattr(self, "classes_") and classes is None:
             if not type_of_target(y).startswith("multilabel"):
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit."
-                )
+                raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._partial_fit(X, y, sample_weight, classes=classes)
 
     # ------------------------------------------------------------ prediction
@@ -260,9 +255,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         raw = self._forward(X)
         log_proba = self._loss.log_proba(raw)
         if self._target_type == "binary":
-            log_proba = torch.cat(
-                [self._loss.complement_log_proba(raw), log_proba], dim=1
-            )
+            log_proba = torch.cat([self._loss.complement_log_proba(raw), log_proba], dim=1)
         return to_numpy(log_proba).astype(np.float64)
 
     def __sklearn_tags__(self):

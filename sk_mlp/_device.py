@@ -59,9 +59,7 @@ def to_tensor(X, device: torch.device, dtype=torch.float32) -> torch.Tensor:
     with warnings.catch_warnings():
         # Read-only arrays (memory maps) are shared, not copied; torch warns
         # because the tensor could write to them, which sk_mlp never does.
-        warnings.filterwarnings(
-            "ignore", message="The given NumPy array is not writable"
-        )
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
 
 

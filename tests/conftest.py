@@ -36,9 +36,7 @@ def regression_data():
     return make_regression(n_samples=200, n_features=6, noise=1.0, random_state=0)
 
 
-@pytest.fixture(
-    params=[d for d in available_devices() if d.startswith(("cpu", "cuda"))]
-)
+@pytest.fixture(params=[d for d in available_devices() if d.startswith(("cpu", "cuda"))])
 def device(request):
     """``'cpu'``, plus ``'cuda:N'`` where CUDA is present."""
     return request.param

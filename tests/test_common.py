@@ -21,12 +21,11 @@ ESTIMATORS = [
 # fitting on the correspondingly repeated rows computes the same objective,
 # the same weighted target and input statistics, and the same full-batch
 # gradients, but sums them in a different order: predictions agree to about
-# 1e-6 (tests/test_estimators.py::test_sample_weight_equals_repetition checks
+# 1e-6 (tests/test_training.py::test_sample_weight_equals_repetition checks
 # that), not to the rtol=1e-7 these checks demand, which only float64
 # arithmetic could meet.
 FLOAT32_REASON = (
-    "float32 training: weighted and repeated fits agree to ~1e-6, the check "
-    "demands rtol=1e-7"
+    "float32 training: weighted and repeated fits agree to ~1e-6, the check demands rtol=1e-7"
 )
 
 
