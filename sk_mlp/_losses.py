@@ -80,7 +80,10 @@ class GaussianNLL:
         mean, var = self.mean_variance(raw)
         nll = F.gaussian_nll_loss(mean, y, var, reduction="none")
         if self.beta:
-            nll = nll * var.detach() ** self.beta
+            # The value stays the NLL (what loss_curve_ reports and the tol
+            # rule watches); only the gradient carries the beta weight.
+            weighted = nll * var.detach() ** self.beta
+            nll = nll.detach() + (weighted - weighted.detach())
         return nll.sum(dim=1)
 
     def mean(self, raw: torch.Tensor) -> torch.Tensor:

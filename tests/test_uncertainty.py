@@ -1,0 +1,168 @@
+"""Quality of the Gaussian NLL regressor's predictive uncertainty (issue 3).
+
+Seeded synthetic data with a known noise level, held-out evaluation.
+"""
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import norm
+from sklearn.metrics import r2_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sk_mlp import TorchMLPRegressor
+from sk_mlp._losses import GaussianNLL
+
+N_SAMPLES = 2000
+
+
+def make_noisy_curve(n_samples, seed, heteroscedastic=True):
+    """y = sin(2x) + x/2 on [0, 5], noise std 0.1 + 0.3x (or a constant 0.5)."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(0, 5, size=(n_samples, 1))
+    noise_std = 0.1 + 0.3 * X[:, 0] if heteroscedastic else np.full(n_samples, 0.5)
+    y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 0] + rng.normal(scale=noise_std)
+    return X, y
+
+
+def gaussian_nll(y, mean, std):
+    return np.mean(0.5 * np.log(2 * np.pi * std**2) + 0.5 * ((y - mean) / std) ** 2)
+
+
+@pytest.fixture(scope="module")
+def heteroscedastic_fit():
+    X, y = make_noisy_curve(N_SAMPLES, seed=0)
+    X_test, y_test = make_noisy_curve(N_SAMPLES, seed=1)
+    gaussian = TorchMLPRegressor(loss="gaussian_nll", random_state=0).fit(X, y)
+    squared = TorchMLPRegressor(loss="squared_error", random_state=0).fit(X, y)
+    return X, y, X_test, y_test, gaussian, squared
+
+
+@pytest.mark.parametrize("confidence, low, high", [(0.9, 0.85, 0.95), (0.5, 0.42, 0.58)])
+def test_intervals_cover_held_out_targets_at_their_confidence(
+    heteroscedastic_fit, confidence, low, high
+):
+    _, _, X_test, y_test, gaussian, _ = heteroscedastic_fit
+    lower, upper = gaussian.predict_interval(X_test, confidence=confidence)
+    coverage = np.mean((lower <= y_test) & (y_test <= upper))
+    assert low <= coverage <= high
+
+
+def test_nll_beats_homoscedastic_gaussian_from_squared_error_residuals(heteroscedastic_fit):
+    X, y, X_test, y_test, gaussian, squared = heteroscedastic_fit
+    mean, std = gaussian.predict(X_test, return_std=True)
+    residual_std = np.std(y - squared.predict(X))
+    homoscedastic = gaussian_nll(y_test, squared.predict(X_test), residual_std)
+    assert gaussian_nll(y_test, mean, std) < homoscedastic - 0.1
+
+
+def test_mean_is_as_accurate_as_squared_error_model(heteroscedastic_fit):
+    _, _, X_test, y_test, gaussian, squared = heteroscedastic_fit
+    r2_gaussian = r2_score(y_test, gaussian.predict(X_test))
+    r2_squared = r2_score(y_test, squared.predict(X_test))
+    assert r2_gaussian >= r2_squared - 0.02
+
+
+def test_std_grows_with_the_noise(heteroscedastic_fit):
+    _, _, _, _, gaussian, _ = heteroscedastic_fit
+    grid = np.linspace(0.5, 4.5, 5).reshape(-1, 1)
+    _, std = gaussian.predict(grid, return_std=True)
+    assert np.all(np.diff(std) > 0)
+    # True std goes from 0.25 to 1.45; where the noise is small the predictive
+    # std also carries the mean's own error, so only the large end is exact.
+    assert std[-1] / std[0] > 3
+    assert std[-1] == pytest.approx(1.45, rel=0.15)
+
+
+def test_homoscedastic_noise_gives_constant_std_of_the_right_size():
+    """Away from the edges of the input range, where the default network still
+    underfits the curve (a squared-error model's residuals show the same), the
+    predicted std is flat and within 15% of the true 0.5."""
+    X, y = make_noisy_curve(N_SAMPLES, seed=0, heteroscedastic=False)
+    X_test, _ = make_noisy_curve(N_SAMPLES, seed=1, heteroscedastic=False)
+    model = TorchMLPRegressor(loss="gaussian_nll", random_state=0).fit(X, y)
+    _, std = model.predict(X_test, return_std=True)
+    assert np.median(std) == pytest.approx(0.5, rel=0.1)
+    _, interior_std = model.predict(np.linspace(1, 4, 31).reshape(-1, 1), return_std=True)
+    np.testing.assert_allclose(interior_std, 0.5, rtol=0.15)
+
+
+def test_multi_output_std_follows_each_targets_noise():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(-2, 2, size=(N_SAMPLES, 2))
+    signal = np.column_stack([np.sin(X[:, 0]), X[:, 1] ** 2])
+    noise_std = np.array([0.1, 1.0])
+    y = signal + rng.normal(size=signal.shape) * noise_std
+    model = TorchMLPRegressor(loss="gaussian_nll", random_state=0).fit(X, y)
+    mean, std = model.predict(X[:500], return_std=True)
+    assert mean.shape == std.shape == (500, 2)
+    np.testing.assert_allclose(np.median(std, axis=0), noise_std, rtol=0.15)
+
+
+def test_std_is_in_the_units_of_y():
+    X, y = make_noisy_curve(500, seed=0)
+    params = dict(loss="gaussian_nll", max_iter=30, random_state=0)
+    _, std = TorchMLPRegressor(**params).fit(X, y).predict(X, return_std=True)
+    _, std_scaled = TorchMLPRegressor(**params).fit(X, 1000 * y + 5).predict(X, return_std=True)
+    np.testing.assert_allclose(std_scaled, 1000 * std, rtol=1e-4)
+
+
+def test_predict_interval_is_mean_plus_minus_normal_quantile_times_std(heteroscedastic_fit):
+    _, _, X_test, _, gaussian, _ = heteroscedastic_fit
+    mean, std = gaussian.predict(X_test[:50], return_std=True)
+    lower, upper = gaussian.predict_interval(X_test[:50], confidence=0.8)
+    np.testing.assert_allclose(upper - mean, norm.ppf(0.9) * std)
+    np.testing.assert_allclose(mean - lower, norm.ppf(0.9) * std)
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0, 1.5])
+def test_predict_interval_rejects_confidence_outside_zero_one(heteroscedastic_fit, confidence):
+    gaussian = heteroscedastic_fit[4]
+    with pytest.raises(ValueError, match="confidence"):
+        gaussian.predict_interval(heteroscedastic_fit[2], confidence=confidence)
+
+
+def test_pipeline_passes_return_std_through():
+    X, y = make_noisy_curve(300, seed=0)
+    pipe = make_pipeline(
+        StandardScaler(), TorchMLPRegressor(loss="gaussian_nll", max_iter=20, random_state=0)
+    ).fit(X, y)
+    mean, std = pipe.predict(X, return_std=True)
+    assert mean.shape == std.shape == (300,)
+    assert np.all(std > 0)
+
+
+def test_validation_score_is_minus_the_gaussian_nll():
+    """Early stopping with gaussian_nll selects on the validation NLL, not R^2."""
+    model = TorchMLPRegressor(loss="gaussian_nll")
+    raw = torch.tensor([[0.0, 0.5], [1.0, -0.5], [2.0, 0.0]])
+    y = torch.tensor([[0.1], [0.7], [2.5]])
+    expected = -GaussianNLL().nll(raw, y).mean()
+    assert model._validation_score(raw, y, None) == pytest.approx(float(expected))
+
+
+def test_early_stopping_restores_epoch_with_best_validation_nll():
+    X, y = make_noisy_curve(1000, seed=0)
+    model = TorchMLPRegressor(
+        loss="gaussian_nll", early_stopping=True, max_iter=60, random_state=0
+    ).fit(X, y)
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    assert model.best_loss_ is None
+
+
+def test_beta_weighting_keeps_mean_gradients_alive_where_variance_is_large():
+    """The beta-NLL remedy: with beta=0 the mean's gradient shrinks as 1/variance;
+    beta=0.5 scales it back by sqrt(variance), so high-noise points keep teaching
+    the mean."""
+    mean = torch.zeros(2, 1, requires_grad=True)
+    raw_variance = torch.tensor([[0.0], [8.0]])  # softplus: ~0.69 and ~8.0
+    y = torch.ones(2, 1)
+    grads = {}
+    for beta in (0.0, 0.5):
+        mean.grad = None
+        GaussianNLL(beta=beta)(torch.cat([mean, raw_variance], dim=1), y).sum().backward()
+        grads[beta] = mean.grad.abs().ravel()
+    ratio_plain = grads[0.0][1] / grads[0.0][0]
+    ratio_beta = grads[0.5][1] / grads[0.5][0]
+    assert ratio_beta > 2 * ratio_plain
