@@ -271,7 +271,18 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             with fork_rng(device):
                 torch.manual_seed(seed)
-                self._train(X, y_train, sample_weight, device, seed, first_pass, incremental)
+                history = self._train(
+                    X, y_train, sample_weight, device, seed, first_pass, incremental
+                )
+        n_iter = history.n_iter - history.start_iter
+        if not (history.converged or incremental) and n_iter >= self.max_iter:
+            solver = "lbfgs" if self.solver == "lbfgs" else "Stochastic Optimizer"
+            warnings.warn(
+                f"{solver}: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,  # _fit <- fit <- _fit_context's wrapper <- caller
+            )
         return self
 
     def _check_hidden_layer_sizes(self):
@@ -419,15 +430,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 batch_size,
                 n_epochs,
             )
-        n_epochs_run = history.n_iter - history.start_iter
-        if not (history.converged or incremental) and n_epochs_run >= self.max_iter:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
-                "and the optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=2,
-            )
         self._store_fit(module, optimizer, history, device, loss_fn)
+        return history
 
     def _run_epochs(
         self,
@@ -587,8 +591,11 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     # ------------------------------------------------------------ fitted views
     @property
     def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices of the linear layers, shaped ``(n_in, n_out)`` as in
-        scikit-learn's MLP (numpy copies; ``module_`` holds the live weights)."""
+        """Weight matrices of the linear layers, each of shape (n_in, n_out).
+
+        As in scikit-learn's MLP. These are numpy copies; ``module_`` holds
+        the live weights.
+        """
         check_is_fitted(self)
         return [to_numpy(layer.weight).T.copy() for layer in linear_layers(self.module_)]
 

@@ -252,11 +252,13 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             in the model, where classes are ordered as they are in
             `self.classes_`.
         """
-        raw = self._forward(X)
+        # float64 for the link, so that probabilities sum to one to float64
+        # precision, as scikit-learn's metrics check.
+        raw = self._forward(X).double()
         log_proba = self._loss.log_proba(raw)
         if self._target_type == "binary":
             log_proba = torch.cat([self._loss.complement_log_proba(raw), log_proba], dim=1)
-        return to_numpy(log_proba).astype(np.float64)
+        return to_numpy(log_proba)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -307,7 +309,7 @@ TorchMLPClassifier.__doc__ = _docstrings.fill(
     See Also
     --------
     TorchMLPRegressor : Multi-layer perceptron regressor trained with PyTorch.
-    sklearn.neural_network.MLPClassifier : scikit-learn's NumPy implementation.
+    sklearn.neural_network.MLPClassifier : The scikit-learn implementation, in NumPy.
 
     Examples
     --------

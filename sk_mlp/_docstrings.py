@@ -157,10 +157,10 @@ loss_ : float
         The minimum loss reached during fitting; None with early stopping,
         which selects on ``best_validation_score_`` instead.
 
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (`n_iter_`,)
         The loss at the end of each epoch.
 
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (`n_iter_`,) or None
         The score on the held-out validation set after each epoch; None
         without early stopping.
 

@@ -287,7 +287,7 @@ default='squared_error'
     See Also
     --------
     TorchMLPClassifier : Multi-layer perceptron classifier trained with PyTorch.
-    sklearn.neural_network.MLPRegressor : scikit-learn's NumPy implementation.
+    sklearn.neural_network.MLPRegressor : The scikit-learn implementation, in NumPy.
 
     Examples
     --------
