@@ -23,7 +23,6 @@ import torch
 from sklearn.base import BaseEstimator, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import RobustScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -274,16 +273,28 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 history = self._train(
                     X, y_train, sample_weight, device, seed, first_pass, incremental
                 )
-        n_iter = history.n_iter - history.start_iter
-        if not (history.converged or incremental) and n_iter >= self.max_iter:
-            solver = "lbfgs" if self.solver == "lbfgs" else "Stochastic Optimizer"
-            warnings.warn(
-                f"{solver}: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=4,  # _fit <- fit <- _fit_context's wrapper <- caller
-            )
+        message = self._convergence_message(history, incremental)
+        if message:
+            # stacklevel: _fit <- fit <- _fit_context's wrapper <- caller
+            warnings.warn(message, ConvergenceWarning, stacklevel=4)
         return self
+
+    def _convergence_message(self, history: History, incremental: bool) -> str | None:
+        """scikit-learn's ConvergenceWarning text when a budget ran out, else None."""
+        if history.converged or incremental:
+            return None
+        if self.solver == "lbfgs" and history.func_evals >= self.max_fun:
+            return (
+                f"lbfgs: Maximum number of function evaluations (max_fun={self.max_fun}) "
+                "reached and the optimization hasn't converged yet."
+            )
+        if history.n_iter - history.start_iter >= self.max_iter:
+            solver = "lbfgs" if self.solver == "lbfgs" else "Stochastic Optimizer"
+            return (
+                f"{solver}: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet."
+            )
+        return None
 
     def _check_hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -335,7 +346,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
         A column whose quartiles coincide (mostly one value) is scaled by its
         standard deviation instead; a constant column is left unscaled.
-        Sparse X is scaled without centring, to keep zeros zero.
+        Sample weights count as repetitions, as everywhere in fitting.
         """
         if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
             rows = np.random.default_rng(0).choice(
@@ -343,8 +354,12 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             )
             X, sample_weight = X[np.sort(rows)], sample_weight[np.sort(rows)]
         if sp.issparse(X):
-            scaler = RobustScaler(with_centering=False).fit(X)
-            center, scale = np.zeros(X.shape[1]), scaler.scale_
+            # Sparse columns are mostly zeros, whose quartiles say little:
+            # scale by the weighted root mean square, without centring, so
+            # zeros stay zero.
+            mean_square = sample_weight @ X.multiply(X) / sample_weight.sum()
+            rms = np.sqrt(np.asarray(mean_square).ravel())
+            center, scale = np.zeros(X.shape[1]), np.where(rms > 0, rms, 1.0)
         else:
             q1, center, q3 = np.quantile(
                 X,
@@ -379,7 +394,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """
         n_samples = len(y)
         n_val = math.ceil(self.validation_fraction * n_samples)
-        if n_samples < 2 or n_val >= n_samples:
+        if n_samples < 2 or not 0 < n_val < n_samples:
             raise ValueError(
                 f"early_stopping needs at least one training and one validation "
                 f"sample, but validation_fraction={self.validation_fraction} of "
@@ -512,7 +527,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             history.t += len(data)
             history.record(loss, None, module, self.tol)
             report(history, start, self.verbose)
-            if state.get("func_evals", 0) >= self.max_fun:
+            history.func_evals = state.get("func_evals", 0)
+            if history.func_evals >= self.max_fun:
                 break
         if not history.loss_curve:
             history.record(loss, None, module, self.tol)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ._device import to_tensor
-from ._module import squared_weight_norm, weight_decay_groups
+from ._module import linear_layers, squared_weight_norm
 
 # scikit-learn's adaptive schedule divides the rate by 5 and gives up below this.
 _MIN_ADAPTIVE_LR = 1e-6
@@ -105,10 +105,13 @@ class TrainingData:
         order = torch.randperm(n, device=self.device) if shuffle else None
         if self.rows is not None:
             order = self.rows if order is None else self.rows[order]
+        # Hoisted out of the loop: at small batch sizes the per-step Python
+        # work is a visible share of the step.
+        X, y, weight = self.X, self.y, self.weight
+        take = X.__getitem__ if isinstance(X, torch.Tensor) else self._inputs
         for start, end in zip(starts, ends):
             index = slice(start, end) if order is None else order[start:end]
-            weight = None if self.weight is None else self.weight[index]
-            yield self._inputs(index), self.y[index], weight
+            yield take(index), y[index], None if weight is None else weight[index]
 
 
 @dataclass
@@ -125,6 +128,7 @@ class History:
     n_iter: int = 0
     start_iter: int = 0
     t: int = 0
+    func_evals: int = 0
     converged: bool = False
 
     def record(self, loss: float, score: float | None, module: nn.Module, tol: float):
@@ -171,11 +175,37 @@ def make_optimizer(
         kwargs = {"betas": (params.beta_1, params.beta_2), "eps": params.epsilon}
         if params.solver == "adamw":
             weight_decay = params.alpha
-    groups = weight_decay_groups(module, weight_decay)
+    # One parameter group, so that the fused kernel runs once per step; the
+    # decay of the connection weights alone (scikit-learn's alpha never touches
+    # biases) is one foreach operation in a step pre-hook instead of a second group.
+    parameters = list(module.parameters())
+    kwargs["weight_decay"] = 0.0  # AdamW's default would decay every parameter
     try:
-        return cls(groups, lr=params.learning_rate_init, fused=True, **kwargs)
+        optimizer = cls(parameters, lr=params.learning_rate_init, fused=True, **kwargs)
     except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
-        return cls(groups, lr=params.learning_rate_init, **kwargs)
+        optimizer = cls(parameters, lr=params.learning_rate_init, **kwargs)
+    if weight_decay:
+        weights = [layer.weight for layer in linear_layers(module)]
+        decoupled = params.solver == "adamw"
+        optimizer.register_step_pre_hook(_weight_decay_hook(weights, weight_decay, decoupled))
+    return optimizer
+
+
+def _weight_decay_hook(weights: list[torch.Tensor], weight_decay: float, decoupled: bool):
+    """What torch's ``weight_decay`` does, restricted to ``weights``: the L2
+    gradient ``weight_decay * w`` (coupled), or AdamW's ``w *= 1 - lr * weight_decay``."""
+
+    @torch.no_grad()
+    def hook(optimizer, args, kwargs):
+        live = [w for w in weights if w.grad is not None]  # torch skips the others too
+        if not live:
+            return
+        if decoupled:
+            torch._foreach_mul_(live, 1.0 - optimizer.param_groups[0]["lr"] * weight_decay)
+        else:
+            torch._foreach_add_([w.grad for w in live], live, alpha=weight_decay)
+
+    return hook
 
 
 def scheduled_lr(params: TrainingParams, epoch: int, samples_seen: int) -> float | None:
@@ -202,7 +232,8 @@ def train_epoch(
 ) -> torch.Tensor:
     """One pass over the data; returns the sample-weighted loss sum on the device."""
     module.train()
-    total = torch.zeros((), device=data.device)
+    # Batch losses are kept and summed once at the end: no extra kernel per step.
+    batch_losses, sizes = [], []
     for X, y, weight in data.batches(batch_size, shuffle):
         losses = loss_fn(module(X), y)
         if weight is not None:
@@ -211,8 +242,12 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += loss.detach() * len(X)
-    return total
+        batch_losses.append(loss.detach())
+        sizes.append(len(X))
+    if not batch_losses:
+        return torch.zeros((), device=data.device)
+    sizes = torch.tensor(sizes, dtype=batch_losses[0].dtype, device=data.device)
+    return torch.stack(batch_losses) @ sizes
 
 
 def lbfgs_iteration(
@@ -288,5 +323,4 @@ def progress_bar(total: int, verbose: int):
 
 def penalty_scale(alpha: float, batch_size: int, data: TrainingData) -> float:
     """scikit-learn's L2 coefficient: ``alpha / (2 * sum of batch weights)``."""
-    mean_weight = 1.0 if data.weight is None else float(data.weight.mean())
-    return 0.5 * alpha / (batch_size * mean_weight)
+    return 0.5 * alpha / (batch_size * data.mean_weight)

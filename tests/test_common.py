@@ -18,26 +18,42 @@ ESTIMATORS = [
 
 
 # Training runs in float32 (issue 2). Fitting with integer sample weights and
-# fitting on the correspondingly repeated rows computes the same objective,
-# the same weighted target and input statistics, and the same full-batch
-# gradients, but sums them in a different order: predictions agree to about
-# 1e-6 (tests/test_training.py::test_sample_weight_equals_repetition checks
-# that), not to the rtol=1e-7 these checks demand, which only float64
-# arithmetic could meet.
+# fitting on the correspondingly repeated rows compute the same objective, the
+# same weighted target and input statistics and the same full-batch gradients,
+# but sum them in a different order. Measured: predictions agree to 1e-7..1e-5
+# relative (3e-4 relative, 6e-7 absolute, for the near-zero means of
+# gaussian_nll), not always within the checks' rtol=1e-7, which only float64
+# arithmetic could promise. tests/test_training.py::
+# test_sample_weight_equals_repetition asserts the equivalence at float32
+# tolerance. SGD on dense data happens to stay within 1e-7, so it is not listed.
 FLOAT32_REASON = (
-    "float32 training: weighted and repeated fits agree to ~1e-6, the check demands rtol=1e-7"
+    "float32 training: weighted and repeated fits agree to float32 rounding "
+    "(1e-7..1e-5 relative), the check demands rtol=1e-7"
+)
+# With early stopping, weighted and repeated data are different data sets to
+# split: the validation rows differ, and so do the dropout masks drawn per batch.
+SPLIT_REASON = (
+    "early stopping splits rows (and dropout draws masks) differently for "
+    "weighted and repeated data, so the fits differ by design"
 )
 
 
 def expected_failed_checks(estimator):
     """Checks expected to fail, each with its reason. Every entry is a debt."""
-    return {
-        "check_sample_weight_equivalence_on_dense_data": FLOAT32_REASON,
-        "check_sample_weight_equivalence_on_sparse_data": FLOAT32_REASON,
-    }
+    params = estimator.get_params()
+    if params["early_stopping"]:
+        reason = SPLIT_REASON
+    else:
+        reason = FLOAT32_REASON
+    failures = {"check_sample_weight_equivalence_on_sparse_data": reason}
+    if params["solver"] != "sgd":
+        failures["check_sample_weight_equivalence_on_dense_data"] = reason
+    return failures
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks(
+    ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True
+)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 

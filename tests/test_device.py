@@ -1,0 +1,154 @@
+"""Device selection, and models that move between machines with and without CUDA."""
+
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import ConvergenceWarning
+
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp._device import available_devices
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def _fit(estimator, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y)
+
+
+def test_fit_and_predict_on_each_available_device(device, classification_data):
+    X, y = classification_data
+    clf = _fit(TorchMLPClassifier((8,), max_iter=20, device=device, random_state=0), X, y)
+    assert clf.device_ == str(torch.device(device))
+    assert next(clf.module_.parameters()).device == torch.device(device)
+    proba = clf.predict_proba(X)
+    assert isinstance(proba, np.ndarray) and proba.shape == (len(y), 3)
+
+
+def test_cpu_device_sets_device_(regression_data):
+    X, y = regression_data
+    reg = _fit(TorchMLPRegressor((4,), max_iter=2, device="cpu"), X, y)
+    assert reg.device_ == "cpu"
+
+
+def test_auto_device_picks_the_best_available_device(regression_data):
+    X, y = regression_data
+    reg = _fit(TorchMLPRegressor((4,), max_iter=2, device="auto"), X, y)
+    assert reg.device_ == available_devices()[0]
+    assert reg.predict(X).shape == (len(y),)
+
+
+def test_torch_device_object_is_accepted(regression_data):
+    X, y = regression_data
+    reg = _fit(TorchMLPRegressor((4,), max_iter=2, device=torch.device("cpu")), X, y)
+    assert reg.device_ == "cpu"
+
+
+def _absent_devices():
+    """Valid torch device names that this machine does not have."""
+    absent = [f"cuda:{torch.cuda.device_count() + 7}"]
+    if not torch.cuda.is_available():
+        absent.append("cuda")
+    if not torch.backends.mps.is_available():
+        absent.append("mps")
+    return absent
+
+
+@pytest.mark.parametrize("device", _absent_devices())
+def test_unavailable_device_raises_naming_the_available_ones(device, regression_data):
+    X, y = regression_data
+    with pytest.raises(ValueError, match="not available") as excinfo:
+        TorchMLPRegressor(device=device).fit(X, y)
+    assert "'cpu'" in str(excinfo.value) and "auto" in str(excinfo.value)
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "tpu:0:1", ""])
+def test_invalid_device_string_raises_value_error(device, regression_data):
+    X, y = regression_data
+    with pytest.raises(ValueError, match="device"):
+        TorchMLPRegressor(device=device).fit(X, y)
+
+
+def test_unavailable_device_error_leaves_the_estimator_unfitted(regression_data):
+    X, y = regression_data
+    reg = TorchMLPRegressor(device="cuda:99")
+    with pytest.raises(ValueError):
+        reg.fit(X, y)
+    assert not hasattr(reg, "module_") and not hasattr(reg, "n_features_in_")
+
+
+def test_cuda_pickle_loads_on_cpu_with_a_warning(classification_data):
+    """Simulates unpickling a model fitted on 'cuda:0' on a machine without it:
+    the state says cuda:0 while the tensors are on the CPU, as
+    __getstate__ leaves them."""
+    X, y = classification_data
+    clf = _fit(TorchMLPClassifier((8,), max_iter=5, random_state=0), X, y)
+    expected = clf.predict_proba(X)
+    state = clf.__getstate__()
+    state["device_"] = "cuda:99" if torch.cuda.is_available() else "cuda:0"
+    restored = TorchMLPClassifier.__new__(TorchMLPClassifier)
+    with pytest.warns(UserWarning, match="not available here"):
+        restored.__setstate__(state)
+    assert restored.device_ == "cpu"
+    np.testing.assert_allclose(restored.predict_proba(X), expected, rtol=1e-6)
+    restored.set_params(warm_start=True, max_iter=1)
+    _fit(restored, X, y)  # and it keeps training on the CPU
+
+
+@requires_cuda
+def test_pickle_on_cuda_moves_tensors_to_the_host_and_back(regression_data):
+    X, y = regression_data
+    reg = _fit(TorchMLPRegressor((8,), max_iter=5, device="cuda", random_state=0), X, y)
+    payload = pickle.dumps(reg)
+    assert next(reg.module_.parameters()).is_cuda  # pickling leaves the live model alone
+    restored = pickle.loads(payload)
+    assert restored.device_ == "cuda:0" and next(restored.module_.parameters()).is_cuda
+    np.testing.assert_allclose(restored.predict(X), reg.predict(X), rtol=1e-6)
+
+
+@requires_cuda
+def test_cuda_pickle_loads_where_cuda_is_hidden(tmp_path, regression_data):
+    X, y = regression_data
+    reg = _fit(TorchMLPRegressor((8,), max_iter=5, device="cuda", random_state=0), X, y)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "expected.npy", reg.predict(X))
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(reg))
+    script = textwrap.dedent(
+        f"""
+        import pickle, warnings
+        import numpy as np
+        import torch
+        assert not torch.cuda.is_available()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            reg = pickle.loads(open({str(tmp_path / "model.pkl")!r}, "rb").read())
+        assert any("not available" in str(w.message) for w in caught)
+        assert reg.device_ == "cpu"
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.testing.assert_allclose(
+            reg.predict(X), np.load({str(tmp_path / "expected.npy")!r}), rtol=1e-4, atol=1e-4
+        )
+        """
+    )
+    env = {"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@requires_cuda
+def test_cuda_and_cpu_fits_agree(regression_data):
+    X, y = regression_data
+    params = dict(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=50, random_state=0)
+    cpu = _fit(TorchMLPRegressor(device="cpu", **params), X, y)
+    gpu = _fit(TorchMLPRegressor(device="cuda", **params), X, y)
+    assert gpu.device_.startswith("cuda")
+    np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=0.05, atol=0.05 * y.std())

@@ -1,0 +1,160 @@
+"""The torch network builder and input preprocessing, tested as plain torch."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from sk_mlp._module import (
+    ACTIVATIONS,
+    RobustInput,
+    build_mlp,
+    linear_layers,
+    squared_weight_norm,
+    weight_decay_groups,
+)
+
+
+def _types(module):
+    return [type(layer) for layer in module]
+
+
+def test_build_mlp_stacks_linear_activation_blocks_and_a_linear_head():
+    net = build_mlp(5, 3, (7, 4), activation="tanh")
+    assert _types(net) == [nn.Linear, nn.Tanh, nn.Linear, nn.Tanh, nn.Linear]
+
+
+def test_build_mlp_orders_linear_norm_activation_dropout():
+    net = build_mlp(5, 3, (7, 4), activation="relu", dropout=0.25, normalization="batch")
+    assert _types(net) == [
+        nn.Linear,
+        nn.BatchNorm1d,
+        nn.ReLU,
+        nn.Dropout,
+        nn.Linear,
+        nn.BatchNorm1d,
+        nn.ReLU,
+        nn.Dropout,
+        nn.Linear,
+    ]
+    assert all(layer.p == 0.25 for layer in net if isinstance(layer, nn.Dropout))
+
+
+def test_build_mlp_layer_normalization_has_the_hidden_width():
+    net = build_mlp(5, 3, (7,), normalization="layer")
+    assert _types(net) == [nn.Linear, nn.LayerNorm, nn.ReLU, nn.Linear]
+    assert net[1].normalized_shape == (7,)
+
+
+def test_build_mlp_batch_normalization_has_the_hidden_width():
+    net = build_mlp(5, 3, (7,), normalization="batch")
+    assert net[1].num_features == 7
+
+
+def test_build_mlp_widths_chain_from_features_to_outputs():
+    net = build_mlp(5, 3, (7, 4, 6))
+    shapes = [(layer.in_features, layer.out_features) for layer in linear_layers(net)]
+    assert shapes == [(5, 7), (7, 4), (4, 6), (6, 3)]
+    assert net(torch.randn(10, 5)).shape == (10, 3)
+
+
+def test_build_mlp_without_hidden_layers_is_one_linear_layer():
+    net = build_mlp(5, 2, ())
+    assert _types(net) == [nn.Linear]
+    assert (net[0].in_features, net[0].out_features) == (5, 2)
+
+
+def test_build_mlp_has_no_dropout_layer_when_dropout_is_zero():
+    net = build_mlp(5, 2, (4, 4), dropout=0.0)
+    assert not any(isinstance(layer, nn.Dropout) for layer in net)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_build_mlp_uses_the_named_activation(activation):
+    net = build_mlp(3, 1, (4,), activation=activation)
+    expected = ACTIVATIONS[activation][0]
+    assert isinstance(net[1], expected)
+    assert torch.isfinite(net(torch.randn(8, 3))).all()
+
+
+def test_build_mlp_biases_start_at_zero():
+    net = build_mlp(5, 3, (7, 4))
+    assert all(torch.count_nonzero(layer.bias) == 0 for layer in linear_layers(net))
+
+
+def test_rectifier_units_get_he_init_and_saturating_units_glorot():
+    n = 400
+    relu = build_mlp(n, 1, (n,), activation="relu")[0].weight
+    tanh = build_mlp(n, 1, (n,), activation="tanh")[0].weight
+    he_std = math.sqrt(2.0 / n)  # kaiming uniform for relu: bound sqrt(6 / fan_in)
+    glorot_std = math.sqrt(2.0 / (n + n))  # xavier uniform: bound sqrt(6 / (fan_in + fan_out))
+    assert relu.std().item() == pytest.approx(he_std, rel=0.03)
+    assert tanh.std().item() == pytest.approx(glorot_std, rel=0.03)
+    assert relu.abs().max().item() <= math.sqrt(6.0 / n)
+    assert tanh.abs().max().item() <= math.sqrt(6.0 / (2 * n))
+
+
+def test_output_head_uses_glorot_init_even_after_relu_layers():
+    n = 400
+    head = build_mlp(3, n, (n,), activation="relu")[-1].weight
+    assert head.std().item() == pytest.approx(math.sqrt(2.0 / (2 * n)), rel=0.03)
+
+
+def test_weight_decay_groups_decay_linear_weights_only():
+    net = build_mlp(5, 2, (4,), normalization="layer")
+    decayed, free = weight_decay_groups(net, 0.3)
+    assert decayed["weight_decay"] == 0.3 and free["weight_decay"] == 0.0
+    weight_ids = {id(layer.weight) for layer in linear_layers(net)}
+    assert {id(p) for p in decayed["params"]} == weight_ids
+    # biases and the LayerNorm affine parameters are not penalised
+    assert len(free["params"]) == 2 + 2
+    assert not weight_ids & {id(p) for p in free["params"]}
+
+
+def test_squared_weight_norm_sums_squared_weights_without_biases():
+    net = build_mlp(2, 1, (2,))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[0].bias.fill_(100.0)
+        net[2].weight.fill_(2.0)
+    assert squared_weight_norm(net).item() == pytest.approx(4 * 1.0 + 2 * 4.0)
+
+
+def test_robust_input_centres_on_the_median_and_scales_by_the_iqr():
+    center = torch.tensor([10.0, -2.0])
+    scale = torch.tensor([4.0, 0.5])
+    layer = RobustInput(center, scale, clip=3.0)
+    x = torch.tensor([[10.0, -2.0], [11.0, -1.9]])
+    z = (x - center) / scale
+    expected = z / torch.sqrt(1 + (z / 3.0) ** 2)
+    torch.testing.assert_close(layer(x), expected)
+    assert layer(x)[0].abs().max().item() < 1e-6  # the median maps to zero
+    # near the centre the clipping is close to the identity
+    torch.testing.assert_close(layer(x)[1], z[1], rtol=0.01, atol=0.0)
+
+
+def test_robust_input_maps_extreme_values_to_the_clip_bound():
+    # Outliers must saturate at +-clip, not collapse to the median (0) or NaN
+    # when (z / clip) ** 2 overflows float32.
+    layer = RobustInput(torch.zeros(1), torch.ones(1), clip=3.0)
+    x = torch.tensor([[-3e38], [-1e30], [-1e6], [1e6], [1e30], [3e38]])
+    expected = torch.tensor([-3.0, -3.0, -3.0, 3.0, 3.0, 3.0])
+    torch.testing.assert_close(layer(x).ravel(), expected)
+
+
+def test_robust_input_clips_smoothly_and_boundedly():
+    layer = RobustInput(torch.zeros(1), torch.ones(1), clip=3.0)
+    x = torch.linspace(-100, 100, 2001).reshape(-1, 1).requires_grad_()
+    out = layer(x)
+    assert out.abs().max().item() < 3.0
+    assert torch.all(out[1:] > out[:-1])  # strictly increasing: no information lost
+    out.sum().backward()
+    assert torch.isfinite(x.grad).all() and (x.grad > 0).all()
+    assert x.grad[1000].item() == pytest.approx(1.0)  # the identity's slope at the centre
+
+
+def test_robust_input_statistics_are_buffers_not_parameters():
+    layer = RobustInput(torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]))
+    assert list(layer.parameters()) == []
+    assert set(layer.state_dict()) == {"shift", "inv_scale"}

@@ -1,0 +1,519 @@
+"""The training loop seen through the estimators: weights, seeds, stopping,
+schedules, solvers, incremental fitting, failures and progress reports."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+
+
+def _small_classification(n_samples=60):
+    return make_classification(n_samples=n_samples, n_features=5, random_state=0)
+
+
+def _small_regression(n_samples=60):
+    return make_regression(n_samples=n_samples, n_features=5, noise=1.0, random_state=0)
+
+
+def _data_for(estimator_class, n_samples=60):
+    if estimator_class is TorchMLPClassifier:
+        return _small_classification(n_samples)
+    return _small_regression(n_samples)
+
+
+def _outputs(estimator, X):
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)
+    return estimator.predict(X)
+
+
+def _fit_quietly(estimator, X, y, **fit_params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y, **fit_params)
+
+
+@pytest.fixture
+def lr_trace():
+    """The learning rate of every optimizer step taken while the test runs."""
+    rates = []
+    handle = register_optimizer_step_post_hook(
+        lambda optimizer, args, kwargs: rates.append(optimizer.param_groups[0]["lr"])
+    )
+    yield rates
+    handle.remove()
+
+
+# ------------------------------------------------------------- sample weights
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+@pytest.mark.parametrize("alpha", [1e-4, 1.0])
+@pytest.mark.parametrize("preprocessing", ["robust", None])
+@pytest.mark.parametrize("estimator_class", [TorchMLPClassifier, TorchMLPRegressor])
+def test_sample_weight_equals_repetition(estimator_class, preprocessing, alpha, sparse):
+    """Integer weights fit the same model as repeating the rows.
+
+    One full batch (at most 200 rows, batch_size='auto') makes both fits take
+    the same optimizer steps; only float32 summation order differs. The
+    penalty (alpha) and the robust input statistics must count a weight-k row
+    as k rows too.
+    """
+    X, y = _data_for(estimator_class, n_samples=40)
+    weight = np.random.RandomState(0).randint(0, 4, size=len(y))
+    X_repeated, y_repeated = np.repeat(X, weight, axis=0), np.repeat(y, weight)
+    assert weight.sum() <= 200
+    if sparse:
+        X, X_repeated = sp.csr_matrix(X), sp.csr_matrix(X_repeated)
+    params = dict(
+        hidden_layer_sizes=(8,),
+        solver="adam",
+        alpha=alpha,
+        preprocessing=preprocessing,
+        max_iter=30,
+        random_state=0,
+    )
+    weighted = _fit_quietly(estimator_class(**params), X, y, sample_weight=weight)
+    repeated = _fit_quietly(estimator_class(**params), X_repeated, y_repeated)
+    expected = _outputs(repeated, X)
+    np.testing.assert_allclose(
+        _outputs(weighted, X), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max()
+    )
+
+
+def test_zero_weight_rows_are_ignored():
+    X, y = _small_regression()
+    weight = np.ones(len(y))
+    weight[::3] = 0
+    params = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+    y_garbage = y.copy()
+    y_garbage[::3] = 1e3
+    a = _fit_quietly(TorchMLPRegressor(**params), X, y, sample_weight=weight)
+    b = _fit_quietly(TorchMLPRegressor(**params), X, y_garbage, sample_weight=weight)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-4, atol=1e-3)
+
+
+# ------------------------------------------------------------ reproducibility
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"dropout": 0.3},
+        {"early_stopping": True, "dropout": 0.2},
+        {"normalization": "batch", "batch_size": 16},
+    ],
+    ids=["plain", "dropout", "early_stopping", "batchnorm"],
+)
+def test_same_random_state_gives_identical_predictions(params):
+    X, y = _small_classification(100)
+    make = lambda: TorchMLPClassifier(  # noqa: E731
+        hidden_layer_sizes=(16,), max_iter=15, random_state=3, **params
+    )
+    a, b = _fit_quietly(make(), X, y), _fit_quietly(make(), X, y)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.loss_curve_ == b.loss_curve_
+
+
+def test_different_random_states_give_different_models():
+    X, y = _small_classification(100)
+    a = _fit_quietly(TorchMLPClassifier((16,), max_iter=5, random_state=0), X, y)
+    b = _fit_quietly(TorchMLPClassifier((16,), max_iter=5, random_state=1), X, y)
+    assert not np.allclose(a.predict_proba(X), b.predict_proba(X))
+
+
+def test_random_state_instance_is_accepted_and_reproducible():
+    X, y = _small_regression()
+    make = lambda: TorchMLPRegressor(  # noqa: E731
+        (8,), max_iter=5, random_state=np.random.RandomState(7)
+    )
+    np.testing.assert_array_equal(
+        _fit_quietly(make(), X, y).predict(X), _fit_quietly(make(), X, y).predict(X)
+    )
+
+
+@pytest.mark.parametrize("params", [{}, {"dropout": 0.3, "early_stopping": True}])
+def test_fit_leaves_torch_global_rng_state_unchanged(params):
+    X, y = _small_classification()
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    _fit_quietly(TorchMLPClassifier((8,), max_iter=3, random_state=0, **params), X, y)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_global_torch_seed_does_not_affect_a_seeded_fit():
+    X, y = _small_regression()
+    torch.manual_seed(1)
+    a = _fit_quietly(TorchMLPRegressor((8,), max_iter=3, random_state=0), X, y)
+    torch.manual_seed(2)
+    b = _fit_quietly(TorchMLPRegressor((8,), max_iter=3, random_state=0), X, y)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+
+
+# ------------------------------------------------------------- early stopping
+def _overfitting_classifier(**params):
+    """Noisy labels and a wide network: validation log loss rises after a while."""
+    return TorchMLPClassifier(
+        hidden_layer_sizes=(64,),
+        learning_rate_init=0.01,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=1000,  # never stop early: run past the best epoch
+        random_state=0,
+        **params,
+    )
+
+
+def test_early_stopping_best_validation_score_is_the_max_of_the_curve():
+    X, y = make_classification(n_samples=150, n_features=8, flip_y=0.3, random_state=0)
+    clf = _fit_quietly(_overfitting_classifier(max_iter=40), X, y)
+    assert len(clf.validation_scores_) == clf.n_iter_ == 40
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_loss_ is None
+
+
+def test_early_stopping_restores_the_weights_of_the_best_epoch():
+    """Training is deterministic, so a second fit stopped right after the best
+    epoch ends on that epoch's weights; the first fit, which ran on past its
+    best epoch, must predict exactly as the second does."""
+    X, y = make_classification(n_samples=150, n_features=8, flip_y=0.3, random_state=0)
+    long_run = _fit_quietly(_overfitting_classifier(max_iter=40), X, y)
+    scores = np.asarray(long_run.validation_scores_)
+    best_epoch = int(scores.argmax()) + 1
+    assert best_epoch < len(scores), "the setup must overfit for the test to mean anything"
+    assert scores[-1] < scores.max()
+
+    truncated = _fit_quietly(_overfitting_classifier(max_iter=best_epoch), X, y)
+    np.testing.assert_array_equal(truncated.validation_scores_, scores[:best_epoch])
+    np.testing.assert_array_equal(long_run.predict_proba(X), truncated.predict_proba(X))
+    # loss_curve_ still records every epoch that ran
+    assert len(long_run.loss_curve_) == len(scores)
+
+
+def test_early_stopping_stops_after_n_iter_no_change_epochs_without_improvement():
+    X, y = _small_regression(100)
+    reg = TorchMLPRegressor(
+        (8,), early_stopping=True, tol=1e6, n_iter_no_change=3, max_iter=100, random_state=0
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.fit(X, y)
+    # epoch 1 sets the best score; epochs 2..5 fail to beat it by tol: 4 > 3
+    assert reg.n_iter_ == 5
+
+
+# ---------------------------------------------------- n_iter_no_change / tol
+@pytest.mark.parametrize("n_iter_no_change", [2, 5])
+def test_training_stops_when_loss_does_not_improve_by_tol(n_iter_no_change):
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = _small_classification()
+    params = dict(hidden_layer_sizes=(8,), tol=1e3, n_iter_no_change=n_iter_no_change, max_iter=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        ours = TorchMLPClassifier(random_state=0, **params).fit(X, y)
+    reference = MLPClassifier(random_state=0, **params).fit(X, y)
+    assert ours.n_iter_ == n_iter_no_change + 2 == reference.n_iter_
+    assert len(ours.loss_curve_) == ours.n_iter_
+
+
+def test_infinite_n_iter_no_change_never_stops_early():
+    X, y = _small_classification()
+    clf = TorchMLPClassifier((8,), tol=1e3, n_iter_no_change=np.inf, max_iter=12, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    assert clf.n_iter_ == 12
+
+
+def test_convergence_warning_when_max_iter_is_reached():
+    X, y = _small_regression()
+    reg = TorchMLPRegressor((8,), max_iter=3, tol=0.0, random_state=0)
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\)"):
+        reg.fit(X, y)
+    assert reg.n_iter_ == 3
+
+
+def test_best_loss_tracks_the_minimum_training_loss():
+    X, y = _small_regression()
+    reg = _fit_quietly(TorchMLPRegressor((8,), max_iter=10, random_state=0), X, y)
+    assert reg.best_loss_ == min(reg.loss_curve_)
+    assert reg.loss_ == reg.loss_curve_[-1]
+    assert reg.validation_scores_ is None and reg.best_validation_score_ is None
+
+
+# ------------------------------------------------------ learning-rate schedules
+def _schedule_fit(learning_rate, n_samples=50, **params):
+    X, y = _small_regression(n_samples)
+    reg = TorchMLPRegressor(
+        (4,),
+        solver="sgd",
+        learning_rate=learning_rate,
+        learning_rate_init=0.01,
+        batch_size=n_samples,  # one step per epoch: the trace is per epoch
+        random_state=0,
+        **params,
+    )
+    return _fit_quietly(reg, X, y)
+
+
+def test_constant_learning_rate_never_changes(lr_trace):
+    _schedule_fit("constant", max_iter=6)
+    assert lr_trace == [0.01] * 6
+
+
+def test_invscaling_decays_with_samples_seen(lr_trace):
+    n = 50
+    _schedule_fit("invscaling", n_samples=n, max_iter=6, power_t=0.5)
+    expected = [0.01 / (epoch * n + 1) ** 0.5 for epoch in range(6)]
+    np.testing.assert_allclose(lr_trace, expected, rtol=1e-12)
+
+
+def test_cosine_anneals_from_learning_rate_init_towards_zero_over_max_iter(lr_trace):
+    _schedule_fit("cosine", max_iter=8, tol=0.0)
+    expected = [0.01 * 0.5 * (1 + np.cos(np.pi * epoch / 8)) for epoch in range(8)]
+    np.testing.assert_allclose(lr_trace, expected, rtol=1e-12)
+    assert lr_trace[0] == 0.01 and all(np.diff(lr_trace) < 0)
+
+
+def test_adaptive_divides_the_rate_by_five_when_training_stalls(lr_trace):
+    # tol so large that every epoch counts as no improvement
+    reg = _schedule_fit("adaptive", max_iter=12, tol=1e6, n_iter_no_change=2)
+    distinct = sorted(set(lr_trace), reverse=True)
+    assert len(distinct) >= 3
+    np.testing.assert_allclose(np.array(distinct[:-1]) / np.array(distinct[1:]), 5.0)
+    # the first reduction comes once n_iter_no_change is exceeded (epoch 4)
+    assert lr_trace[:4] == [0.01] * 4 and lr_trace[4] == pytest.approx(0.002)
+    assert reg.n_iter_ == 12  # adaptive reduces the rate instead of stopping
+
+
+def test_adaptive_stops_once_the_rate_falls_below_1e_6(lr_trace):
+    reg = _schedule_fit("adaptive", max_iter=200, tol=1e6, n_iter_no_change=1)
+    assert reg.n_iter_ < 200
+    assert min(lr_trace) <= 1e-6 < min(lr_trace) * 5
+
+
+@pytest.mark.parametrize("solver", ["adam", "adamw"])
+def test_schedules_apply_to_adaptive_optimizers_too(solver, lr_trace):
+    X, y = _small_regression(50)
+    reg = TorchMLPRegressor(
+        (4,), solver=solver, learning_rate="cosine", max_iter=4, batch_size=50, random_state=0
+    )
+    _fit_quietly(reg, X, y)
+    assert lr_trace[0] == reg.learning_rate_init and lr_trace[-1] < lr_trace[0]
+
+
+# --------------------------------------------------------------------- lbfgs
+def test_lbfgs_converges_on_a_small_separable_problem():
+    X, y = make_classification(
+        n_samples=100, n_features=4, n_informative=2, n_redundant=0, class_sep=2, random_state=0
+    )
+    clf = TorchMLPClassifier((8,), solver="lbfgs", max_iter=300, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.n_iter_ < 300
+    assert clf.score(X, y) == 1.0
+    assert clf.loss_ < 0.01
+
+
+def test_lbfgs_honours_max_iter_and_warns():
+    X, y = _small_regression()
+    reg = TorchMLPRegressor((8,), solver="lbfgs", max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        reg.fit(X, y)
+    assert reg.n_iter_ == 3 == len(reg.loss_curve_)
+
+
+def test_lbfgs_honours_max_fun():
+    X, y = _small_classification(150)
+    calls = []
+
+    def counting_module(n_features, n_outputs):
+        net = torch.nn.Sequential(
+            torch.nn.Linear(n_features, 8), torch.nn.ReLU(), torch.nn.Linear(8, n_outputs)
+        )
+        net.register_forward_hook(lambda module, args, output: calls.append(1))
+        return net
+
+    clf = TorchMLPClassifier(
+        solver="lbfgs", max_fun=10, max_iter=1000, module=counting_module, random_state=0
+    )
+    _fit_quietly(clf, X, y)
+    assert clf.n_iter_ <= 10
+    # each function evaluation is one forward pass (the data is one chunk);
+    # a single L-BFGS step may finish its line search past the budget
+    assert len(calls) <= 10 + 25
+
+
+def test_lbfgs_warns_when_max_fun_is_reached():
+    """As scikit-learn's MLP does: running out of function evaluations is not
+    convergence."""
+    X, y = _small_classification(150)
+    clf = TorchMLPClassifier((8,), solver="lbfgs", max_fun=5, max_iter=1000, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    assert clf.n_iter_ < 1000
+
+
+# ------------------------------------------------- partial_fit and warm_start
+def test_partial_fit_runs_one_epoch_per_call_and_continues_the_history():
+    X, y = _small_regression()
+    reg = TorchMLPRegressor((8,), random_state=0)
+    reg.partial_fit(X, y)
+    first_curve = list(reg.loss_curve_)
+    assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (1, len(y), 1)
+    reg.partial_fit(X, y)
+    reg.partial_fit(X, y)
+    assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (3, 3 * len(y), 3)
+    assert reg.loss_curve_[:1] == first_curve
+    assert reg.loss_curve_[-1] < reg.loss_curve_[0]
+
+
+@pytest.mark.parametrize("estimator_class", [TorchMLPClassifier, TorchMLPRegressor])
+def test_partial_fit_calls_match_fit_epochs_with_optimizer_state_carried_over(estimator_class):
+    X, y = _data_for(estimator_class)
+    params = dict(hidden_layer_sizes=(8,), shuffle=False, random_state=0)
+    incremental = estimator_class(**params)
+    fit_params = {"classes": np.unique(y)} if estimator_class is TorchMLPClassifier else {}
+    for _ in range(3):
+        incremental.partial_fit(X, y, **fit_params)
+    full = _fit_quietly(estimator_class(max_iter=3, **params), X, y)
+    np.testing.assert_allclose(incremental.loss_curve_, full.loss_curve_, rtol=1e-6)
+    np.testing.assert_allclose(_outputs(incremental, X), _outputs(full, X), rtol=1e-5, atol=1e-6)
+
+
+def test_partial_fit_does_not_warn_about_convergence():
+    X, y = _small_regression()
+    reg = TorchMLPRegressor((8,), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.partial_fit(X, y)
+        reg.partial_fit(X, y)
+
+
+def test_partial_fit_is_unavailable_for_lbfgs():
+    assert not hasattr(TorchMLPRegressor(solver="lbfgs"), "partial_fit")
+    assert not hasattr(TorchMLPClassifier(solver="lbfgs"), "partial_fit")
+    assert hasattr(TorchMLPRegressor(solver="sgd"), "partial_fit")
+
+
+def test_warm_start_continues_from_the_previous_weights():
+    X, y = _small_regression()
+    reg = _fit_quietly(TorchMLPRegressor((8,), max_iter=5, warm_start=True, random_state=0), X, y)
+    first_curve = list(reg.loss_curve_)
+    coefs = reg.coefs_
+    _fit_quietly(reg, X, y)
+    assert reg.n_iter_ == 10 and len(reg.loss_curve_) == 10
+    assert reg.loss_curve_[:5] == first_curve
+    # a fresh start would begin at the first curve's initial loss again
+    assert reg.loss_curve_[5] < first_curve[0]
+    assert reg.loss_curve_[5] < first_curve[-1] * 1.01
+    assert not np.array_equal(coefs[0], reg.coefs_[0])
+
+
+def test_without_warm_start_refit_starts_from_scratch():
+    X, y = _small_regression()
+    reg = _fit_quietly(TorchMLPRegressor((8,), max_iter=5, random_state=0), X, y)
+    first = (list(reg.loss_curve_), reg.predict(X))
+    _fit_quietly(reg, X, y)
+    assert reg.n_iter_ == 5
+    assert reg.loss_curve_ == first[0]
+    np.testing.assert_array_equal(reg.predict(X), first[1])
+
+
+# ------------------------------------------------------ non-finite training loss
+def _assert_unchanged(estimator, coefs, intercepts, n_iter, X, prediction):
+    for before, after in zip(coefs + intercepts, estimator.coefs_ + estimator.intercepts_):
+        np.testing.assert_array_equal(before, after)
+    assert estimator.n_iter_ == n_iter
+    np.testing.assert_array_equal(estimator.predict(X), prediction)
+
+
+@pytest.mark.parametrize(
+    "bad_params, scale_X",
+    [
+        ({"solver": "sgd", "learning_rate_init": 1e10}, 1.0),
+        ({"learning_rate_init": 1e10}, 1.0),
+        ({"preprocessing": None}, 1e30),
+    ],
+    ids=["sgd-huge-lr", "adam-huge-lr", "unscaled-huge-X"],
+)
+def test_non_finite_loss_raises_and_leaves_the_fitted_estimator_unchanged(bad_params, scale_X):
+    X, y = _small_regression()
+    y = y * 1e4
+    reg = _fit_quietly(TorchMLPRegressor((8,), max_iter=5, random_state=0), X, y)
+    state = (reg.coefs_, reg.intercepts_, reg.n_iter_, X, reg.predict(X))
+    reg.set_params(**bad_params)
+    with pytest.raises(ValueError, match="loss became") as excinfo:
+        _fit_quietly(reg, X * scale_X, y)
+    message = str(excinfo.value)
+    assert "learning_rate_init" in message and "scale the inputs" in message
+    _assert_unchanged(reg, *state)
+
+
+def test_non_finite_loss_during_partial_fit_leaves_the_estimator_unchanged():
+    X, y = _small_regression()
+    # (the optimizer, its rate included, carries over between partial_fit
+    # calls as in scikit-learn, so the rate is set from the start)
+    reg = TorchMLPRegressor((8,), solver="sgd", learning_rate_init=1e10, random_state=0)
+    reg.partial_fit(X, y)  # the first epoch's loss is taken before the step explodes
+    with pytest.raises(ValueError, match="learning_rate_init"):
+        for _ in range(10):
+            # the call that fails must leave the state of the last call that worked
+            state = (reg.coefs_, reg.intercepts_, reg.n_iter_, X, reg.predict(X))
+            curve = list(reg.loss_curve_)
+            reg.partial_fit(X, y)
+    _assert_unchanged(reg, *state)
+    assert reg.loss_curve_ == curve
+
+
+def test_non_finite_loss_on_first_fit_leaves_the_estimator_unfitted():
+    from sklearn.utils.validation import check_is_fitted
+
+    X, y = _small_regression()
+    reg = TorchMLPRegressor((8,), solver="sgd", learning_rate_init=1e10, random_state=0)
+    with pytest.raises(ValueError, match="learning_rate_init"):
+        reg.fit(X, y)
+    assert not hasattr(reg, "n_features_in_")
+    with pytest.raises(Exception, match="not fitted"):
+        check_is_fitted(reg)
+
+
+# ------------------------------------------------------------------ verbosity
+def test_verbose_prints_one_iteration_line_per_epoch(capsys):
+    X, y = _small_regression()
+    reg = _fit_quietly(TorchMLPRegressor((8,), max_iter=4, verbose=1, random_state=0), X, y)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Iteration")]
+    assert len(lines) == reg.n_iter_ == 4
+    for epoch, (line, loss) in enumerate(zip(lines, reg.loss_curve_), start=1):
+        match = re.match(rf"Iteration {epoch}, loss = ([0-9.eE+-]+)", line)
+        assert match, line
+        assert float(match.group(1)) == pytest.approx(loss, rel=1e-6)
+
+
+def test_verbose_with_early_stopping_reports_the_validation_score(capsys):
+    X, y = _small_classification(100)
+    clf = TorchMLPClassifier((8,), max_iter=3, verbose=True, early_stopping=True, random_state=0)
+    _fit_quietly(clf, X, y)
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Iteration")]
+    assert len(lines) == 3 and all("validation score" in ln for ln in lines)
+
+
+def test_not_verbose_prints_nothing(capsys):
+    X, y = _small_regression()
+    _fit_quietly(TorchMLPRegressor((8,), max_iter=3, random_state=0), X, y)
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_verbose_2_shows_a_progress_bar(capsys):
+    X, y = _small_regression()
+    _fit_quietly(TorchMLPRegressor((8,), max_iter=4, verbose=2, random_state=0), X, y)
+    captured = capsys.readouterr()
+    assert "4/4" in captured.err and "epoch" in captured.err
+    assert "Iteration 1" not in captured.out
