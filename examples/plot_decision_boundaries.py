@@ -39,12 +39,9 @@ ax.set_title("Activation functions")
 fig.tight_layout()
 
 # %%
-# Initialisation follows the activation. sk_mlp draws the weights of layers
-# followed by a rectifier (ReLU and its relatives) with He (Kaiming)
-# initialisation, variance ``2 / fan_in``, which keeps the size of the
-# activations constant from layer to layer when half the units are zeroed;
-# tanh and sigmoid layers use Glorot initialisation, variance
-# ``2 / (fan_in + fan_out)``.
+# Every network starts from Glorot initialisation, variance
+# ``2 / (fan_in + fan_out)``, whatever its activation; the example on
+# optimizers and initialisation says why.
 #
 # The data
 # --------

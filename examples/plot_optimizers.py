@@ -27,13 +27,17 @@ print(X.shape)
 # If each layer multiplied the size of its input by a constant factor, the
 # signal would vanish or explode after a few layers. Weights drawn with
 # variance ``2 / fan_in`` (He, or Kaiming, initialisation) keep the variance of
-# ReLU activations steady, because a ReLU zeroes half its inputs; variance
-# ``2 / (fan_in + fan_out)`` (Glorot) does the same for tanh and sigmoid
-# units. sk_mlp picks the scheme from ``activation``.
+# ReLU activations steady through many layers, because a ReLU zeroes half its
+# inputs; variance ``2 / (fan_in + fan_out)`` (Glorot) does the same for tanh
+# and sigmoid units, and keeps the gradients steady on the way back too.
 #
-# To see the initial weights we train for one epoch at a negligible learning
-# rate (``partial_fit`` runs exactly one epoch) and read ``coefs_``, whose
-# first element is the (64, 128) weight matrix of the first layer.
+# sk_mlp, like scikit-learn, starts every network from Glorot initialisation:
+# for the shallow networks of tabular data, trained with Adam, it scored higher
+# than He initialisation on our accuracy benchmark, because Adam rescales each
+# weight's step and the deeper-network argument for He does not bite. To see
+# the initial weights we train for one epoch at a negligible learning rate
+# (``partial_fit`` runs exactly one epoch) and read ``coefs_``, whose first
+# element is the (64, 128) weight matrix of the first layer.
 import numpy as np
 
 from sk_mlp import TorchMLPClassifier

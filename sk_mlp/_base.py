@@ -68,6 +68,9 @@ from ._training import (
 _PREDICT_CHUNK = 16384
 # Fewer rows than this are padded at prediction (see _forward).
 _MIN_GEMM_ROWS = 16
+# Interquartile range of a standard normal: dividing by it makes the robust
+# scale a standard deviation, so standardized data passes nearly unchanged.
+_IQR_PER_STD = 1.3489795003921634
 # Robust input statistics are estimated on at most this many rows.
 _PREPROCESSING_SUBSAMPLE = 100_000
 
@@ -344,8 +347,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _robust_input(self, X, sample_weight) -> RobustInput:
         """Fit weighted median and interquartile range on (a subsample of) X.
 
-        A column whose quartiles coincide (mostly one value) is scaled by its
-        standard deviation instead; a constant column is left unscaled.
+        The scale is the interquartile range divided by that of a standard
+        normal, a robust standard deviation. A column whose quartiles coincide
+        (mostly one value) is scaled by its standard deviation instead; a
+        constant column is left unscaled.
         Sample weights count as repetitions, as everywhere in fitting.
         """
         if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
@@ -369,7 +374,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 method="inverted_cdf",
             )
             std = np.sqrt(np.average((X - center) ** 2, axis=0, weights=sample_weight))
-            scale = np.where(q3 > q1, q3 - q1, np.where(std > 0, std, 1.0))
+            scale = np.where(q3 > q1, (q3 - q1) / _IQR_PER_STD, np.where(std > 0, std, 1.0))
         return RobustInput(
             torch.as_tensor(center, dtype=torch.float32),
             torch.as_tensor(scale, dtype=torch.float32),

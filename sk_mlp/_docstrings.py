@@ -14,8 +14,8 @@ hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
     activation : {'relu', 'tanh', 'logistic', 'sigmoid', 'identity', 'gelu', \
 'silu', 'leaky_relu', 'elu'}, default='relu'
         Activation function for the hidden layers. ``'sigmoid'`` is an alias of
-        ``'logistic'``. Rectifier-like activations use He (Kaiming)
-        initialisation, the others Glorot initialisation.
+        ``'logistic'``. Weights start from Glorot (Xavier) initialisation, as
+        in scikit-learn.
 """
 
 TRAINING = """\
@@ -131,8 +131,10 @@ dropout : float, default=0.0
 
     preprocessing : {'robust'} or None, default='robust'
         Input treatment inside the model. ``'robust'`` centres each feature on
-        its median, divides by its interquartile range and smoothly clips
-        outliers to about three units (sparse input is scaled, not centred);
+        its median, scales it by its interquartile range (as a robust
+        standard deviation) and smoothly clips outliers at about four such
+        deviations (sparse input is scaled by its root mean square, not
+        centred);
         the statistics are fitted on the first call to ``fit``. ``None``
         feeds X as given, as scikit-learn's MLP does.
 

@@ -23,9 +23,10 @@ ESTIMATORS = [
 # but sum them in a different order. Measured: predictions agree to 1e-7..1e-5
 # relative (3e-4 relative, 6e-7 absolute, for the near-zero means of
 # gaussian_nll), not always within the checks' rtol=1e-7, which only float64
-# arithmetic could promise. tests/test_training.py::
-# test_sample_weight_equals_repetition asserts the equivalence at float32
-# tolerance. SGD on dense data happens to stay within 1e-7, so it is not listed.
+# arithmetic could promise. Whether a configuration lands just inside or just
+# outside 1e-7 changes with any change to initialisation or data, so these are
+# not strict xfails. tests/test_training.py::test_sample_weight_equals_repetition
+# asserts the equivalence at float32 tolerance.
 FLOAT32_REASON = (
     "float32 training: weighted and repeated fits agree to float32 rounding "
     "(1e-7..1e-5 relative), the check demands rtol=1e-7"
@@ -40,19 +41,15 @@ SPLIT_REASON = (
 
 def expected_failed_checks(estimator):
     """Checks expected to fail, each with its reason. Every entry is a debt."""
-    params = estimator.get_params()
-    if params["early_stopping"]:
-        reason = SPLIT_REASON
-    else:
-        reason = FLOAT32_REASON
-    failures = {"check_sample_weight_equivalence_on_sparse_data": reason}
-    if params["solver"] != "sgd":
-        failures["check_sample_weight_equivalence_on_dense_data"] = reason
-    return failures
+    reason = SPLIT_REASON if estimator.get_params()["early_stopping"] else FLOAT32_REASON
+    return {
+        "check_sample_weight_equivalence_on_dense_data": reason,
+        "check_sample_weight_equivalence_on_sparse_data": reason,
+    }
 
 
 @parametrize_with_checks(
-    ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=True
+    ESTIMATORS, expected_failed_checks=expected_failed_checks, xfail_strict=False
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
