@@ -354,10 +354,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         Sample weights count as repetitions, as everywhere in fitting.
         """
         if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
-            rows = np.random.default_rng(0).choice(
-                X.shape[0], _PREPROCESSING_SUBSAMPLE, replace=False
+            rows = np.sort(
+                np.random.default_rng(0).choice(X.shape[0], _PREPROCESSING_SUBSAMPLE, replace=False)
             )
-            X, sample_weight = X[np.sort(rows)], sample_weight[np.sort(rows)]
+            X, sample_weight = X[rows], sample_weight[rows]
         if sp.issparse(X):
             # Sparse columns are mostly zeros, whose quartiles say little:
             # scale by the weighted root mean square, without centring, so
@@ -366,14 +366,14 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             rms = np.sqrt(np.asarray(mean_square).ravel())
             center, scale = np.zeros(X.shape[1]), np.where(rms > 0, rms, 1.0)
         else:
+            # Equal weights give the same quantiles without them, and the
+            # unweighted path partitions instead of sorting: ~5x faster, and no
+            # temporaries the size of X.
+            weights = sample_weight if np.ptp(sample_weight) > 0 else None
             q1, center, q3 = np.quantile(
-                X,
-                [0.25, 0.5, 0.75],
-                axis=0,
-                weights=sample_weight,
-                method="inverted_cdf",
+                X, [0.25, 0.5, 0.75], axis=0, weights=weights, method="inverted_cdf"
             )
-            std = np.sqrt(np.average((X - center) ** 2, axis=0, weights=sample_weight))
+            std = np.sqrt(np.average((X - center) ** 2, axis=0, weights=weights))
             scale = np.where(q3 > q1, (q3 - q1) / _IQR_PER_STD, np.where(std > 0, std, 1.0))
         return RobustInput(
             torch.as_tensor(center, dtype=torch.float32),
