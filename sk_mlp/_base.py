@@ -391,6 +391,30 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             weight = to_tensor(sample_weight / mean_weight, device)
         return TrainingData(X, to_tensor(y, device, target_dtype), weight, device, mean_weight)
 
+    def _preprocess_once(self, module, X, data: TrainingData) -> torch.nn.Module:
+        """Run the fixed input layer over the training copy of X once, and
+        return the part of ``module`` that training updates.
+
+        The robust input layer has no trained parameters, so transforming the
+        data once saves its cost on every step of every epoch. The caller's
+        array is never written: a tensor that shares its memory is replaced.
+        """
+        if not (isinstance(module, torch.nn.Sequential) and isinstance(module[0], RobustInput)):
+            return module
+        layer, network = module[0], module[1]
+        if sp.issparse(data.X):
+            data.X = data.X.copy() if np.shares_memory(data.X.data, X.data) else data.X
+            layer.transform_sparse_(data.X)
+            return network
+        shared = data.X.device.type == "cpu" and np.shares_memory(data.X.numpy(), X)
+        out = torch.empty_like(data.X) if shared else data.X
+        with torch.no_grad():
+            for start in range(0, len(out), _PREDICT_CHUNK):
+                rows = slice(start, start + _PREDICT_CHUNK)
+                out[rows] = layer(data.X[rows])
+        data.X = out
+        return network
+
     def _validation_rows(self, y, seed):
         """Train and validation row indices for early stopping.
 
@@ -424,6 +448,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             module = copy.deepcopy(self.module_).to(device)
             history = self._resume_history(early_stopping)
         data = self._training_data(X, y, sample_weight, device)
+        network = self._preprocess_once(module, X, data)
         val_data = None
         if early_stopping:
             train_rows, val_rows = self._validation_rows(y, seed)
@@ -431,16 +456,16 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         batch_size = self._batch_size(len(data))
         params = TrainingParams.from_estimator_params(self.get_params())
         weight_decay = 2 * penalty_scale(self.alpha, batch_size, data)
-        optimizer = make_optimizer(module, params, weight_decay)
+        optimizer = make_optimizer(network, params, weight_decay)
         if incremental and not first_pass and getattr(self, "_optimizer_state", None):
             optimizer.load_state_dict(self._optimizer_state)
         loss_fn = self._loss_function()
         if self.solver == "lbfgs":
-            self._run_lbfgs(module, loss_fn, optimizer, data, params, history)
+            self._run_lbfgs(network, loss_fn, optimizer, data, params, history)
         else:
             n_epochs = 1 if incremental else self.max_iter
             self._run_epochs(
-                module,
+                network,
                 loss_fn,
                 optimizer,
                 data,

@@ -107,10 +107,21 @@ class RobustInput(nn.Module):
         self.clip = clip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Five small kernels (this runs on every training batch). The clamp
-        # keeps (z / clip) ** 2 finite in float32; beyond it the output is
-        # +-clip to float32 precision anyway.
+        return self.squash(torch.addcmul(self.shift, x, self.inv_scale))
+
+    def squash(self, z: torch.Tensor) -> torch.Tensor:
+        """The smooth clip. The clamp keeps ``(z / clip) ** 2`` finite in
+        float32; beyond it the output is +-clip to float32 precision anyway."""
         bound = 1e18 * self.clip
-        z = torch.addcmul(self.shift, x, self.inv_scale).clamp_(-bound, bound)
-        t = torch.addcmul(z.new_ones(()), z, z, value=1.0 / self.clip**2)
-        return z * t.rsqrt_()
+        z = z.clamp(-bound, bound)
+        return z * torch.addcmul(z.new_ones(()), z, z, value=1.0 / self.clip**2).rsqrt()
+
+    @torch.no_grad()
+    def transform_sparse_(self, X) -> None:
+        """Apply the layer to the stored values of a CSR matrix, in place.
+
+        Valid because sparse input is never centred (``shift`` is zero) and the
+        clip maps zero to zero, so implicit zeros stay zero.
+        """
+        inv_scale = self.inv_scale.cpu()[torch.from_numpy(X.indices).long()]
+        X.data[:] = self.squash(torch.from_numpy(X.data) * inv_scale).numpy()

@@ -517,3 +517,26 @@ def test_verbose_2_shows_a_progress_bar(capsys):
     captured = capsys.readouterr()
     assert "4/4" in captured.err and "epoch" in captured.err
     assert "Iteration 1" not in captured.out
+
+
+@pytest.mark.parametrize("make_input", [np.asarray, sp.csr_matrix], ids=["dense", "csr"])
+def test_fit_never_writes_to_the_callers_float32_arrays(make_input):
+    # float32 input is used without a copy where possible; the robust input
+    # layer, applied once to the training data, must not transform it in place.
+    rng = np.random.RandomState(0)
+    X = make_input(rng.lognormal(size=(120, 4)).astype(np.float32))
+    before = X.copy()
+    TorchMLPRegressor(max_iter=3, random_state=0).fit(X, rng.normal(size=120))
+    after, expected = (X.toarray(), before.toarray()) if sp.issparse(X) else (X, before)
+    np.testing.assert_array_equal(after, expected)
+
+
+def test_training_on_preprocessed_data_matches_the_full_module_at_predict():
+    rng = np.random.RandomState(0)
+    X, y = rng.lognormal(size=(150, 3)), rng.normal(size=150)
+    model = TorchMLPRegressor(max_iter=5, random_state=0).fit(X, y)
+    with torch.no_grad():
+        raw = model.module_(torch.as_tensor(X, dtype=torch.float32)).numpy().ravel()
+    np.testing.assert_allclose(
+        model.predict(X), raw * model._y_scale + model._y_loc, rtol=1e-5, atol=1e-6
+    )
