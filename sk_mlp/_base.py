@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import time
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -35,13 +34,7 @@ from ._device import (
     to_tensor,
     tree_to,
 )
-from ._module import (
-    ACTIVATIONS,
-    RobustInput,
-    build_mlp,
-    linear_layers,
-    squared_weight_norm,
-)
+from ._module import ACTIVATIONS, RobustInput, build_mlp, fit_robust_input, linear_layers
 from ._sklearn_private import (
     Interval,
     Options,
@@ -53,14 +46,11 @@ from ._training import (
     History,
     TrainingData,
     TrainingParams,
-    check_finite,
-    lbfgs_iteration,
     make_optimizer,
     penalty_scale,
-    progress_bar,
-    report,
-    scheduled_lr,
-    train_epoch,
+    predict_raw,
+    run_epochs,
+    run_lbfgs,
 )
 
 # Rows per forward pass at prediction: large enough to amortise per-call
@@ -68,11 +58,6 @@ from ._training import (
 _PREDICT_CHUNK = 16384
 # Fewer rows than this are padded at prediction (see _forward).
 _MIN_GEMM_ROWS = 16
-# Interquartile range of a standard normal: dividing by it makes the robust
-# scale a standard deviation, so standardized data passes nearly unchanged.
-_IQR_PER_STD = 1.3489795003921634
-# Robust input statistics are estimated on at most this many rows.
-_PREPROCESSING_SUBSAMPLE = 100_000
 
 
 def _supports_partial_fit(estimator) -> bool:
@@ -341,44 +326,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 self.normalization,
             )
         if self.preprocessing == "robust":
-            network = torch.nn.Sequential(self._robust_input(X, sample_weight), network)
+            network = torch.nn.Sequential(fit_robust_input(X, sample_weight), network)
         return network.to(device)
-
-    def _robust_input(self, X, sample_weight) -> RobustInput:
-        """Fit weighted median and interquartile range on (a subsample of) X.
-
-        The scale is the interquartile range divided by that of a standard
-        normal, a robust standard deviation. A column whose quartiles coincide
-        (mostly one value) is scaled by its standard deviation instead; a
-        constant column is left unscaled.
-        Sample weights count as repetitions, as everywhere in fitting.
-        """
-        if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
-            rows = np.sort(
-                np.random.default_rng(0).choice(X.shape[0], _PREPROCESSING_SUBSAMPLE, replace=False)
-            )
-            X, sample_weight = X[rows], sample_weight[rows]
-        if sp.issparse(X):
-            # Sparse columns are mostly zeros, whose quartiles say little:
-            # scale by the weighted root mean square, without centring, so
-            # zeros stay zero.
-            mean_square = sample_weight @ X.multiply(X) / sample_weight.sum()
-            rms = np.sqrt(np.asarray(mean_square).ravel())
-            center, scale = np.zeros(X.shape[1]), np.where(rms > 0, rms, 1.0)
-        else:
-            # Equal weights give the same quantiles without them, and the
-            # unweighted path partitions instead of sorting: ~5x faster, and no
-            # temporaries the size of X.
-            weights = sample_weight if np.ptp(sample_weight) > 0 else None
-            q1, center, q3 = np.quantile(
-                X, [0.25, 0.5, 0.75], axis=0, weights=weights, method="inverted_cdf"
-            )
-            std = np.sqrt(np.average((X - center) ** 2, axis=0, weights=weights))
-            scale = np.where(q3 > q1, (q3 - q1) / _IQR_PER_STD, np.where(std > 0, std, 1.0))
-        return RobustInput(
-            torch.as_tensor(center, dtype=torch.float32),
-            torch.as_tensor(scale, dtype=torch.float32),
-        )
 
     def _training_data(self, X, y, sample_weight, device) -> TrainingData:
         """Convert once: X to a float32 device tensor (sparse stays CSR on the
@@ -461,107 +410,21 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             optimizer.load_state_dict(self._optimizer_state)
         loss_fn = self._loss_function()
         if self.solver == "lbfgs":
-            self._run_lbfgs(network, loss_fn, optimizer, data, params, history)
+            run_lbfgs(network, loss_fn, optimizer, data, params, history, _PREDICT_CHUNK)
         else:
+            validate = None
+            if val_data is not None:
+
+                def validate(network):
+                    raw = predict_raw(network, val_data, _PREDICT_CHUNK)
+                    return self._validation_score(raw, *val_data.targets())
+
             n_epochs = 1 if incremental else self.max_iter
-            self._run_epochs(
-                network,
-                loss_fn,
-                optimizer,
-                data,
-                val_data,
-                params,
-                history,
-                batch_size,
-                n_epochs,
+            run_epochs(
+                network, loss_fn, optimizer, data, params, history, batch_size, n_epochs, validate
             )
         self._store_fit(module, optimizer, history, device, loss_fn)
         return history
-
-    def _run_epochs(
-        self,
-        module,
-        loss_fn,
-        optimizer,
-        data,
-        val_data,
-        params,
-        history,
-        batch_size,
-        n_epochs,
-    ):
-        penalty = 0.0 if self.solver == "adamw" else penalty_scale(self.alpha, batch_size, data)
-        bar = progress_bar(n_epochs, self.verbose)
-        start = time.perf_counter()
-        for _ in range(n_epochs):
-            lr = scheduled_lr(params, history.n_iter, history.t)
-            if lr is not None:
-                _set_lr(optimizer, lr)
-            total = train_epoch(module, loss_fn, optimizer, data, batch_size, self.shuffle)
-            history.n_iter += 1
-            history.t += len(data)
-            loss = total.item() / len(data)  # the epoch's one host-device sync
-            check_finite(loss, history.n_iter)
-            if penalty:
-                with torch.no_grad():
-                    loss += penalty * float(squared_weight_norm(module))
-            score = None
-            if val_data is not None:
-                score = self._validation_score(
-                    self._forward_tensor(module, val_data), *val_data.targets()
-                )
-            history.record(loss, score, module, self.tol)
-            report(history, start, self.verbose)
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss:.4g}")
-                bar.update()
-            if history.no_improvement_count > self.n_iter_no_change:
-                if self._reduce_lr(optimizer):
-                    history.no_improvement_count = 0
-                    continue
-                history.converged = True
-                if self.verbose:
-                    print(
-                        f"{'Validation score' if history.early_stopping else 'Training loss'} "
-                        f"did not improve more than tol={self.tol} for "
-                        f"{self.n_iter_no_change} consecutive epochs. Stopping."
-                    )
-                break
-        if bar is not None:
-            bar.close()
-        if history.best_state is not None:
-            module.load_state_dict(history.best_state)
-
-    def _reduce_lr(self, optimizer) -> bool:
-        """scikit-learn's adaptive rule: divide by 5 until the rate is tiny."""
-        lr = optimizer.param_groups[0]["lr"]
-        if self.learning_rate != "adaptive" or lr <= 1e-6:
-            return False
-        _set_lr(optimizer, lr / 5)
-        if self.verbose:
-            print(f"Setting learning rate to {lr / 5:f}")
-        return True
-
-    def _run_lbfgs(self, module, loss_fn, optimizer, data, params, history):
-        penalty = penalty_scale(self.alpha, len(data), data)
-        state = optimizer.state[next(iter(module.parameters()))]
-        start = time.perf_counter()
-        for _ in range(self.max_iter):
-            n_before = state.get("n_iter", 0)
-            loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty, _PREDICT_CHUNK)
-            check_finite(loss, history.n_iter + 1)
-            if state.get("n_iter", 0) == n_before:
-                history.converged = True
-                break
-            history.n_iter += 1
-            history.t += len(data)
-            history.record(loss, None, module, self.tol)
-            report(history, start, self.verbose)
-            history.func_evals = state.get("func_evals", 0)
-            if history.func_evals >= self.max_fun:
-                break
-        if not history.loss_curve:
-            history.record(loss, None, module, self.tol)
 
     def _resume_history(self, early_stopping) -> History:
         """Continue the curves of a previous fit (warm start or partial_fit)."""
@@ -594,15 +457,6 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_loss_ = history.best_loss
 
     # ---------------------------------------------------------------- prediction
-    def _forward_tensor(self, module, data: TrainingData) -> torch.Tensor:
-        """Raw outputs for every row of ``data``, in eval mode, in chunks."""
-        was_training = module.training
-        module.eval()
-        with torch.inference_mode():
-            raw = torch.cat([module(X) for X, _, _ in data.batches(_PREDICT_CHUNK, shuffle=False)])
-        module.train(was_training)
-        return raw
-
     def _forward(self, X) -> torch.Tensor:
         """Validate X for prediction and return the raw network outputs."""
         check_is_fitted(self)
@@ -679,11 +533,6 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 stacklevel=2,
             )
             self.device_ = "cpu"
-
-
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
 
 
 __all__ = ["BaseTorchMLP", "_supports_partial_fit", "available_if"]

@@ -324,3 +324,116 @@ def progress_bar(total: int, verbose: int):
 def penalty_scale(alpha: float, batch_size: int, data: TrainingData) -> float:
     """scikit-learn's L2 coefficient: ``alpha / (2 * sum of batch weights)``."""
     return 0.5 * alpha / (batch_size * data.mean_weight)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def reduce_lr(optimizer: torch.optim.Optimizer, params: TrainingParams) -> bool:
+    """scikit-learn's adaptive rule: divide the rate by 5 until it is tiny."""
+    lr = optimizer.param_groups[0]["lr"]
+    if params.learning_rate != "adaptive" or lr <= _MIN_ADAPTIVE_LR:
+        return False
+    set_lr(optimizer, lr / 5)
+    if params.verbose:
+        print(f"Setting learning rate to {lr / 5:f}")
+    return True
+
+
+@torch.no_grad()
+def predict_raw(module: nn.Module, data: TrainingData, chunk_size: int) -> torch.Tensor:
+    """Raw outputs for every row of ``data``, in eval mode, in chunks."""
+    was_training = module.training
+    module.eval()
+    raw = torch.cat([module(X) for X, _, _ in data.batches(chunk_size, shuffle=False)])
+    module.train(was_training)
+    return raw
+
+
+def run_epochs(
+    module: nn.Module,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    data: TrainingData,
+    params: TrainingParams,
+    history: History,
+    batch_size: int,
+    n_epochs: int,
+    validate: Callable[[nn.Module], float] | None = None,
+) -> None:
+    """The stochastic solvers: epochs under scikit-learn's stopping rules.
+
+    ``validate(module)`` scores the validation split after each epoch when
+    early stopping is on; the weights of the best epoch are restored at the end.
+    """
+    penalty = 0.0 if params.solver == "adamw" else penalty_scale(params.alpha, batch_size, data)
+    bar = progress_bar(n_epochs, params.verbose)
+    start = time.perf_counter()
+    for _ in range(n_epochs):
+        lr = scheduled_lr(params, history.n_iter, history.t)
+        if lr is not None:
+            set_lr(optimizer, lr)
+        total = train_epoch(module, loss_fn, optimizer, data, batch_size, params.shuffle)
+        history.n_iter += 1
+        history.t += len(data)
+        loss = total.item() / len(data)  # the epoch's one host-device sync
+        check_finite(loss, history.n_iter)
+        if penalty:
+            with torch.no_grad():
+                loss += penalty * float(squared_weight_norm(module))
+        score = None if validate is None else validate(module)
+        history.record(loss, score, module, params.tol)
+        report(history, start, params.verbose)
+        if bar is not None:
+            bar.set_postfix(loss=f"{loss:.4g}")
+            bar.update()
+        if history.no_improvement_count > params.n_iter_no_change:
+            if reduce_lr(optimizer, params):
+                history.no_improvement_count = 0
+                continue
+            history.converged = True
+            if params.verbose:
+                watched = "Validation score" if history.early_stopping else "Training loss"
+                print(
+                    f"{watched} did not improve more than tol={params.tol} for "
+                    f"{params.n_iter_no_change} consecutive epochs. Stopping."
+                )
+            break
+    if bar is not None:
+        bar.close()
+    if history.best_state is not None:
+        module.load_state_dict(history.best_state)
+
+
+def run_lbfgs(
+    module: nn.Module,
+    loss_fn: Callable,
+    optimizer: torch.optim.LBFGS,
+    data: TrainingData,
+    params: TrainingParams,
+    history: History,
+    chunk_size: int,
+) -> None:
+    """Full-batch L-BFGS, one iteration per step so that the loss is recorded,
+    checked and reported as for the stochastic solvers."""
+    penalty = penalty_scale(params.alpha, len(data), data)
+    state = optimizer.state[next(iter(module.parameters()))]
+    start = time.perf_counter()
+    for _ in range(params.max_iter):
+        n_before = state.get("n_iter", 0)
+        loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty, chunk_size)
+        check_finite(loss, history.n_iter + 1)
+        if state.get("n_iter", 0) == n_before:
+            history.converged = True
+            break
+        history.n_iter += 1
+        history.t += len(data)
+        history.record(loss, None, module, params.tol)
+        report(history, start, params.verbose)
+        history.func_evals = state.get("func_evals", 0)
+        if history.func_evals >= params.max_fun:
+            break
+    if not history.loss_curve:
+        history.record(loss, None, module, params.tol)
