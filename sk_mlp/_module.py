@@ -78,21 +78,6 @@ def linear_layers(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
-def weight_decay_groups(module: nn.Module, weight_decay: float) -> list[dict]:
-    """Optimizer parameter groups that apply ``weight_decay`` to weights only.
-
-    scikit-learn's ``alpha`` penalises connection weights, never biases or the
-    affine parameters of normalization layers.
-    """
-    weights = [layer.weight for layer in linear_layers(module)]
-    ids = {id(w) for w in weights}
-    others = [p for p in module.parameters() if id(p) not in ids]
-    return [
-        {"params": weights, "weight_decay": weight_decay},
-        {"params": others, "weight_decay": 0.0},
-    ]
-
-
 def squared_weight_norm(module: nn.Module) -> torch.Tensor:
     """Sum of squared connection weights, the quantity ``alpha`` penalises."""
     return sum(layer.weight.square().sum() for layer in linear_layers(module))

@@ -2,7 +2,9 @@
 
 import math
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -10,9 +12,9 @@ from sk_mlp._module import (
     ACTIVATIONS,
     RobustInput,
     build_mlp,
+    fit_robust_input,
     linear_layers,
     squared_weight_norm,
-    weight_decay_groups,
 )
 
 
@@ -98,17 +100,6 @@ def test_output_head_uses_glorot_init_even_after_relu_layers():
     assert head.std().item() == pytest.approx(math.sqrt(2.0 / (2 * n)), rel=0.03)
 
 
-def test_weight_decay_groups_decay_linear_weights_only():
-    net = build_mlp(5, 2, (4,), normalization="layer")
-    decayed, free = weight_decay_groups(net, 0.3)
-    assert decayed["weight_decay"] == 0.3 and free["weight_decay"] == 0.0
-    weight_ids = {id(layer.weight) for layer in linear_layers(net)}
-    assert {id(p) for p in decayed["params"]} == weight_ids
-    # biases and the LayerNorm affine parameters are not penalised
-    assert len(free["params"]) == 2 + 2
-    assert not weight_ids & {id(p) for p in free["params"]}
-
-
 def test_squared_weight_norm_sums_squared_weights_without_biases():
     net = build_mlp(2, 1, (2,))
     with torch.no_grad():
@@ -155,3 +146,31 @@ def test_robust_input_statistics_are_buffers_not_parameters():
     layer = RobustInput(torch.tensor([1.0, 2.0]), torch.tensor([2.0, 4.0]))
     assert list(layer.parameters()) == []
     assert set(layer.state_dict()) == {"shift", "inv_scale"}
+
+
+def test_fit_robust_input_scales_by_the_iqr_as_a_standard_deviation():
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(3.0, 2.0, size=20000), np.full(20000, 5.0)])
+    layer = fit_robust_input(X, np.ones(len(X)))
+    scale = 1.0 / layer.inv_scale
+    center = -layer.shift * scale
+    assert center[0].item() == pytest.approx(3.0, abs=0.05)
+    assert scale[0].item() == pytest.approx(2.0, rel=0.03)  # a normal's IQR / 1.349 is its std
+    assert center[1].item() == pytest.approx(5.0) and scale[1].item() == 1.0  # constant column
+
+
+def test_fit_robust_input_treats_integer_weights_as_repetitions():
+    rng = np.random.RandomState(0)
+    X, weight = rng.lognormal(size=(50, 3)), rng.randint(0, 4, size=50)
+    weighted = fit_robust_input(X, weight.astype(float))
+    repeated = fit_robust_input(np.repeat(X, weight, axis=0), np.ones(weight.sum()))
+    torch.testing.assert_close(weighted.shift, repeated.shift)
+    torch.testing.assert_close(weighted.inv_scale, repeated.inv_scale)
+
+
+def test_fit_robust_input_scales_sparse_input_without_centring():
+    X = sp.random(200, 4, density=0.3, format="csr", random_state=0)
+    layer = fit_robust_input(X, np.ones(200))
+    rms = np.sqrt(np.asarray(X.multiply(X).mean(axis=0)).ravel())
+    assert torch.all(layer.shift == 0)
+    np.testing.assert_allclose(1.0 / layer.inv_scale.numpy(), rms, rtol=1e-6)

@@ -540,3 +540,38 @@ def test_training_on_preprocessed_data_matches_the_full_module_at_predict():
     np.testing.assert_allclose(
         model.predict(X), raw * model._y_scale + model._y_loc, rtol=1e-5, atol=1e-6
     )
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "adamw"])
+def test_weight_decay_touches_connection_weights_only(solver):
+    from sk_mlp._module import build_mlp, linear_layers
+    from sk_mlp._training import TrainingParams, make_optimizer
+
+    net = build_mlp(5, 2, (4,), normalization="layer")
+    params = TrainingParams(
+        solver=solver,
+        learning_rate="constant",
+        learning_rate_init=0.1,
+        power_t=0.5,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        alpha=0.5,
+        max_iter=1,
+        max_fun=1,
+        tol=0.0,
+        n_iter_no_change=1,
+        shuffle=False,
+        verbose=0,
+    )
+    optimizer = make_optimizer(net, params, weight_decay=0.5)
+    weights = {id(layer.weight) for layer in linear_layers(net)}
+    before = {id(p): p.detach().clone() for p in net.parameters()}
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)  # only the decay can move a parameter
+    optimizer.step()
+    for p in net.parameters():
+        moved = not torch.equal(p.detach(), before[id(p)])
+        assert moved == (id(p) in weights)
