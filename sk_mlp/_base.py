@@ -23,7 +23,6 @@ from sklearn.base import BaseEstimator, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._device import (
@@ -534,5 +533,3 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             )
             self.device_ = "cpu"
 
-
-__all__ = ["BaseTorchMLP", "_supports_partial_fit", "available_if"]

@@ -177,7 +177,8 @@ def make_optimizer(
             weight_decay = params.alpha
     # One parameter group, so that the fused kernel runs once per step; the
     # decay of the connection weights alone (scikit-learn's alpha never touches
-    # biases) is one foreach operation in a step pre-hook instead of a second group.
+    # biases) is one foreach operation (torch.optim's own primitive) in a step
+    # pre-hook instead of a second group.
     parameters = list(module.parameters())
     kwargs["weight_decay"] = 0.0  # AdamW's default would decay every parameter
     try:
