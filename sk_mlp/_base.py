@@ -532,4 +532,3 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 stacklevel=2,
             )
             self.device_ = "cpu"
-
