@@ -236,10 +236,10 @@ def train_epoch(
     # Batch losses are kept and summed once at the end: no extra kernel per step.
     batch_losses, sizes = [], []
     for X, y, weight in data.batches(batch_size, shuffle):
-        losses = loss_fn(module(X), y)
-        if weight is not None:
-            losses = losses * weight
-        loss = losses.mean()
+        if weight is None:
+            loss = loss_fn.batch_mean(module(X), y)
+        else:
+            loss = (loss_fn(module(X), y) * weight).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

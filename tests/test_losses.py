@@ -173,3 +173,21 @@ def test_losses_return_one_value_per_sample():
         assert loss(torch.randn(6, 2), y_float).shape == (6,)
     assert GaussianNLL()(torch.randn(6, 4), y_float).shape == (6,)
     assert MulticlassLogLoss()(torch.randn(6, 3), torch.tensor([0, 1, 2, 0, 1, 2])).shape == (6,)
+
+
+@pytest.mark.parametrize(
+    "loss, target",
+    [
+        (SquaredError(), lambda n: torch.randn(n, 3)),
+        (Poisson(), lambda n: torch.rand(n, 2) * 5),
+        (GaussianNLL(), lambda n: torch.randn(n, 2)),
+        (BinaryLogLoss(), lambda n: torch.randint(0, 2, (n, 3)).float()),
+        (MulticlassLogLoss(), lambda n: torch.randint(0, 4, (n,))),
+    ],
+    ids=["squared_error", "poisson", "gaussian_nll", "binary", "multiclass"],
+)
+def test_batch_mean_is_the_mean_of_the_per_sample_losses(loss, target):
+    y = target(16)
+    width = 4 if isinstance(loss, MulticlassLogLoss) else loss.n_outputs(y.shape[1])
+    raw = torch.randn(16, width)
+    torch.testing.assert_close(loss.batch_mean(raw, y), loss(raw, y).mean())
