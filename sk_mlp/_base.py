@@ -351,7 +351,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             return module
         layer, network = module[0], module[1]
         if sp.issparse(data.X):
+            if bool(torch.any(layer.shift != 0)):
+                return module  # a layer fitted on dense data centres: apply it per batch
             data.X = data.X.copy() if np.shares_memory(data.X.data, X.data) else data.X
+            data.X.sum_duplicates()  # the clip must see each entry's total
             layer.transform_sparse_(data.X)
             return network
         shared = data.X.device.type == "cpu" and np.shares_memory(data.X.numpy(), X)
@@ -397,6 +400,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             history = self._resume_history(early_stopping)
         data = self._training_data(X, y, sample_weight, device)
         network = self._preprocess_once(module, X, data)
+        if history.validation_scores:  # warm start: the weights to beat are these
+            history.best_state = copy.deepcopy(network.state_dict())
+        if not (first_pass or incremental):
+            history.schedule_start = history.n_iter  # a warm start begins a new schedule
         val_data = None
         if early_stopping:
             train_rows, val_rows = self._validation_rows(y, seed)
@@ -405,8 +412,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         params = TrainingParams.from_estimator_params(self.get_params())
         weight_decay = 2 * penalty_scale(self.alpha, batch_size, data)
         optimizer = make_optimizer(network, params, weight_decay)
-        if incremental and not first_pass and getattr(self, "_optimizer_state", None):
-            optimizer.load_state_dict(self._optimizer_state)
+        if incremental and not first_pass and self._optimizer_solver == self.solver:
+            # A copy: the optimizer updates loaded state in place, and a failed
+            # call must leave the fitted estimator's state untouched.
+            optimizer.load_state_dict(copy.deepcopy(self._optimizer_state))
         loss_fn = self._loss_function()
         if self.solver == "lbfgs":
             run_lbfgs(network, loss_fn, optimizer, data, params, history, _PREDICT_CHUNK)
@@ -433,17 +442,21 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         history.n_iter = self.n_iter_
         history.t = self.t_
         history.start_iter = self.n_iter_
+        if early_stopping and self.validation_scores_ is not None:
+            history.validation_scores = list(self.validation_scores_)
+            history.best_validation_score = self.best_validation_score_
         return history
 
     def _store_fit(self, module, optimizer, history, device, loss_fn):
         self.module_ = module
         self.device_ = str(device)
         self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
+        self._optimizer_solver = None if self.solver == "lbfgs" else self.solver
         self.n_iter_ = history.n_iter
         self.t_ = history.t
         self.loss_curve_ = history.loss_curve
         self.loss_ = history.loss_curve[-1]
-        self.n_layers_ = len(self._hidden_layer_sizes) + 2
+        self.n_layers_ = len(linear_layers(module)) + 1
         self.out_activation_ = loss_fn.out_activation
         self._loss = loss_fn
         if history.early_stopping:

@@ -99,7 +99,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             y = column_or_1d(y, warn=True)
         if first_pass:
             self._fit_labels(y, classes, multilabel)
-        else:
+        if not first_pass or classes is not None:
             self._check_known_labels(y, classes, multilabel)
         if self._target_type == "multiclass":
             return np.searchsorted(self.classes_, y).astype(np.int64)

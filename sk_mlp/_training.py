@@ -127,6 +127,7 @@ class History:
     no_improvement_count: int = 0
     n_iter: int = 0
     start_iter: int = 0
+    schedule_start: int = 0
     t: int = 0
     func_evals: int = 0
     converged: bool = False
@@ -373,7 +374,7 @@ def run_epochs(
     bar = progress_bar(n_epochs, params.verbose)
     start = time.perf_counter()
     for _ in range(n_epochs):
-        lr = scheduled_lr(params, history.n_iter, history.t)
+        lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
         if lr is not None:
             set_lr(optimizer, lr)
         total = train_epoch(module, loss_fn, optimizer, data, batch_size, params.shuffle)
