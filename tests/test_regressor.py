@@ -194,33 +194,22 @@ def test_predict_interval_brackets_the_mean_and_widens_with_confidence(heterosce
 
 
 # --------------------------------------------------------------------- oracle
-def test_no_hidden_layer_identity_matches_linear_regression():
+@pytest.mark.parametrize(
+    "hidden_layer_sizes, max_iter, rtol",
+    [((), 200, 1e-3), ((6,), 300, 1e-2)],
+    ids=["no_hidden_layer", "identity_hidden_layer"],
+)
+def test_identity_network_matches_linear_regression(hidden_layer_sizes, max_iter, rtol):
     X, y = make_regression(n_samples=100, n_features=4, noise=5.0, bias=3.0, random_state=0)
     reg = TorchMLPRegressor(
-        hidden_layer_sizes=(),
+        hidden_layer_sizes=hidden_layer_sizes,
         activation="identity",
         preprocessing=None,
         solver="lbfgs",
         alpha=0.0,
-        max_iter=200,
+        max_iter=max_iter,
         random_state=0,
     )
     _fit(reg, X, y)
     reference = LinearRegression().fit(X, y)
-    np.testing.assert_allclose(reg.predict(X), reference.predict(X), atol=1e-3 * y.std())
-
-
-def test_identity_hidden_layers_still_match_linear_regression():
-    X, y = make_regression(n_samples=100, n_features=4, noise=5.0, random_state=0)
-    reg = TorchMLPRegressor(
-        hidden_layer_sizes=(6,),
-        activation="identity",
-        preprocessing=None,
-        solver="lbfgs",
-        alpha=0.0,
-        max_iter=300,
-        random_state=0,
-    )
-    _fit(reg, X, y)
-    reference = LinearRegression().fit(X, y)
-    np.testing.assert_allclose(reg.predict(X), reference.predict(X), atol=1e-2 * y.std())
+    np.testing.assert_allclose(reg.predict(X), reference.predict(X), atol=rtol * y.std())

@@ -548,24 +548,8 @@ def test_weight_decay_touches_connection_weights_only(solver):
     from sk_mlp._training import TrainingParams, make_optimizer
 
     net = build_mlp(5, 2, (4,), normalization="layer")
-    params = TrainingParams(
-        solver=solver,
-        learning_rate="constant",
-        learning_rate_init=0.1,
-        power_t=0.5,
-        momentum=0.0,
-        nesterovs_momentum=False,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        alpha=0.5,
-        max_iter=1,
-        max_fun=1,
-        tol=0.0,
-        n_iter_no_change=1,
-        shuffle=False,
-        verbose=0,
-    )
+    estimator = TorchMLPRegressor(solver=solver, alpha=0.5, learning_rate_init=0.1, momentum=0.0)
+    params = TrainingParams.from_estimator_params(estimator.get_params())
     optimizer = make_optimizer(net, params, weight_decay=0.5)
     weights = {id(layer.weight) for layer in linear_layers(net)}
     before = {id(p): p.detach().clone() for p in net.parameters()}
