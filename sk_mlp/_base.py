@@ -104,7 +104,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             Options(Real, {np.inf}),
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "normalization": [StrOptions({"batch", "layer"}), None],
         "preprocessing": [StrOptions({"robust"}), None],
         "device": [str, torch.device],
@@ -192,6 +192,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _stratify(self, y_train: np.ndarray):
         return None
+
+    def _dropout_rate(self) -> float:
+        """The dropout probability, with ``'auto'`` resolved (docs/accuracy.rst)."""
+        if self.dropout != "auto":
+            return self.dropout
+        # L-BFGS's line search needs a deterministic loss.
+        return 0.0 if self.solver == "lbfgs" else 0.1
 
     def _class_sample_weight(self, y, sample_weight):
         return sample_weight
@@ -321,7 +328,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 n_outputs,
                 self._hidden_layer_sizes,
                 self.activation,
-                self.dropout,
+                self._dropout_rate(),
                 self.normalization,
             )
         if self.preprocessing == "robust":
@@ -448,7 +455,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         return history
 
     def _store_fit(self, module, optimizer, history, device, loss_fn):
-        self.module_ = module
+        # Hand the network over ready for inference: no dropout, running statistics.
+        self.module_ = module.eval()
         self.device_ = str(device)
         self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
         self._optimizer_solver = None if self.solver == "lbfgs" else self.solver

@@ -53,7 +53,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         n_iter_no_change=10,
         max_fun=15000,
         class_weight=None,
-        dropout=0.0,
+        dropout="auto",
         normalization=None,
         preprocessing="robust",
         device="cpu",

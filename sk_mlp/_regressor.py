@@ -49,7 +49,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
-        dropout=0.0,
+        dropout="auto",
         normalization=None,
         preprocessing="robust",
         device="cpu",
@@ -120,6 +120,12 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
 
     def _loss_function(self):
         return REGRESSION_LOSSES[self.loss]()
+
+    def _dropout_rate(self) -> float:
+        if self.dropout == "auto" and self.loss == "gaussian_nll":
+            # The variance head would learn the dropout noise as noise in y.
+            return 0.0
+        return super()._dropout_rate()
 
     def _validation_score(self, raw, y, weight) -> float:
         """R^2 of the mean, or minus the mean Gaussian NLL for ``gaussian_nll``."""

@@ -10,6 +10,7 @@ from torch import nn
 
 from sk_mlp._module import (
     ACTIVATIONS,
+    Dropout,
     RobustInput,
     build_mlp,
     fit_robust_input,
@@ -33,11 +34,11 @@ def test_build_mlp_orders_linear_norm_activation_dropout():
         nn.Linear,
         nn.BatchNorm1d,
         nn.ReLU,
-        nn.Dropout,
+        Dropout,
         nn.Linear,
         nn.BatchNorm1d,
         nn.ReLU,
-        nn.Dropout,
+        Dropout,
         nn.Linear,
     ]
     assert all(layer.p == 0.25 for layer in net if isinstance(layer, nn.Dropout))
@@ -70,6 +71,45 @@ def test_build_mlp_without_hidden_layers_is_one_linear_layer():
 def test_build_mlp_has_no_dropout_layer_when_dropout_is_zero():
     net = build_mlp(5, 2, (4, 4), dropout=0.0)
     assert not any(isinstance(layer, nn.Dropout) for layer in net)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_zeroes_a_fraction_p_and_rescales_the_rest(p):
+    torch.manual_seed(0)
+    out = Dropout(p)(torch.ones(400, 500))
+    kept = out != 0
+    assert abs(kept.float().mean().item() - (1 - p)) < 0.005
+    torch.testing.assert_close(out[kept], torch.full_like(out[kept], 1 / (1 - p)))
+    # unbiased: the expected activation is unchanged
+    assert abs(out.mean().item() - 1) < 0.01
+
+
+def test_dropout_masks_are_independent_of_position():
+    torch.manual_seed(0)
+    kept = (Dropout(0.5)(torch.ones(2000, 64)) != 0).float()
+    # every column (and so every 16-bit lane of the random words) keeps half
+    assert kept.mean(0).sub(0.5).abs().max() < 0.05
+    # neighbouring units are not correlated
+    corr = np.corrcoef(kept[:, :-1].flatten(), kept[:, 1:].flatten())[0, 1]
+    assert abs(corr) < 0.02
+
+
+def test_dropout_is_the_identity_in_eval_mode_and_reproducible_under_a_seed():
+    x = torch.randn(30, 20)
+    layer = Dropout(0.3)
+    torch.manual_seed(1)
+    first = layer(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(layer(x), first)
+    assert torch.equal(layer.eval()(x), x)
+
+
+def test_dropout_gradient_flows_through_the_kept_units_only():
+    x = torch.randn(50, 40, requires_grad=True)
+    torch.manual_seed(0)
+    out = Dropout(0.25)(x)
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, (out != 0).float() / 0.75)
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))

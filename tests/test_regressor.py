@@ -109,7 +109,9 @@ def test_mse_is_an_alias_of_squared_error(regression_data):
 
 def test_loss_curve_is_half_the_mean_squared_error_of_standardized_targets():
     X, y = make_regression(n_samples=50, n_features=3, random_state=0)
-    reg = _fit(_quick(max_iter=1, alpha=0.0, batch_size=50, learning_rate_init=1e-9), X, y)
+    reg = _fit(
+        _quick(max_iter=1, alpha=0.0, dropout=0.0, batch_size=50, learning_rate_init=1e-9), X, y
+    )
     # one step with a negligible rate: the epoch loss is the initial model's
     # loss on y standardized with the population standard deviation
     z = (y - y.mean()) / y.std()

@@ -76,6 +76,7 @@ def test_sample_weight_equals_repetition(estimator_class, preprocessing, alpha, 
         solver="adam",
         alpha=alpha,
         preprocessing=preprocessing,
+        dropout=0.0,  # masks are drawn per row position, so they differ by design
         max_iter=30,
         random_state=0,
     )
@@ -363,7 +364,7 @@ def test_lbfgs_warns_when_max_fun_is_reached():
 # ------------------------------------------------- partial_fit and warm_start
 def test_partial_fit_runs_one_epoch_per_call_and_continues_the_history():
     X, y = _small_regression()
-    reg = TorchMLPRegressor((8,), random_state=0)
+    reg = TorchMLPRegressor((8,), dropout=0.0, random_state=0)
     reg.partial_fit(X, y)
     first_curve = list(reg.loss_curve_)
     assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (1, len(y), 1)
@@ -377,7 +378,7 @@ def test_partial_fit_runs_one_epoch_per_call_and_continues_the_history():
 @pytest.mark.parametrize("estimator_class", [TorchMLPClassifier, TorchMLPRegressor])
 def test_partial_fit_calls_match_fit_epochs_with_optimizer_state_carried_over(estimator_class):
     X, y = _data_for(estimator_class)
-    params = dict(hidden_layer_sizes=(8,), shuffle=False, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), shuffle=False, dropout=0.0, random_state=0)
     incremental = estimator_class(**params)
     fit_params = {"classes": np.unique(y)} if estimator_class is TorchMLPClassifier else {}
     for _ in range(3):
@@ -559,3 +560,34 @@ def test_weight_decay_touches_connection_weights_only(solver):
     for p in net.parameters():
         moved = not torch.equal(p.detach(), before[id(p)])
         assert moved == (id(p) in weights)
+
+
+@pytest.mark.parametrize(
+    "estimator, expected",
+    [
+        (TorchMLPClassifier(), [0.1]),
+        (TorchMLPRegressor(hidden_layer_sizes=(5, 5)), [0.1, 0.1]),
+        (TorchMLPRegressor(dropout=0.3), [0.3]),
+        (TorchMLPRegressor(loss="gaussian_nll"), []),
+        (TorchMLPClassifier(solver="lbfgs"), []),
+        (TorchMLPRegressor(dropout=0.0), []),
+    ],
+    ids=["classifier", "regressor", "explicit", "gaussian_nll", "lbfgs", "off"],
+)
+def test_auto_dropout_resolves_per_loss_and_solver(estimator, expected):
+    X, y = _small_regression()
+    if isinstance(estimator, TorchMLPClassifier):
+        y = y > np.median(y)
+    model = _fit_quietly(estimator.set_params(max_iter=2, random_state=0), X, y)
+    assert [
+        layer.p for layer in model.module_.modules() if isinstance(layer, torch.nn.Dropout)
+    ] == (expected)
+
+
+def test_fitted_module_is_left_in_eval_mode_so_direct_calls_are_deterministic():
+    X, y = _small_regression()
+    model = _fit_quietly(TorchMLPRegressor(dropout=0.5, max_iter=3, random_state=0), X, y)
+    assert not any(m.training for m in model.module_.modules())
+    x = torch.as_tensor(X, dtype=torch.float32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.module_(x), model.module_(x))
