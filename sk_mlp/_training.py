@@ -108,10 +108,19 @@ class TrainingData:
         # Hoisted out of the loop: at small batch sizes the per-step Python
         # work is a visible share of the step.
         X, y, weight = self.X, self.y, self.weight
-        take = X.__getitem__ if isinstance(X, torch.Tensor) else self._inputs
+        dense = isinstance(X, torch.Tensor)
         for start, end in zip(starts, ends):
-            index = slice(start, end) if order is None else order[start:end]
-            yield take(index), y[index], None if weight is None else weight[index]
+            if order is None:
+                index = slice(start, end)
+                X_batch, y_batch = X[index] if dense else self._inputs(index), y[index]
+                w_batch = None if weight is None else weight[index]
+            else:
+                # index_select: half the dispatch cost of advanced indexing.
+                index = order[start:end]
+                X_batch = X.index_select(0, index) if dense else self._inputs(index)
+                y_batch = y.index_select(0, index)
+                w_batch = None if weight is None else weight.index_select(0, index)
+            yield X_batch, y_batch, w_batch
 
 
 @dataclass
