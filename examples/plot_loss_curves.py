@@ -66,9 +66,10 @@ for ax in (ax_loss, ax_acc):
 fig.tight_layout()
 
 # %%
-# The two curves part ways after a few epochs: the training loss heads to zero
-# and the training accuracy to 100% as the network memorises flipped labels,
-# while the validation loss climbs. The validation accuracy moves much less
+# The two curves part ways after a few epochs: the training loss keeps falling
+# and the training accuracy climbs as the network memorises flipped labels
+# (the default dropout slows that down, it does not stop it), while the
+# validation loss climbs. The validation accuracy moves much less
 # than the validation loss: a model can grow more and more confidently wrong
 # on the same few points before any prediction flips. That is why sk_mlp's
 # classifier stops on the validation loss, not on the accuracy.

@@ -69,7 +69,7 @@ import warnings
 import matplotlib.pyplot as plt
 from sklearn.exceptions import ConvergenceWarning
 
-# A fixed budget of 40 epochs (tol=0 disables the convergence test).
+# A fixed budget of 40 epochs (n_iter_no_change=np.inf disables the convergence test).
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
 solvers = {
     "SGD, lr=0.01": dict(solver="sgd", momentum=0.0, learning_rate_init=0.01),
@@ -80,7 +80,7 @@ solvers = {
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for label, params in solvers.items():
     model = TorchMLPClassifier(
-        hidden_layer_sizes=(64,), max_iter=40, tol=0, random_state=0, **params
+        hidden_layer_sizes=(64,), max_iter=40, n_iter_no_change=np.inf, random_state=0, **params
     )
     model.fit(X, y)
     style = "--" if label.startswith("AdamW") else "-"

@@ -129,8 +129,11 @@ dropout : float or 'auto', default='auto'
         the smallest data sets from overfitting. It is 0 for
         ``solver='lbfgs'``, whose line search needs a deterministic loss, and
         for ``loss='gaussian_nll'``, whose variance head would otherwise learn
-        the dropout noise as noise in y. ``dropout=0`` with
-        ``preprocessing=None`` trains as scikit-learn's MLP does.
+        the dropout noise as noise in y. Dropout makes the epoch loss noisy,
+        so the ``tol`` test can stop training sooner than without it; set
+        ``n_iter_no_change=np.inf`` to train for exactly ``max_iter`` epochs.
+        ``dropout=0`` with ``preprocessing=None`` trains as scikit-learn's MLP
+        does.
 
     normalization : {'batch', 'layer'} or None, default=None
         Normalization layer after each hidden linear layer.
