@@ -132,8 +132,8 @@ dropout : float or 'auto', default='auto'
         the dropout noise as noise in y. Dropout makes the epoch loss noisy,
         so the ``tol`` test can stop training sooner than without it; set
         ``n_iter_no_change=np.inf`` to train for exactly ``max_iter`` epochs.
-        ``dropout=0`` with ``preprocessing=None`` trains as scikit-learn's MLP
-        does.
+        ``dropout=0`` with ``preprocessing=None`` trains scikit-learn's
+        network on scikit-learn's inputs.
 
     normalization : {'batch', 'layer'} or None, default=None
         Normalization layer after each hidden linear layer.
