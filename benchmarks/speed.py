@@ -619,7 +619,10 @@ def main(argv=None):
         "data: float32, make_classification (5 classes) / make_regression (standardised "
         "non-linear target); scores on 10,000 held-out rows; predict timed on the training rows"
     )
-    log("sk_mlp runs with its default preprocessing='robust' (an extra input-scaling layer)")
+    log(
+        "sk_mlp runs with dropout=0, as the others, and its default preprocessing='robust' "
+        "(an extra input-scaling layer)"
+    )
     todo = workloads(args.quick)
     if torch.cuda.is_available():
         todo.append(gpu_workload(args.quick))
