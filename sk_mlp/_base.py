@@ -46,6 +46,7 @@ from ._training import (
     TrainingData,
     TrainingParams,
     make_optimizer,
+    make_step,
     penalty_scale,
     predict_raw,
     run_epochs,
@@ -417,8 +418,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             data, val_data = data.subset(train_rows), data.subset(val_rows)
         batch_size = self._batch_size(len(data))
         params = TrainingParams.from_estimator_params(self.get_params())
-        weight_decay = 2 * penalty_scale(self.alpha, batch_size, data)
-        optimizer = make_optimizer(network, params, weight_decay)
+        optimizer = make_optimizer(network, params)
         if incremental and not first_pass and self._optimizer_solver == self.solver:
             # A copy: the optimizer updates loaded state in place, and a failed
             # call must leave the fitted estimator's state untouched.
@@ -435,8 +435,21 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                     return self._validation_score(raw, *val_data.targets())
 
             n_epochs = 1 if incremental else self.max_iter
+            weight_decay = 2 * penalty_scale(self.alpha, batch_size, data)
+            if self.solver == "adamw":
+                weight_decay = self.alpha
+            step = make_step(network, optimizer, self.solver, weight_decay)
             run_epochs(
-                network, loss_fn, optimizer, data, params, history, batch_size, n_epochs, validate
+                network,
+                loss_fn,
+                optimizer,
+                step,
+                data,
+                params,
+                history,
+                batch_size,
+                n_epochs,
+                validate,
             )
         self._store_fit(module, optimizer, history, device, loss_fn)
         return history

@@ -18,6 +18,17 @@ class _Loss:
         return self(raw, y).mean()
 
 
+def _weighted_mean_and_grad(
+    per_sample: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean of ``per_sample * weight`` and, from ``grad`` (the gradient of
+    each sample's loss, overwritten), the gradient of that mean."""
+    n = len(per_sample)
+    if weight is None:
+        return per_sample.mean(), grad.mul_(1.0 / n)
+    return (per_sample * weight).mean(), grad.mul_(weight[:, None] / n)
+
+
 class SquaredError(_Loss):
     """Half the mean squared error over targets, as scikit-learn's MLP reports it."""
 
@@ -31,6 +42,12 @@ class SquaredError(_Loss):
 
     def batch_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 0.5 * F.mse_loss(raw, y)
+
+    def value_and_grad(self, raw, y, weight):
+        """The batch loss (weighted mean over samples) and its gradient in ``raw``."""
+        diff = raw - y
+        per_sample = 0.5 * diff.square().mean(dim=1)
+        return _weighted_mean_and_grad(per_sample, diff.mul_(1.0 / raw.shape[1]), weight)
 
     def mean(self, raw: torch.Tensor) -> torch.Tensor:
         return raw
@@ -50,6 +67,12 @@ class Poisson(_Loss):
 
     def batch_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.poisson_nll_loss(raw, y, log_input=True, full=False)
+
+    def value_and_grad(self, raw, y, weight):
+        """The batch loss (weighted mean over samples) and its gradient in ``raw``."""
+        rate = raw.exp()
+        per_sample = (rate - y * raw).mean(dim=1)
+        return _weighted_mean_and_grad(per_sample, rate.sub_(y).mul_(1.0 / raw.shape[1]), weight)
 
     def mean(self, raw: torch.Tensor) -> torch.Tensor:
         return raw.exp()
@@ -118,6 +141,11 @@ class BinaryLogLoss(_Loss):
     def batch_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(raw, y) * raw.shape[1]
 
+    def value_and_grad(self, raw, y, weight):
+        """The batch loss (weighted mean over samples) and its gradient in ``raw``."""
+        per_sample = self(raw, y)
+        return _weighted_mean_and_grad(per_sample, torch.sigmoid(raw).sub_(y), weight)
+
     def proba(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(raw)
 
@@ -142,6 +170,14 @@ class MulticlassLogLoss(_Loss):
 
     def batch_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(raw, y)
+
+    def value_and_grad(self, raw, y, weight):
+        """The batch loss (weighted mean over samples) and its gradient in ``raw``:
+        softmax minus the one-hot target, per sample."""
+        log_proba = F.log_softmax(raw, dim=1)
+        per_sample = -log_proba.gather(1, y[:, None])[:, 0]
+        grad = log_proba.exp_().scatter_add_(1, y[:, None], raw.new_full((len(y), 1), -1.0))
+        return _weighted_mean_and_grad(per_sample, grad, weight)
 
     def proba(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.softmax(raw, dim=1)

@@ -46,14 +46,17 @@ class Dropout(nn.Dropout):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0 or x.device.type != "cpu":
             return super().forward(x)
+        return x * self.mask(x)
+
+    def mask(self, x: torch.Tensor) -> torch.Tensor:
+        """A fresh mask shaped like ``x``: ``1 / (1 - p)`` for kept units, 0 for dropped."""
         n = x.numel()
         words = torch.randint(_INT64.min, _INT64.max, ((n + 3) // 4,), dtype=torch.int64)
         # Uniform integers in [-32768, 32767]; P(value < threshold) = p.
         lanes = words.view(torch.int16)[:n].view(x.shape).to(x.dtype)
         threshold = round(self.p * 65536) - 32768
         # (value - threshold + 1) is >= 1 for a kept unit and <= 0 for a dropped one.
-        keep = lanes.sub_(threshold - 1).clamp_(0, 1).mul_(1.0 / (1.0 - self.p))
-        return x * keep
+        return lanes.sub_(threshold - 1).clamp_(0, 1).mul_(1.0 / (1.0 - self.p))
 
 
 def _init_linear(layer: nn.Linear) -> None:

@@ -22,8 +22,10 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from ._backprop import Backprop
 from ._device import to_tensor
 from ._module import linear_layers, squared_weight_norm
+from ._torch_private import fused_adam_update
 
 # scikit-learn's adaptive schedule divides the rate by 5 and gives up below this.
 _MIN_ADAPTIVE_LR = 1e-6
@@ -156,14 +158,11 @@ class History:
         self.no_improvement_count = self.no_improvement_count + 1 if stalled else 0
 
 
-def make_optimizer(
-    module: nn.Module, params: TrainingParams, weight_decay: float
-) -> torch.optim.Optimizer:
+def make_optimizer(module: nn.Module, params: TrainingParams) -> torch.optim.Optimizer:
     """The optimizer for ``params.solver``, fused where torch supports it.
 
-    ``weight_decay`` is torch's coupled L2 term (scikit-learn's ``alpha``
-    scaled by the batch size) for every solver but ``adamw``, where ``alpha``
-    itself is the decoupled weight decay.
+    It never decays parameters itself: scikit-learn's ``alpha`` touches the
+    connection weights only, which :func:`make_step` applies.
     """
     if params.solver == "lbfgs":
         return torch.optim.LBFGS(
@@ -183,40 +182,45 @@ def make_optimizer(
     else:
         cls = torch.optim.AdamW if params.solver == "adamw" else torch.optim.Adam
         kwargs = {"betas": (params.beta_1, params.beta_2), "eps": params.epsilon}
-        if params.solver == "adamw":
-            weight_decay = params.alpha
-    # One parameter group, so that the fused kernel runs once per step; the
-    # decay of the connection weights alone (scikit-learn's alpha never touches
-    # biases) is one foreach operation (torch.optim's own primitive) in a step
-    # pre-hook instead of a second group.
+    # One parameter group, so that the fused kernel runs once per step.
     parameters = list(module.parameters())
     kwargs["weight_decay"] = 0.0  # AdamW's default would decay every parameter
     try:
-        optimizer = cls(parameters, lr=params.learning_rate_init, fused=True, **kwargs)
+        return cls(parameters, lr=params.learning_rate_init, fused=True, **kwargs)
     except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
-        optimizer = cls(parameters, lr=params.learning_rate_init, **kwargs)
-    if weight_decay:
-        weights = [layer.weight for layer in linear_layers(module)]
-        decoupled = params.solver == "adamw"
-        optimizer.register_step_pre_hook(_weight_decay_hook(weights, weight_decay, decoupled))
-    return optimizer
+        return cls(parameters, lr=params.learning_rate_init, **kwargs)
 
 
-def _weight_decay_hook(weights: list[torch.Tensor], weight_decay: float, decoupled: bool):
-    """What torch's ``weight_decay`` does, restricted to ``weights``: the L2
-    gradient ``weight_decay * w`` (coupled), or AdamW's ``w *= 1 - lr * weight_decay``."""
+def make_step(
+    module: nn.Module, optimizer: torch.optim.Optimizer, solver: str, weight_decay: float
+) -> Callable[[], None]:
+    """One update of ``optimizer`` from the gradients in ``module``.
+
+    ``weight_decay`` is torch's coupled L2 term (scikit-learn's ``alpha``
+    scaled by the batch size) for every solver but ``adamw``, where it is the
+    decoupled weight decay. It applies to the connection weights alone
+    (scikit-learn's alpha never touches biases): one foreach operation, torch.optim's
+    own primitive, rather than a second parameter group and a second kernel.
+    """
+    weights = [layer.weight for layer in linear_layers(module)] if weight_decay else []
+    decoupled = solver == "adamw"
+    update = None
 
     @torch.no_grad()
-    def hook(optimizer, args, kwargs):
+    def step() -> None:
+        nonlocal update
         live = [w for w in weights if w.grad is not None]  # torch skips the others too
-        if not live:
-            return
-        if decoupled:
+        if live and decoupled:
             torch._foreach_mul_(live, 1.0 - optimizer.param_groups[0]["lr"] * weight_decay)
-        else:
+        elif live:
             torch._foreach_add_([w.grad for w in live], live, alpha=weight_decay)
+        if update is None:
+            optimizer.step()  # creates the optimizer state
+            update = fused_adam_update(optimizer) or optimizer.step
+        else:
+            update()
 
-    return hook
+    return step
 
 
 def scheduled_lr(params: TrainingParams, epoch: int, samples_seen: int) -> float | None:
@@ -233,10 +237,26 @@ def scheduled_lr(params: TrainingParams, epoch: int, samples_seen: int) -> float
     return None
 
 
+def autograd_gradients(module: nn.Module, loss_fn: Callable) -> Callable:
+    """``gradients(X, y, weight)``: the batch loss, with the parameter gradients
+    left in ``.grad`` by autograd."""
+
+    def gradients(X, y, weight) -> torch.Tensor:
+        if weight is None:
+            loss = loss_fn.batch_mean(module(X), y)
+        else:
+            loss = (loss_fn(module(X), y) * weight).mean()
+        module.zero_grad(set_to_none=True)
+        loss.backward()
+        return loss.detach()
+
+    return gradients
+
+
 def train_epoch(
     module: nn.Module,
-    loss_fn: Callable,
-    optimizer: torch.optim.Optimizer,
+    gradients: Callable,
+    step: Callable[[], None],
     data: TrainingData,
     batch_size: int,
     shuffle: bool,
@@ -246,14 +266,8 @@ def train_epoch(
     # Batch losses are kept and summed once at the end: no extra kernel per step.
     batch_losses, sizes = [], []
     for X, y, weight in data.batches(batch_size, shuffle):
-        if weight is None:
-            loss = loss_fn.batch_mean(module(X), y)
-        else:
-            loss = (loss_fn(module(X), y) * weight).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        batch_losses.append(loss.detach())
+        batch_losses.append(gradients(X, y, weight))
+        step()
         sizes.append(len(X))
     if not batch_losses:
         return torch.zeros((), device=data.device)
@@ -367,6 +381,7 @@ def run_epochs(
     module: nn.Module,
     loss_fn: Callable,
     optimizer: torch.optim.Optimizer,
+    step: Callable[[], None],
     data: TrainingData,
     params: TrainingParams,
     history: History,
@@ -376,17 +391,20 @@ def run_epochs(
 ) -> None:
     """The stochastic solvers: epochs under scikit-learn's stopping rules.
 
+    Gradients come from :class:`Backprop` where it handles the network and the
+    loss, from autograd otherwise; ``step()`` (see :func:`make_step`) applies them.
     ``validate(module)`` scores the validation split after each epoch when
     early stopping is on; the weights of the best epoch are restored at the end.
     """
     penalty = 0.0 if params.solver == "adamw" else penalty_scale(params.alpha, batch_size, data)
+    gradients = Backprop.for_network(module, loss_fn) or autograd_gradients(module, loss_fn)
     bar = progress_bar(n_epochs, params.verbose)
     start = time.perf_counter()
     for _ in range(n_epochs):
         lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
         if lr is not None:
             set_lr(optimizer, lr)
-        total = train_epoch(module, loss_fn, optimizer, data, batch_size, params.shuffle)
+        total = train_epoch(module, gradients, step, data, batch_size, params.shuffle)
         history.n_iter += 1
         history.t += len(data)
         loss = total.item() / len(data)  # the epoch's one host-device sync

@@ -546,17 +546,17 @@ def test_training_on_preprocessed_data_matches_the_full_module_at_predict():
 @pytest.mark.parametrize("solver", ["sgd", "adam", "adamw"])
 def test_weight_decay_touches_connection_weights_only(solver):
     from sk_mlp._module import build_mlp, linear_layers
-    from sk_mlp._training import TrainingParams, make_optimizer
+    from sk_mlp._training import TrainingParams, make_optimizer, make_step
 
     net = build_mlp(5, 2, (4,), normalization="layer")
     estimator = TorchMLPRegressor(solver=solver, alpha=0.5, learning_rate_init=0.1, momentum=0.0)
     params = TrainingParams.from_estimator_params(estimator.get_params())
-    optimizer = make_optimizer(net, params, weight_decay=0.5)
+    step = make_step(net, make_optimizer(net, params), solver, weight_decay=0.5)
     weights = {id(layer.weight) for layer in linear_layers(net)}
     before = {id(p): p.detach().clone() for p in net.parameters()}
     for p in net.parameters():
         p.grad = torch.zeros_like(p)  # only the decay can move a parameter
-    optimizer.step()
+    step()
     for p in net.parameters():
         moved = not torch.equal(p.detach(), before[id(p)])
         assert moved == (id(p) in weights)

@@ -1,0 +1,199 @@
+"""Backpropagation written out (sk_mlp._backprop) and the direct fused Adam
+update, each against what autograd and torch.optim compute. Plain torch."""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from torch import nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp._backprop import Backprop
+from sk_mlp._losses import BinaryLogLoss, GaussianNLL, MulticlassLogLoss, Poisson, SquaredError
+from sk_mlp._module import build_mlp
+from sk_mlp._torch_private import fused_adam_update
+
+N_FEATURES, N_SAMPLES = 6, 33
+
+LOSSES = {
+    "multiclass": (MulticlassLogLoss(), lambda g: torch.randint(0, 4, (N_SAMPLES,), generator=g)),
+    "multilabel": (
+        BinaryLogLoss(),
+        lambda g: torch.randint(0, 2, (N_SAMPLES, 4), generator=g).float(),
+    ),
+    "squared_error": (SquaredError(), lambda g: torch.randn(N_SAMPLES, 4, generator=g)),
+    "poisson": (Poisson(), lambda g: torch.rand(N_SAMPLES, 4, generator=g) * 3),
+}
+
+
+def _batch(loss_name, weighted):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(N_SAMPLES, N_FEATURES, generator=g)
+    y = LOSSES[loss_name][1](g)
+    weight = torch.rand(N_SAMPLES, generator=g) * 2 if weighted else None
+    return X, y, weight
+
+
+def _autograd(network, loss, X, y, weight):
+    raw = network(X)
+    value = loss.batch_mean(raw, y) if weight is None else (loss(raw, y) * weight).mean()
+    network.zero_grad(set_to_none=True)
+    value.backward()
+    return value.detach(), [p.grad.clone() for p in network.parameters()]
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("loss_name", list(LOSSES))
+@pytest.mark.parametrize("activation", ["relu", "tanh", "logistic", "identity"])
+@pytest.mark.parametrize("hidden, dropout", [((), 0.0), ((7,), 0.0), ((7, 5), 0.3)])
+def test_gradients_and_loss_match_autograd(hidden, dropout, activation, loss_name, weighted):
+    torch.manual_seed(0)
+    network = build_mlp(N_FEATURES, 4, hidden, activation, dropout).train()
+    loss = LOSSES[loss_name][0]
+    X, y, weight = _batch(loss_name, weighted)
+    with torch.random.fork_rng():
+        expected_value, expected_grads = _autograd(network, loss, X, y, weight)
+    backprop = Backprop.for_network(network, loss)
+    assert backprop is not None
+    for _ in range(2):  # the second call reuses the buffers of the first
+        with torch.random.fork_rng():  # same dropout masks as the autograd pass
+            value = backprop(X, y, weight)
+        torch.testing.assert_close(value, expected_value)
+        for p, expected in zip(network.parameters(), expected_grads):
+            torch.testing.assert_close(p.grad, expected)
+
+
+def test_a_smaller_last_batch_gets_its_own_buffers():
+    torch.manual_seed(0)
+    network = build_mlp(N_FEATURES, 4, (7,))
+    loss, (X, y, _) = SquaredError(), _batch("squared_error", False)
+    backprop = Backprop.for_network(network, loss)
+    backprop(X, y, None)
+    value = backprop(X[:5], y[:5], None)
+    expected_value, expected_grads = _autograd(network, loss, X[:5], y[:5], None)
+    torch.testing.assert_close(value, expected_value)
+    for p, expected in zip(network.parameters(), expected_grads):
+        torch.testing.assert_close(p.grad, expected)
+
+
+@pytest.mark.parametrize(
+    "network, loss",
+    [
+        (build_mlp(3, 2, (4,), normalization="batch"), SquaredError()),
+        (build_mlp(3, 2, (4,), activation="gelu"), SquaredError()),
+        (build_mlp(3, 2, (4,)), GaussianNLL()),
+        (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.ReLU(), nn.Linear(4, 2)), SquaredError()),
+        (nn.Sequential(nn.Linear(3, 4), nn.ReLU()), SquaredError()),
+        (nn.Sequential(nn.ReLU(), nn.Linear(3, 2)), SquaredError()),
+        (nn.Sequential(nn.Linear(3, 2, bias=False)), SquaredError()),
+        (nn.Sequential(nn.Linear(3, 2).double()), SquaredError()),
+        (nn.Linear(3, 2), SquaredError()),
+    ],
+    ids=[
+        "normalization",
+        "other-activation",
+        "no-closed-form-loss",
+        "two-activations",
+        "activation-at-the-end",
+        "activation-first",
+        "no-bias",
+        "float64",
+        "not-sequential",
+    ],
+)
+def test_other_networks_and_losses_are_left_to_autograd(network, loss):
+    assert Backprop.for_network(network, loss) is None
+
+
+def _fit(estimator, X, y, **fit_params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return estimator.fit(X, y, **fit_params)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        TorchMLPClassifier((9, 7), dropout=0.2, alpha=0.1),
+        TorchMLPRegressor((9,), activation="tanh", solver="adamw", alpha=0.1),
+        TorchMLPRegressor((9,), solver="sgd", learning_rate="adaptive"),
+    ],
+    ids=["classifier-dropout", "regressor-adamw", "regressor-sgd"],
+)
+def test_a_fit_is_the_same_with_and_without_the_fast_routes(estimator, monkeypatch):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 4))
+    y = X[:, 0] - X[:, 1] ** 2 + 0.1 * rng.normal(size=120)
+    if isinstance(estimator, TorchMLPClassifier):
+        y = np.digitize(y, np.quantile(y, [0.33, 0.66]))
+    weight = rng.uniform(0.5, 2.0, size=120)
+    params = dict(max_iter=4, batch_size=32, random_state=0)
+    calls = []
+    backprop_call = Backprop.__call__
+    monkeypatch.setattr(Backprop, "__call__", lambda *args: calls.append(1) or backprop_call(*args))
+    fast = _fit(clone(estimator).set_params(**params), X, y, sample_weight=weight)
+    assert len(calls) == 4 * 4  # every step of every epoch took the fast route
+    monkeypatch.setattr(Backprop, "for_network", classmethod(lambda cls, network, loss: None))
+    monkeypatch.setattr("sk_mlp._training.fused_adam_update", lambda optimizer: None)
+    slow = _fit(clone(estimator).set_params(**params), X, y, sample_weight=weight)
+    np.testing.assert_allclose(fast.loss_curve_, slow.loss_curve_, rtol=1e-5)
+    for a, b in zip(fast.coefs_ + fast.intercepts_, slow.coefs_ + slow.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def _adam_pair(cls):
+    torch.manual_seed(0)
+    net = build_mlp(5, 3, (8,))
+    twin = copy.deepcopy(net)
+    make = lambda m: cls(m.parameters(), lr=0.01, weight_decay=0.0, fused=True)  # noqa: E731
+    return net, make(net), twin, make(twin)
+
+
+def _set_grads(*nets, seed):
+    g = torch.Generator().manual_seed(seed)
+    grads = [torch.randn(p.shape, generator=g) for p in nets[0].parameters()]
+    for net in nets:
+        for p, grad in zip(net.parameters(), grads):
+            p.grad = grad.clone()
+
+
+@pytest.mark.parametrize("cls", [torch.optim.Adam, torch.optim.AdamW])
+def test_the_direct_fused_update_is_torch_optims_step(cls):
+    net, optimizer, twin, twin_optimizer = _adam_pair(cls)
+    _set_grads(net, twin, seed=0)
+    optimizer.step()
+    twin_optimizer.step()
+    update = fused_adam_update(optimizer)
+    assert update is not None
+    for seed in range(1, 4):
+        _set_grads(net, twin, seed=seed)
+        update()
+        twin_optimizer.step()
+    for p, q in zip(net.parameters(), twin.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    state, twin_state = optimizer.state_dict()["state"], twin_optimizer.state_dict()["state"]
+    for key in state:
+        for name in ("step", "exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(state[key][name], twin_state[key][name], rtol=0, atol=0)
+
+
+def test_the_direct_update_is_declined_where_step_would_do_more():
+    net, optimizer, *_ = _adam_pair(torch.optim.Adam)
+    assert fused_adam_update(optimizer) is None  # no state yet
+    _set_grads(net, seed=0)
+    optimizer.step()
+    assert fused_adam_update(optimizer) is not None
+    handle = register_optimizer_step_post_hook(lambda *args: None)
+    try:
+        assert fused_adam_update(optimizer) is None  # the user's hooks must run
+    finally:
+        handle.remove()
+    amsgrad = torch.optim.Adam(net.parameters(), amsgrad=True, fused=True)
+    amsgrad.step()
+    assert fused_adam_update(amsgrad) is None
+    sgd = torch.optim.SGD(net.parameters(), lr=0.1)
+    assert fused_adam_update(sgd) is None
