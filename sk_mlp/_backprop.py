@@ -85,13 +85,20 @@ class Backprop:
     def __init__(self, blocks: list[_Block], loss):
         self.blocks = blocks
         self.loss = loss
+        # What each step reads, looked up once: nn.Module attribute access is
+        # slow, and the optimizer updates these tensors in place.
+        self._layers = []
+        for b in blocks:
+            weight, bias = b.linear.weight, b.linear.bias
+            for p in (weight, bias):
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            forward, backward = _ACTIVATIONS.get(b.activation, (None, None))
+            dropout = b.dropout if b.dropout is not None and b.dropout.p > 0 else None
+            self._layers.append((weight, weight.t(), bias, forward, backward, dropout))
         # Per batch size: each block's output, output after dropout, and the
         # gradient at its input. An epoch has at most two batch sizes.
         self._buffers: dict[int, list[tuple]] = {}
-        for block in blocks:
-            for p in block.linear.parameters():
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
 
     @classmethod
     def for_network(cls, network: nn.Module, loss) -> Backprop | None:
@@ -123,27 +130,28 @@ class Backprop:
         if buffers is None:
             buffers = self._buffers[n] = self._allocate(n, X)
         inputs, masks, h = [], [], X
-        for block, (out, dropped, _) in zip(self.blocks, buffers):
+        for (_, weight_t, bias, forward, _, dropout), (out, dropped, _) in zip(
+            self._layers, buffers
+        ):
             inputs.append(h)
-            linear = block.linear
-            h = torch.addmm(linear.bias, h, linear.weight.t(), out=out)
-            if block.activation is not None:
-                _ACTIVATIONS[block.activation][0](h)
+            h = torch.addmm(bias, h, weight_t, out=out)
+            if forward is not None:
+                forward(h)
             mask = None
-            if block.dropout is not None and block.dropout.p > 0:
-                mask = block.dropout.mask(h)
+            if dropout is not None:
+                mask = dropout.mask(h)
                 h = torch.mul(h, mask, out=dropped)
             masks.append(mask)
         value, grad = self.loss.value_and_grad(h, y, weight)
-        for i in range(len(self.blocks) - 1, -1, -1):
-            block, (out, _, grad_in) = self.blocks[i], buffers[i]
+        for i in range(len(self._layers) - 1, -1, -1):
+            weight_, _, bias, _, backward, _ = self._layers[i]
+            out, _, grad_in = buffers[i]
             if masks[i] is not None:
                 grad = grad.mul_(masks[i])
-            if block.activation is not None:
-                grad = _ACTIVATIONS[block.activation][1](grad, out)
-            linear = block.linear
-            torch.mm(grad.t(), inputs[i], out=linear.weight.grad)
-            torch.sum(grad, 0, out=linear.bias.grad)
+            if backward is not None:
+                grad = backward(grad, out)
+            torch.mm(grad.t(), inputs[i], out=weight_.grad)
+            torch.sum(grad, 0, out=bias.grad)
             if i:
-                grad = torch.mm(grad, linear.weight, out=grad_in)
+                grad = torch.mm(grad, weight_, out=grad_in)
         return value

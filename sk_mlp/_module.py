@@ -24,8 +24,10 @@ ACTIVATIONS = {
 # Interquartile range of a standard normal: dividing by it makes the robust
 # scale a standard deviation, so standardized data passes nearly unchanged.
 _IQR_PER_STD = 1.3489795003921634
-# Robust input statistics are estimated on at most this many rows.
-_PREPROCESSING_SUBSAMPLE = 100_000
+# Robust input statistics are estimated on at most this many rows: enough to put
+# the median within 1% of a standard deviation, and a fixed cost of ~40 ms
+# instead of ~150 ms at 100,000 x 50.
+_PREPROCESSING_SUBSAMPLE = 30_000
 
 NORMALIZATIONS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 
