@@ -338,8 +338,19 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _training_data(self, X, y, sample_weight, device) -> TrainingData:
         """Convert once: X to a float32 device tensor (sparse stays CSR on the
-        host and is densified batch by batch), weights normalised to mean 1."""
-        X = sp.csr_matrix(X, dtype=np.float32) if sp.issparse(X) else to_tensor(X, device)
+        host and is densified batch by batch), weights normalised to mean 1.
+
+        On the CPU a C-ordered array is used as it is, float64 included, and
+        batches are converted as they are drawn: the fit holds no copy of X.
+        """
+        if sp.issparse(X):
+            X = sp.csr_matrix(X, dtype=np.float32)
+        elif device.type == "cpu":
+            if not X.flags.c_contiguous:  # rows would be gathered from strided memory
+                X = np.ascontiguousarray(X, dtype=np.float32)
+            X = to_tensor(X, device, dtype=None)
+        else:
+            X = to_tensor(X, device)
         target_dtype = torch.int64 if y.dtype == np.int64 else torch.float32
         mean_weight = float(sample_weight.mean())
         weight = None
@@ -348,12 +359,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         return TrainingData(X, to_tensor(y, device, target_dtype), weight, device, mean_weight)
 
     def _preprocess_once(self, module, X, data: TrainingData) -> torch.nn.Module:
-        """Run the fixed input layer over the training copy of X once, and
-        return the part of ``module`` that training updates.
+        """Take the fixed input layer out of ``module`` and apply it to the
+        training data instead; return the part of ``module`` that training updates.
 
-        The robust input layer has no trained parameters, so transforming the
-        data once saves its cost on every step of every epoch. The caller's
-        array is never written: a tensor that shares its memory is replaced.
+        The robust input layer has no trained parameters. A copy of X made for
+        training is transformed once, in place, which saves the layer's cost on
+        every step; the caller's own array is never written, and is transformed
+        batch by batch as it is drawn.
         """
         if not (isinstance(module, torch.nn.Sequential) and isinstance(module[0], RobustInput)):
             return module
@@ -365,13 +377,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             data.X.sum_duplicates()  # the clip must see each entry's total
             layer.transform_sparse_(data.X)
             return network
-        shared = data.X.device.type == "cpu" and np.shares_memory(data.X.numpy(), X)
-        out = torch.empty_like(data.X) if shared else data.X
+        if data.X.device.type == "cpu" and np.shares_memory(data.X.numpy(), X):
+            data.transform = layer  # the caller's array: transform batch by batch
+            return network
         with torch.no_grad():
-            for start in range(0, len(out), _PREDICT_CHUNK):
+            for start in range(0, len(data.X), _PREDICT_CHUNK):
                 rows = slice(start, start + _PREDICT_CHUNK)
-                out[rows] = layer(data.X[rows])
-        data.X = out
+                data.X[rows] = layer(data.X[rows])
         return network
 
     def _validation_rows(self, y, seed):

@@ -53,7 +53,8 @@ def is_available(device: str) -> bool:
 
 
 def to_tensor(X, device: torch.device, dtype=torch.float32) -> torch.Tensor:
-    """Copy a dense array to ``device`` as ``dtype``, without a copy when possible."""
+    """Copy a dense array to ``device`` as ``dtype`` (``None``: its own), without
+    a copy when possible."""
     if sp.issparse(X):
         X = X.toarray()
     with warnings.catch_warnings():

@@ -133,6 +133,15 @@ class RobustInput(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.squash(torch.addcmul(self.shift, x, self.inv_scale))
 
+    @torch.no_grad()
+    def transform_(self, x: torch.Tensor) -> torch.Tensor:
+        """``forward`` computed in place in ``x``, a batch the caller owns: the
+        same operations in the same order, with one temporary instead of five."""
+        z = torch.addcmul(self.shift, x, self.inv_scale, out=x)
+        bound = 1e18 * self.clip
+        factor = torch.addcmul(z.new_ones(()), z.clamp_(-bound, bound), z, value=1.0 / self.clip**2)
+        return z.mul_(factor.rsqrt_())
+
     def squash(self, z: torch.Tensor) -> torch.Tensor:
         """The smooth clip. The clamp keeps ``(z / clip) ** 2`` finite in
         float32; beyond it the output is +-clip to float32 precision anyway."""

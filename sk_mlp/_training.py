@@ -61,10 +61,13 @@ class TrainingParams:
 class TrainingData:
     """Training inputs converted once.
 
-    ``X`` is a float32 device tensor (or float32 CSR on the host, densified
-    batch by batch), ``weight`` the sample weights normalised to mean one
-    (``None`` when all are equal) and ``mean_weight`` their original mean.
-    ``rows`` selects a subset (a train or validation split) without copying X.
+    ``X`` is a device tensor (or float32 CSR on the host, densified batch by
+    batch). On the CPU it may be the caller's float64 array itself: batches are
+    then cast to float32 and passed through ``transform`` (the fixed input
+    layer) one at a time, so that the fit holds no copy of X. ``weight`` holds
+    the sample weights normalised to mean one (``None`` when all are equal) and
+    ``mean_weight`` their original mean. ``rows`` selects a subset (a train or
+    validation split) without copying X.
     """
 
     X: torch.Tensor | sp.csr_matrix
@@ -73,6 +76,7 @@ class TrainingData:
     device: torch.device
     mean_weight: float = 1.0
     rows: torch.Tensor | None = None
+    transform: nn.Module | None = None
 
     def __len__(self) -> int:
         return self.X.shape[0] if self.rows is None else len(self.rows)
@@ -88,11 +92,20 @@ class TrainingData:
         return self.y[self.rows], weight
 
     def _inputs(self, index: torch.Tensor | slice) -> torch.Tensor:
-        if isinstance(self.X, torch.Tensor):
-            return self.X[index]
+        """Sparse rows, densified."""
         if isinstance(index, torch.Tensor):
             index = index.cpu().numpy()
         return to_tensor(self.X[index], self.device)
+
+    @torch.no_grad()
+    def _prepare(self, X: torch.Tensor, owned: bool) -> torch.Tensor:
+        """A batch of the caller's array as the network's float32 input;
+        ``owned``: ``X`` is a copy, free to be transformed in place."""
+        if X.dtype != torch.float32:
+            X, owned = X.to(torch.float32), True
+        if self.transform is None:
+            return X
+        return self.transform.transform_(X) if owned else self.transform(X)
 
     def batches(
         self, batch_size: int, shuffle: bool
@@ -111,6 +124,7 @@ class TrainingData:
         # work is a visible share of the step.
         X, y, weight = self.X, self.y, self.weight
         dense = isinstance(X, torch.Tensor)
+        prepare = dense and (X.dtype != torch.float32 or self.transform is not None)
         for start, end in zip(starts, ends):
             if order is None:
                 index = slice(start, end)
@@ -122,6 +136,8 @@ class TrainingData:
                 X_batch = X.index_select(0, index) if dense else self._inputs(index)
                 y_batch = y.index_select(0, index)
                 w_batch = None if weight is None else weight.index_select(0, index)
+            if prepare:  # a slice is a view of the caller's array; a selection is a copy
+                X_batch = self._prepare(X_batch, owned=order is not None)
             yield X_batch, y_batch, w_batch
 
 

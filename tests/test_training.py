@@ -520,16 +520,50 @@ def test_verbose_2_shows_a_progress_bar(capsys):
     assert "Iteration 1" not in captured.out
 
 
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 @pytest.mark.parametrize("make_input", [np.asarray, sp.csr_matrix], ids=["dense", "csr"])
-def test_fit_never_writes_to_the_callers_float32_arrays(make_input):
+def test_fit_never_writes_to_the_callers_float32_arrays(make_input, solver, shuffle):
     # float32 input is used without a copy where possible; the robust input
-    # layer, applied once to the training data, must not transform it in place.
+    # layer, applied to the training data, must not transform it in place.
     rng = np.random.RandomState(0)
     X = make_input(rng.lognormal(size=(120, 4)).astype(np.float32))
     before = X.copy()
-    TorchMLPRegressor(max_iter=3, random_state=0).fit(X, rng.normal(size=120))
+    reg = TorchMLPRegressor(max_iter=3, solver=solver, shuffle=shuffle, random_state=0)
+    _fit_quietly(reg, X, rng.normal(size=120))
     after, expected = (X.toarray(), before.toarray()) if sp.issparse(X) else (X, before)
     np.testing.assert_array_equal(after, expected)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [np.ascontiguousarray, np.asfortranarray, lambda X: X.astype(np.float32)],
+    ids=["C-float64", "F-float64", "C-float32"],
+)
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_training_data_is_the_same_whether_x_is_copied_or_read_in_place(layout, shuffle):
+    """A C-ordered array on the CPU is read batch by batch (no copy of X);
+    other layouts are copied to float32 once. The batches are the same."""
+    rng = np.random.RandomState(0)
+    X, y = rng.lognormal(size=(150, 3)), rng.normal(size=150)
+    params = dict(max_iter=3, batch_size=32, shuffle=shuffle, random_state=0)
+    expected = _fit_quietly(TorchMLPRegressor(**params), X.astype(np.float32), y)
+    model = _fit_quietly(TorchMLPRegressor(**params), layout(X), y)
+    np.testing.assert_allclose(model.loss_curve_, expected.loss_curve_, rtol=1e-6)
+    np.testing.assert_allclose(model.predict(X), expected.predict(X), rtol=1e-5, atol=1e-6)
+
+
+def test_robust_transform_in_place_is_the_forward_pass():
+    from sk_mlp._module import fit_robust_input
+
+    rng = np.random.RandomState(0)
+    X = rng.lognormal(size=(200, 5)) * [1, 10, 1e3, 1e-3, 1]
+    X[0, 0] = 1e30  # beyond the clamp: the smooth clip must still bound it
+    layer = fit_robust_input(X, np.ones(200))
+    x = torch.as_tensor(X, dtype=torch.float32)
+    expected = layer(x)
+    out = layer.transform_(x.clone())
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
 
 
 def test_training_on_preprocessed_data_matches_the_full_module_at_predict():
