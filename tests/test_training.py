@@ -520,10 +520,19 @@ def test_verbose_2_shows_a_progress_bar(capsys):
     assert "Iteration 1" not in captured.out
 
 
+@pytest.fixture(params=["copy", "read-in-place"])
+def copy_limit(request, monkeypatch):
+    """Small X is copied to float32 and transformed once; past a size limit
+    (here zero) the caller's array is read in place and transformed per batch."""
+    if request.param == "read-in-place":
+        monkeypatch.setattr("sk_mlp._base._COPY_LIMIT_BYTES", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 @pytest.mark.parametrize("make_input", [np.asarray, sp.csr_matrix], ids=["dense", "csr"])
-def test_fit_never_writes_to_the_callers_float32_arrays(make_input, solver, shuffle):
+def test_fit_never_writes_to_the_callers_float32_arrays(make_input, solver, shuffle, copy_limit):
     # float32 input is used without a copy where possible; the robust input
     # layer, applied to the training data, must not transform it in place.
     rng = np.random.RandomState(0)
@@ -541,13 +550,17 @@ def test_fit_never_writes_to_the_callers_float32_arrays(make_input, solver, shuf
     ids=["C-float64", "F-float64", "C-float32"],
 )
 @pytest.mark.parametrize("shuffle", [True, False])
-def test_training_data_is_the_same_whether_x_is_copied_or_read_in_place(layout, shuffle):
-    """A C-ordered array on the CPU is read batch by batch (no copy of X);
-    other layouts are copied to float32 once. The batches are the same."""
+def test_training_data_is_the_same_whether_x_is_copied_or_read_in_place(
+    layout, shuffle, copy_limit, monkeypatch
+):
+    """A large C-ordered array on the CPU is read batch by batch (no copy of X);
+    other arrays are copied to float32 once. The batches are the same."""
     rng = np.random.RandomState(0)
     X, y = rng.lognormal(size=(150, 3)), rng.normal(size=150)
     params = dict(max_iter=3, batch_size=32, shuffle=shuffle, random_state=0)
-    expected = _fit_quietly(TorchMLPRegressor(**params), X.astype(np.float32), y)
+    with monkeypatch.context() as always_copy:
+        always_copy.setattr("sk_mlp._base._COPY_LIMIT_BYTES", np.inf)
+        expected = _fit_quietly(TorchMLPRegressor(**params), X.astype(np.float32), y)
     model = _fit_quietly(TorchMLPRegressor(**params), layout(X), y)
     np.testing.assert_allclose(model.loss_curve_, expected.loss_curve_, rtol=1e-6)
     np.testing.assert_allclose(model.predict(X), expected.predict(X), rtol=1e-5, atol=1e-6)
