@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ._module import Dropout
+from ._torch_private import has_autograd_hooks
 
 
 def _relu_grad(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -90,9 +91,6 @@ class Backprop:
         self._layers = []
         for b in blocks:
             weight, bias = b.linear.weight, b.linear.bias
-            for p in (weight, bias):
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
             forward, backward = _ACTIVATIONS.get(b.activation, (None, None))
             dropout = b.dropout if b.dropout is not None and b.dropout.p > 0 else None
             self._layers.append((weight, weight.t(), bias, forward, backward, dropout))
@@ -103,15 +101,27 @@ class Backprop:
     @classmethod
     def for_network(cls, network: nn.Module, loss) -> Backprop | None:
         """A :class:`Backprop` for ``network`` on the CPU, or ``None`` where
-        autograd must do it (other layers, other devices, no closed-form loss)."""
+        autograd must do it: other layers, a layer used twice, frozen
+        parameters, hooks, other devices or dtypes, no closed-form loss."""
         blocks = _blocks(network)
         if blocks is None or not hasattr(loss, "value_and_grad"):
             return None
-        if any(p.device.type != "cpu" or p.dtype != torch.float32 for p in network.parameters()):
+        if len({id(b.linear) for b in blocks}) != len(blocks):
+            return None  # shared layers: their gradients would have to add up
+        if any(
+            p.device.type != "cpu" or p.dtype != torch.float32 or not p.requires_grad
+            for p in network.parameters()
+        ):
+            return None
+        if has_autograd_hooks(network):
             return None
         return cls(blocks, loss)
 
     def _allocate(self, n: int, like: torch.Tensor) -> list[tuple]:
+        for weight, _, bias, *_ in self._layers:
+            for p in (weight, bias):
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
         buffers = []
         for b in self.blocks:
             width = b.linear.out_features

@@ -45,6 +45,7 @@ from ._training import (
     History,
     TrainingData,
     TrainingParams,
+    make_gradients,
     make_optimizer,
     make_step,
     penalty_scale,
@@ -267,7 +268,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             sample_weight = self._class_sample_weight(y, sample_weight)
             device = resolve_device(self.device)
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            with fork_rng(device):
+            # Training needs autograd even when the caller runs under no_grad
+            # or inference_mode.
+            with fork_rng(device), torch.inference_mode(False), torch.enable_grad():
                 torch.manual_seed(seed)
                 history = self._train(
                     X, y_train, sample_weight, device, seed, first_pass, incremental
@@ -460,9 +463,11 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             if self.solver == "adamw":
                 weight_decay = self.alpha
             step = make_step(network, optimizer, self.solver, weight_decay)
+            # A user's module may rely on autograd in ways a plain stack cannot show.
+            gradients = make_gradients(network, loss_fn, hand_written=self.module is None)
             run_epochs(
                 network,
-                loss_fn,
+                gradients,
                 optimizer,
                 step,
                 data,

@@ -175,9 +175,13 @@ class MulticlassLogLoss(_Loss):
         """The batch loss (weighted mean over samples) and its gradient in ``raw``:
         softmax minus the one-hot target, per sample."""
         log_proba = F.log_softmax(raw, dim=1)
-        per_sample = -log_proba.gather(1, y[:, None])[:, 0]
+        if weight is None:
+            value = F.nll_loss(log_proba, y)
+        else:
+            value = (F.nll_loss(log_proba, y, reduction="none") * weight).mean()
         grad = log_proba.exp_().scatter_add_(1, y[:, None], raw.new_full((len(y), 1), -1.0))
-        return _weighted_mean_and_grad(per_sample, grad, weight)
+        scale = 1.0 / len(y) if weight is None else weight[:, None] / len(y)
+        return value, grad.mul_(scale)
 
     def proba(self, raw: torch.Tensor) -> torch.Tensor:
         return torch.softmax(raw, dim=1)

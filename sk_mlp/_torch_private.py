@@ -12,6 +12,25 @@ import torch
 from torch.optim import optimizer as _optimizer
 
 
+def has_autograd_hooks(module: torch.nn.Module) -> bool:
+    """Whether computing ``module``'s gradients without autograd would skip
+    hooks: forward or backward hooks on its layers (global ones included), or
+    hooks on its parameters' gradients. An attribute torch no longer has
+    counts as hooks, so that the caller takes the autograd route."""
+    layer_hooks = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")
+    for name in layer_hooks:
+        if getattr(torch.nn.modules.module, "_global" + name, None) != {}:
+            return True
+    for layer in module.modules():
+        if any(getattr(layer, name, None) != {} for name in layer_hooks):
+            return True
+    for p in module.parameters():
+        for name in ("_backward_hooks", "_post_accumulate_grad_hooks"):
+            if getattr(p, name, True):  # None or empty when there are none
+                return True
+    return False
+
+
 def _has_step_hooks(optimizer: torch.optim.Optimizer) -> bool:
     """Whether ``step()`` would call hooks (the user's global ones included)."""
     hook_dicts = (

@@ -62,9 +62,9 @@ class TrainingData:
     """Training inputs converted once.
 
     ``X`` is a device tensor (or float32 CSR on the host, densified batch by
-    batch). On the CPU it may be the caller's float64 array itself: batches are
-    then cast to float32 and passed through ``transform`` (the fixed input
-    layer) one at a time, so that the fit holds no copy of X. ``weight`` holds
+    batch). On the CPU it may be the caller's array itself, float32 or float64:
+    batches are then cast to float32 and passed through ``transform`` (the
+    fixed input layer) as they are drawn, so that the fit holds no copy of X. ``weight`` holds
     the sample weights normalised to mean one (``None`` when all are equal) and
     ``mean_weight`` their original mean. ``rows`` selects a subset (a train or
     validation split) without copying X.
@@ -253,6 +253,15 @@ def scheduled_lr(params: TrainingParams, epoch: int, samples_seen: int) -> float
     return None
 
 
+def make_gradients(module: nn.Module, loss_fn: Callable, hand_written: bool = True) -> Callable:
+    """``gradients(X, y, weight)``: the batch loss, with the parameter
+    gradients left in ``.grad``, computed by :class:`Backprop` where it handles
+    the network and the loss (and ``hand_written`` allows it), by autograd
+    otherwise."""
+    backprop = Backprop.for_network(module, loss_fn) if hand_written else None
+    return backprop or autograd_gradients(module, loss_fn)
+
+
 def autograd_gradients(module: nn.Module, loss_fn: Callable) -> Callable:
     """``gradients(X, y, weight)``: the batch loss, with the parameter gradients
     left in ``.grad`` by autograd."""
@@ -395,7 +404,7 @@ def predict_raw(module: nn.Module, data: TrainingData, chunk_size: int) -> torch
 
 def run_epochs(
     module: nn.Module,
-    loss_fn: Callable,
+    gradients: Callable,
     optimizer: torch.optim.Optimizer,
     step: Callable[[], None],
     data: TrainingData,
@@ -407,13 +416,12 @@ def run_epochs(
 ) -> None:
     """The stochastic solvers: epochs under scikit-learn's stopping rules.
 
-    Gradients come from :class:`Backprop` where it handles the network and the
-    loss, from autograd otherwise; ``step()`` (see :func:`make_step`) applies them.
+    ``gradients`` (see :func:`make_gradients`) computes each batch's loss and
+    gradients; ``step()`` (see :func:`make_step`) applies them.
     ``validate(module)`` scores the validation split after each epoch when
     early stopping is on; the weights of the best epoch are restored at the end.
     """
     penalty = 0.0 if params.solver == "adamw" else penalty_scale(params.alpha, batch_size, data)
-    gradients = Backprop.for_network(module, loss_fn) or autograd_gradients(module, loss_fn)
     bar = progress_bar(n_epochs, params.verbose)
     start = time.perf_counter()
     for _ in range(n_epochs):

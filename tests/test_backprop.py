@@ -67,14 +67,15 @@ def test_gradients_and_loss_match_autograd(hidden, dropout, activation, loss_nam
             torch.testing.assert_close(p.grad, expected)
 
 
-def test_a_smaller_last_batch_gets_its_own_buffers():
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_a_smaller_last_batch_gets_its_own_buffers(n):
     torch.manual_seed(0)
     network = build_mlp(N_FEATURES, 4, (7,))
     loss, (X, y, _) = SquaredError(), _batch("squared_error", False)
     backprop = Backprop.for_network(network, loss)
     backprop(X, y, None)
-    value = backprop(X[:5], y[:5], None)
-    expected_value, expected_grads = _autograd(network, loss, X[:5], y[:5], None)
+    value = backprop(X[:n], y[:n], None)
+    expected_value, expected_grads = _autograd(network, loss, X[:n], y[:n], None)
     torch.testing.assert_close(value, expected_value)
     for p, expected in zip(network.parameters(), expected_grads):
         torch.testing.assert_close(p.grad, expected)
@@ -109,6 +110,79 @@ def test_other_networks_and_losses_are_left_to_autograd(network, loss):
     assert Backprop.for_network(network, loss) is None
 
 
+def _tied():
+    shared = nn.Linear(4, 4)
+    return nn.Sequential(
+        nn.Linear(3, 4), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(4, 2)
+    )
+
+
+def _frozen():
+    network = build_mlp(3, 2, (4,))
+    network[0].requires_grad_(False)
+    return network
+
+
+def _with_layer_hook():
+    network = build_mlp(3, 2, (4,))
+    network[1].register_forward_hook(lambda module, args, output: None)
+    return network
+
+
+def _with_gradient_hook():
+    network = build_mlp(3, 2, (4,))
+    network[2].weight.register_hook(lambda grad: grad.clamp(-1, 1))
+    return network
+
+
+@pytest.mark.parametrize("make_network", [_tied, _frozen, _with_layer_hook, _with_gradient_hook])
+def test_networks_that_rely_on_autograd_are_left_to_it(make_network):
+    assert Backprop.for_network(make_network(), SquaredError()) is None
+
+
+def test_a_global_module_hook_sends_every_network_to_autograd():
+    from torch.nn.modules.module import register_module_forward_hook
+
+    handle = register_module_forward_hook(lambda module, args, output: None)
+    try:
+        assert Backprop.for_network(build_mlp(3, 2, (4,)), SquaredError()) is None
+    finally:
+        handle.remove()
+    assert Backprop.for_network(build_mlp(3, 2, (4,)), SquaredError()) is not None
+
+
+def test_a_users_module_trains_through_autograd_so_frozen_layers_stay_frozen():
+    def frozen_first_layer(n_features, n_outputs):
+        torch.manual_seed(0)
+        network = nn.Sequential(nn.Linear(n_features, 8), nn.ReLU(), nn.Linear(8, n_outputs))
+        network[0].requires_grad_(False)
+        return network
+
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
+    initial = frozen_first_layer(3, 1)[0].weight.detach().clone()
+    model = _fit(TorchMLPRegressor(module=frozen_first_layer, max_iter=3, preprocessing=None), X, y)
+    torch.testing.assert_close(model.module_[0].weight, initial, rtol=0, atol=0)
+    assert not torch.equal(model.module_[2].weight, frozen_first_layer(3, 1)[2].weight)
+
+
+@pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize("normalization", [None, "layer"])
+def test_fit_trains_even_when_the_caller_disabled_autograd(context, normalization):
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
+    params = dict(hidden_layer_sizes=(5,), normalization=normalization, max_iter=3)
+    expected = _fit(TorchMLPRegressor(**params, random_state=0), X, y)
+    with context():
+        model = _fit(TorchMLPRegressor(**params, random_state=0), X, y)
+    np.testing.assert_allclose(model.loss_curve_, expected.loss_curve_)
+    model.partial_fit(X, y)  # the fitted network is usable outside the context
+
+
+# Every epoch counts as no improvement, so the adaptive schedule cuts the rate.
+STALLING = {"tol": 1e3, "n_iter_no_change": 1}
+
+
 def _fit(estimator, X, y, **fit_params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -120,9 +194,12 @@ def _fit(estimator, X, y, **fit_params):
     [
         TorchMLPClassifier((9, 7), dropout=0.2, alpha=0.1),
         TorchMLPRegressor((9,), activation="tanh", solver="adamw", alpha=0.1),
-        TorchMLPRegressor((9,), solver="sgd", learning_rate="adaptive"),
+        TorchMLPRegressor((9,), learning_rate="adaptive", tol=1e3, n_iter_no_change=1),
+        TorchMLPRegressor(
+            (9,), solver="sgd", learning_rate="adaptive", tol=1e3, n_iter_no_change=1
+        ),
     ],
-    ids=["classifier-dropout", "regressor-adamw", "regressor-sgd"],
+    ids=["classifier-dropout", "regressor-adamw", "regressor-adam-adaptive", "regressor-sgd"],
 )
 def test_a_fit_is_the_same_with_and_without_the_fast_routes(estimator, monkeypatch):
     rng = np.random.RandomState(0)
@@ -132,15 +209,25 @@ def test_a_fit_is_the_same_with_and_without_the_fast_routes(estimator, monkeypat
         y = np.digitize(y, np.quantile(y, [0.33, 0.66]))
     weight = rng.uniform(0.5, 2.0, size=120)
     params = dict(max_iter=4, batch_size=32, random_state=0)
-    calls = []
+    calls, updates = [], []
     backprop_call = Backprop.__call__
     monkeypatch.setattr(Backprop, "__call__", lambda *args: calls.append(1) or backprop_call(*args))
+
+    def spy(optimizer):
+        update = fused_adam_update(optimizer)
+        updates.append(update is not None)
+        return update
+
+    monkeypatch.setattr("sk_mlp._training.fused_adam_update", spy)
     fast = _fit(clone(estimator).set_params(**params), X, y, sample_weight=weight)
     assert len(calls) == 4 * 4  # every step of every epoch took the fast route
+    assert updates == [estimator.solver != "sgd"]  # Adam and AdamW update directly
     monkeypatch.setattr(Backprop, "for_network", classmethod(lambda cls, network, loss: None))
     monkeypatch.setattr("sk_mlp._training.fused_adam_update", lambda optimizer: None)
     slow = _fit(clone(estimator).set_params(**params), X, y, sample_weight=weight)
     np.testing.assert_allclose(fast.loss_curve_, slow.loss_curve_, rtol=1e-5)
+    if estimator.learning_rate == "adaptive":  # the rate changed, and both routes followed
+        assert fast._optimizer_state["param_groups"][0]["lr"] < estimator.learning_rate_init
     for a, b in zip(fast.coefs_ + fast.intercepts_, slow.coefs_ + slow.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
@@ -192,8 +279,29 @@ def test_the_direct_update_is_declined_where_step_would_do_more():
         assert fused_adam_update(optimizer) is None  # the user's hooks must run
     finally:
         handle.remove()
-    amsgrad = torch.optim.Adam(net.parameters(), amsgrad=True, fused=True)
-    amsgrad.step()
-    assert fused_adam_update(amsgrad) is None
     sgd = torch.optim.SGD(net.parameters(), lr=0.1)
     assert fused_adam_update(sgd) is None
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"amsgrad": True},
+        {"maximize": True},
+        {"weight_decay": 0.1},
+        {"lr": torch.tensor(0.01)},
+        {"fused": False},
+        {"groups": 2},
+    ],
+    ids=lambda options: next(iter(options)),
+)
+def test_the_direct_update_is_declined_for_options_it_does_not_implement(options):
+    options = {"lr": 0.01, "fused": True, **options}
+    net = build_mlp(5, 3, (8,))
+    params = list(net.parameters())
+    if options.pop("groups", 1) == 2:
+        params = [{"params": params[:2]}, {"params": params[2:]}]
+    optimizer = torch.optim.Adam(params, **options)
+    _set_grads(net, seed=0)
+    optimizer.step()
+    assert fused_adam_update(optimizer) is None
