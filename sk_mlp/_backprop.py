@@ -4,8 +4,9 @@ For a stack of ``Linear -> activation -> [dropout]`` blocks the gradient is a
 few matrix products and elementwise factors, which this module writes straight
 into buffers allocated once per fit. On the CPU that skips what autograd costs
 per step (building the graph, allocating every activation and gradient, the
-engine's bookkeeping): on the speed benchmark's network a training step takes
-about 15% less time than through autograd. Networks with other layers
+engine's bookkeeping). With Adam's fused kernel called directly, a training
+step of the speed benchmark's network takes about 30% less time than through
+autograd and ``torch.optim``. Networks with other layers
 (normalization, a user's ``module``) and losses without a closed-form gradient
 train through autograd instead; tests check that both give the same gradients.
 Plain torch, no scikit-learn.
@@ -13,6 +14,7 @@ Plain torch, no scikit-learn.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,30 +24,78 @@ from ._module import Dropout
 from ._torch_private import has_autograd_hooks
 
 
-def _relu_grad(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    return torch.ops.aten.threshold_backward.grad_input(grad, out, 0, grad_input=grad)
+@dataclass(frozen=True)
+class _Activation:
+    """An activation as two in-place steps. ``forward(z, spare)`` returns the
+    activation of the pre-activation ``z``: written over ``z`` where the
+    derivative can be computed from the output, into ``spare`` otherwise
+    (``needs_input``). ``grad(grad, z, out)`` multiplies ``grad`` in place by
+    the derivative."""
+
+    forward: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+    grad: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+    needs_input: bool = False
 
 
-def _tanh_grad(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    return torch.ops.aten.tanh_backward.grad_input(grad, out, grad_input=grad)
+_aten = torch.ops.aten
 
 
-def _sigmoid_grad(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    return torch.ops.aten.sigmoid_backward.grad_input(grad, out, grad_input=grad)
-
-
-# Activation module -> (in-place forward, in-place gradient from the output).
-_ACTIVATIONS = {
-    nn.ReLU: (torch.Tensor.relu_, _relu_grad),
-    nn.Tanh: (torch.Tensor.tanh_, _tanh_grad),
-    nn.Sigmoid: (torch.Tensor.sigmoid_, _sigmoid_grad),
-}
+def _activation(layer: nn.Module) -> _Activation | None:
+    """The in-place form of an activation module, ``None`` for other layers."""
+    kind = type(layer)
+    if kind is nn.ReLU:
+        return _Activation(
+            lambda z, _: z.relu_(),
+            lambda g, z, out: _aten.threshold_backward.grad_input(g, out, 0, grad_input=g),
+        )
+    if kind is nn.Tanh:
+        return _Activation(
+            lambda z, _: z.tanh_(),
+            lambda g, z, out: _aten.tanh_backward.grad_input(g, out, grad_input=g),
+        )
+    if kind is nn.Sigmoid:
+        return _Activation(
+            lambda z, _: z.sigmoid_(),
+            lambda g, z, out: _aten.sigmoid_backward.grad_input(g, out, grad_input=g),
+        )
+    if kind is nn.LeakyReLU and layer.negative_slope > 0:  # the sign survives: use the output
+        slope = layer.negative_slope
+        return _Activation(
+            lambda z, _: torch.nn.functional.leaky_relu_(z, slope),
+            lambda g, z, out: _aten.leaky_relu_backward.grad_input(
+                g, out, slope, True, grad_input=g
+            ),
+        )
+    if kind is nn.ELU and layer.alpha > 0:
+        alpha = layer.alpha
+        return _Activation(
+            lambda z, _: torch.nn.functional.elu_(z, alpha),
+            lambda g, z, out: _aten.elu_backward.grad_input(
+                g, alpha, 1, 1, True, out, grad_input=g
+            ),
+        )
+    if kind is nn.GELU:
+        approximate = layer.approximate
+        return _Activation(
+            lambda z, spare: _aten.gelu.out(z, approximate=approximate, out=spare),
+            lambda g, z, out: _aten.gelu_backward.grad_input(
+                g, z, approximate=approximate, grad_input=g
+            ),
+            needs_input=True,
+        )
+    if kind is nn.SiLU:
+        return _Activation(
+            lambda z, spare: _aten.silu.out(z, out=spare),
+            lambda g, z, out: _aten.silu_backward.grad_input(g, z, grad_input=g),
+            needs_input=True,
+        )
+    return None
 
 
 @dataclass
 class _Block:
     linear: nn.Linear
-    activation: type[nn.Module] | None = None
+    activation: _Activation | None = None
     dropout: Dropout | None = None
 
 
@@ -60,10 +110,10 @@ def _blocks(network: nn.Module) -> list[_Block] | None:
             blocks.append(_Block(layer))
         elif not blocks or blocks[-1].dropout is not None:
             return None
-        elif kind in _ACTIVATIONS and blocks[-1].activation is None:
-            blocks[-1].activation = kind
         elif kind is nn.Identity and blocks[-1].activation is None:
             continue
+        elif (activation := _activation(layer)) and blocks[-1].activation is None:
+            blocks[-1].activation = activation
         elif kind is Dropout:
             blocks[-1].dropout = layer
         else:
@@ -91,11 +141,11 @@ class Backprop:
         self._layers = []
         for b in blocks:
             weight, bias = b.linear.weight, b.linear.bias
-            forward, backward = _ACTIVATIONS.get(b.activation, (None, None))
             dropout = b.dropout if b.dropout is not None and b.dropout.p > 0 else None
-            self._layers.append((weight, weight.t(), bias, forward, backward, dropout))
-        # Per batch size: each block's output, output after dropout, and the
-        # gradient at its input. An epoch has at most two batch sizes.
+            self._layers.append((weight, weight.t(), bias, b.activation, dropout))
+        # Per batch size and block: the pre-activation, the activation where it
+        # cannot overwrite the pre-activation, the output after dropout, and
+        # the gradient at the block's input. An epoch has at most two batch sizes.
         self._buffers: dict[int, list[tuple]] = {}
 
     @classmethod
@@ -124,11 +174,12 @@ class Backprop:
                     p.grad = torch.zeros_like(p)
         buffers = []
         for b in self.blocks:
-            width = b.linear.out_features
-            dropped = like.new_empty(n, width) if b.dropout is not None else None
-            buffers.append(
-                (like.new_empty(n, width), dropped, like.new_empty(n, b.linear.in_features))
-            )
+            shape = (n, b.linear.out_features)
+            spare = b.activation is not None and b.activation.needs_input
+            activated = like.new_empty(shape) if spare else None
+            dropped = like.new_empty(shape) if b.dropout is not None else None
+            grad_in = like.new_empty(n, b.linear.in_features)
+            buffers.append((like.new_empty(shape), activated, dropped, grad_in))
         return buffers
 
     @torch.no_grad()
@@ -139,14 +190,15 @@ class Backprop:
         buffers = self._buffers.get(n)
         if buffers is None:
             buffers = self._buffers[n] = self._allocate(n, X)
-        inputs, masks, h = [], [], X
-        for (_, weight_t, bias, forward, _, dropout), (out, dropped, _) in zip(
+        inputs, outputs, masks, h = [], [], [], X
+        for (_, weight_t, bias, activation, dropout), (z, activated, dropped, _) in zip(
             self._layers, buffers
         ):
             inputs.append(h)
-            h = torch.addmm(bias, h, weight_t, out=out)
-            if forward is not None:
-                forward(h)
+            h = torch.addmm(bias, h, weight_t, out=z)
+            if activation is not None:
+                h = activation.forward(z, activated)
+            outputs.append(h)
             mask = None
             if dropout is not None:
                 mask = dropout.mask(h)
@@ -154,12 +206,12 @@ class Backprop:
             masks.append(mask)
         value, grad = self.loss.value_and_grad(h, y, weight)
         for i in range(len(self._layers) - 1, -1, -1):
-            weight_, _, bias, _, backward, _ = self._layers[i]
-            out, _, grad_in = buffers[i]
+            weight_, _, bias, activation, _ = self._layers[i]
+            z, _, _, grad_in = buffers[i]
             if masks[i] is not None:
                 grad = grad.mul_(masks[i])
-            if backward is not None:
-                grad = backward(grad, out)
+            if activation is not None:
+                grad = activation.grad(grad, z, outputs[i])
             torch.mm(grad.t(), inputs[i], out=weight_.grad)
             torch.sum(grad, 0, out=bias.grad)
             if i:
