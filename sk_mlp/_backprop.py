@@ -151,13 +151,13 @@ class Backprop:
     @classmethod
     def for_network(cls, network: nn.Module, loss) -> Backprop | None:
         """A :class:`Backprop` for ``network`` on the CPU, or ``None`` where
-        autograd must do it: other layers, a layer used twice, frozen
-        parameters, hooks, other devices or dtypes, no closed-form loss."""
+        autograd must do it: other layers, a layer or parameter used twice,
+        frozen parameters, hooks, other devices or dtypes, no closed-form loss."""
         blocks = _blocks(network)
         if blocks is None or not hasattr(loss, "value_and_grad"):
             return None
-        if len({id(b.linear) for b in blocks}) != len(blocks):
-            return None  # shared layers: their gradients would have to add up
+        if len(list(network.parameters())) != 2 * len(blocks):
+            return None  # shared layers or parameters: their gradients would have to add up
         if any(
             p.device.type != "cpu" or p.dtype != torch.float32 or not p.requires_grad
             for p in network.parameters()

@@ -16,7 +16,13 @@ def has_autograd_hooks(module: torch.nn.Module) -> bool:
     """Whether computing ``module``'s gradients without autograd would skip
     hooks: forward or backward hooks on its layers (global ones included), or
     hooks on its parameters' gradients. An attribute torch no longer has
-    counts as hooks, so that the caller takes the autograd route."""
+    counts as hooks, so that the caller takes the autograd route.
+
+    Not seen: hooks on a parameter's gradient-accumulator node (what
+    distributed data parallel uses), which torch does not expose on the
+    parameter. The estimators never meet them: they train a copy of the
+    network, which leaves such hooks behind.
+    """
     layer_hooks = ("_forward_pre_hooks", "_forward_hooks", "_backward_pre_hooks", "_backward_hooks")
     for name in layer_hooks:
         if getattr(torch.nn.modules.module, "_global" + name, None) != {}:

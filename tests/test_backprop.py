@@ -84,10 +84,11 @@ def test_activation_settings_are_honoured(activation):
         torch.testing.assert_close(p.grad, expected)
 
 
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("n", [1, 2, 5])
-def test_a_smaller_last_batch_gets_its_own_buffers(n):
+def test_a_smaller_last_batch_gets_its_own_buffers(n, activation):
     torch.manual_seed(0)
-    network = build_mlp(N_FEATURES, 4, (7,))
+    network = build_mlp(N_FEATURES, 4, (7, 6), activation)
     loss, (X, y, _) = SquaredError(), _batch("squared_error", False)
     backprop = Backprop.for_network(network, loss)
     backprop(X, y, None)
@@ -103,6 +104,8 @@ def test_a_smaller_last_batch_gets_its_own_buffers(n):
     [
         (build_mlp(3, 2, (4,), normalization="batch"), SquaredError()),
         (nn.Sequential(nn.Linear(3, 4), nn.Softplus(), nn.Linear(4, 2)), SquaredError()),
+        (nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(-0.5), nn.Linear(4, 2)), SquaredError()),
+        (nn.Sequential(nn.Linear(3, 4), nn.ELU(alpha=0.0), nn.Linear(4, 2)), SquaredError()),
         (build_mlp(3, 2, (4,)), GaussianNLL()),
         (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.ReLU(), nn.Linear(4, 2)), SquaredError()),
         (nn.Sequential(nn.Linear(3, 4), nn.ReLU()), SquaredError()),
@@ -114,6 +117,8 @@ def test_a_smaller_last_batch_gets_its_own_buffers(n):
     ids=[
         "normalization",
         "other-activation",
+        "non-monotone-leaky-relu",
+        "flat-elu",
         "no-closed-form-loss",
         "two-activations",
         "activation-at-the-end",
@@ -134,6 +139,12 @@ def _tied():
     )
 
 
+def _shared_parameter():
+    first, second = nn.Linear(4, 4), nn.Linear(4, 4)
+    second.weight = first.weight
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), first, nn.Tanh(), second, nn.Linear(4, 2))
+
+
 def _frozen():
     network = build_mlp(3, 2, (4,))
     network[0].requires_grad_(False)
@@ -152,7 +163,30 @@ def _with_gradient_hook():
     return network
 
 
-@pytest.mark.parametrize("make_network", [_tied, _frozen, _with_layer_hook, _with_gradient_hook])
+def _with_backward_hook():
+    network = build_mlp(3, 2, (4,))
+    network[0].register_full_backward_hook(lambda module, grad_input, grad_output: None)
+    return network
+
+
+def _with_accumulate_hook():
+    network = build_mlp(3, 2, (4,))
+    network[0].bias.register_post_accumulate_grad_hook(lambda p: None)
+    return network
+
+
+@pytest.mark.parametrize(
+    "make_network",
+    [
+        _tied,
+        _shared_parameter,
+        _frozen,
+        _with_layer_hook,
+        _with_gradient_hook,
+        _with_backward_hook,
+        _with_accumulate_hook,
+    ],
+)
 def test_networks_that_rely_on_autograd_are_left_to_it(make_network):
     assert Backprop.for_network(make_network(), SquaredError()) is None
 
@@ -181,6 +215,22 @@ def test_a_users_module_trains_through_autograd_so_frozen_layers_stay_frozen():
     model = _fit(TorchMLPRegressor(module=frozen_first_layer, max_iter=3, preprocessing=None), X, y)
     torch.testing.assert_close(model.module_[0].weight, initial, rtol=0, atol=0)
     assert not torch.equal(model.module_[2].weight, frozen_first_layer(3, 1)[2].weight)
+
+
+def test_a_users_plain_module_still_trains_through_autograd(monkeypatch):
+    # Nothing in the network says so, but a user's module may rely on autograd
+    # (hooks added in forward, custom autograd functions in subclasses...).
+    calls = []
+    monkeypatch.setattr(Backprop, "__call__", lambda *args: calls.append(1))
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
+
+    def plain(n_features, n_outputs):
+        return nn.Sequential(nn.Linear(n_features, 8), nn.ReLU(), nn.Linear(8, n_outputs))
+
+    assert Backprop.for_network(plain(3, 1), SquaredError()) is not None
+    _fit(TorchMLPRegressor(module=plain, max_iter=2), X, y)
+    assert calls == []
 
 
 @pytest.mark.parametrize("context", [torch.no_grad, torch.inference_mode])
