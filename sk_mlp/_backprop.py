@@ -200,7 +200,7 @@ class Backprop:
                 h = activation.forward(z, activated)
             outputs.append(h)
             mask = None
-            if dropout is not None:
+            if dropout is not None and dropout.training:
                 mask = dropout.mask(h)
                 h = torch.mul(h, mask, out=dropped)
             masks.append(mask)

@@ -84,6 +84,14 @@ def test_activation_settings_are_honoured(activation):
         torch.testing.assert_close(p.grad, expected)
 
 
+def test_dropout_follows_the_network_mode_as_in_autograd():
+    torch.manual_seed(0)
+    network = build_mlp(N_FEATURES, 4, (7,), dropout=0.5).eval()
+    loss, (X, y, _) = SquaredError(), _batch("squared_error", False)
+    expected_value, _ = _autograd(network, loss, X, y, None)
+    torch.testing.assert_close(Backprop.for_network(network, loss)(X, y, None), expected_value)
+
+
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 @pytest.mark.parametrize("n", [1, 2, 5])
 def test_a_smaller_last_batch_gets_its_own_buffers(n, activation):
