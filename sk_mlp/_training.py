@@ -64,10 +64,10 @@ class TrainingData:
     ``X`` is a device tensor (or float32 CSR on the host, densified batch by
     batch). On the CPU it may be the caller's array itself, float32 or float64:
     batches are then cast to float32 and passed through ``transform`` (the
-    fixed input layer) as they are drawn, so that the fit holds no copy of X. ``weight`` holds
-    the sample weights normalised to mean one (``None`` when all are equal) and
-    ``mean_weight`` their original mean. ``rows`` selects a subset (a train or
-    validation split) without copying X.
+    fixed input layer) as they are drawn, so that the fit holds no copy of X.
+    ``weight`` holds the sample weights normalised to mean one (``None`` when
+    all are equal) and ``mean_weight`` their original mean. ``rows`` selects a
+    subset (a train or validation split) without copying X.
     """
 
     X: torch.Tensor | sp.csr_matrix
@@ -215,8 +215,9 @@ def make_step(
     ``weight_decay`` is torch's coupled L2 term (scikit-learn's ``alpha``
     scaled by the batch size) for every solver but ``adamw``, where it is the
     decoupled weight decay. It applies to the connection weights alone
-    (scikit-learn's alpha never touches biases): one foreach operation, torch.optim's
-    own primitive, rather than a second parameter group and a second kernel.
+    (scikit-learn's alpha never touches biases): one foreach operation,
+    torch.optim's own primitive, rather than a second parameter group and a
+    second kernel.
     """
     weights = [layer.weight for layer in linear_layers(module)] if weight_decay else []
     decoupled = solver == "adamw"
