@@ -134,7 +134,6 @@ class Backprop:
     """
 
     def __init__(self, blocks: list[_Block], loss):
-        self.blocks = blocks
         self.loss = loss
         # What each step reads, looked up once: nn.Module attribute access is
         # slow, and the optimizer updates these tensors in place.
@@ -173,13 +172,12 @@ class Backprop:
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
         buffers = []
-        for b in self.blocks:
-            shape = (n, b.linear.out_features)
-            spare = b.activation is not None and b.activation.needs_input
-            activated = like.new_empty(shape) if spare else None
-            dropped = like.new_empty(shape) if b.dropout is not None else None
-            grad_in = like.new_empty(n, b.linear.in_features)
-            buffers.append((like.new_empty(shape), activated, dropped, grad_in))
+        for weight, _, _, activation, dropout in self._layers:
+            n_out, n_in = weight.shape
+            spare = activation is not None and activation.needs_input
+            activated = like.new_empty(n, n_out) if spare else None
+            dropped = like.new_empty(n, n_out) if dropout is not None else None
+            buffers.append((like.new_empty(n, n_out), activated, dropped, like.new_empty(n, n_in)))
         return buffers
 
     @torch.no_grad()
