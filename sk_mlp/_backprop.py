@@ -4,9 +4,8 @@ For a stack of ``Linear -> activation -> [dropout]`` blocks the gradient is a
 few matrix products and elementwise factors, which this module writes straight
 into buffers allocated once per fit. On the CPU that skips what autograd costs
 per step (building the graph, allocating every activation and gradient, the
-engine's bookkeeping). With Adam's fused kernel called directly, a training
-step of the speed benchmark's network takes about 30% less time than through
-autograd and ``torch.optim``. Networks with other layers
+engine's bookkeeping); benchmarks/results-cpu.txt measures what that saves.
+Networks with other layers
 (normalization, a user's ``module``) and losses without a closed-form gradient
 train through autograd instead; tests check that both give the same gradients.
 Plain torch, no scikit-learn.
@@ -16,12 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ._device import on_cpu
 from ._module import Dropout
-from ._torch_private import has_autograd_hooks
+from ._torch_private import KERNELS, has_autograd_hooks
 
 
 @dataclass(frozen=True)
@@ -37,56 +39,39 @@ class _Activation:
     needs_input: bool = False
 
 
-_aten = torch.ops.aten
-
-
 def _activation(layer: nn.Module) -> _Activation | None:
     """The in-place form of an activation module, ``None`` for other layers."""
     kind = type(layer)
     if kind is nn.ReLU:
-        return _Activation(
-            lambda z, _: z.relu_(),
-            lambda g, z, out: _aten.threshold_backward.grad_input(g, out, 0, grad_input=g),
-        )
+        return _Activation(lambda z, _: z.relu_(), lambda g, z, out: KERNELS["relu_grad_"](g, out))
     if kind is nn.Tanh:
-        return _Activation(
-            lambda z, _: z.tanh_(),
-            lambda g, z, out: _aten.tanh_backward.grad_input(g, out, grad_input=g),
-        )
+        return _Activation(lambda z, _: z.tanh_(), lambda g, z, out: KERNELS["tanh_grad_"](g, out))
     if kind is nn.Sigmoid:
         return _Activation(
-            lambda z, _: z.sigmoid_(),
-            lambda g, z, out: _aten.sigmoid_backward.grad_input(g, out, grad_input=g),
+            lambda z, _: z.sigmoid_(), lambda g, z, out: KERNELS["sigmoid_grad_"](g, out)
         )
     if kind is nn.LeakyReLU and layer.negative_slope > 0:  # the sign survives: use the output
         slope = layer.negative_slope
         return _Activation(
-            lambda z, _: torch.nn.functional.leaky_relu_(z, slope),
-            lambda g, z, out: _aten.leaky_relu_backward.grad_input(
-                g, out, slope, True, grad_input=g
-            ),
+            lambda z, _: F.leaky_relu_(z, slope),
+            lambda g, z, out: KERNELS["leaky_relu_grad_"](g, out, slope),
         )
     if kind is nn.ELU and layer.alpha > 0:
         alpha = layer.alpha
         return _Activation(
-            lambda z, _: torch.nn.functional.elu_(z, alpha),
-            lambda g, z, out: _aten.elu_backward.grad_input(
-                g, alpha, 1, 1, True, out, grad_input=g
-            ),
+            lambda z, _: F.elu_(z, alpha), lambda g, z, out: KERNELS["elu_grad_"](g, out, alpha)
         )
     if kind is nn.GELU:
         approximate = layer.approximate
         return _Activation(
-            lambda z, spare: _aten.gelu.out(z, approximate=approximate, out=spare),
-            lambda g, z, out: _aten.gelu_backward.grad_input(
-                g, z, approximate=approximate, grad_input=g
-            ),
+            lambda z, spare: KERNELS["gelu_into"](z, spare, approximate),
+            lambda g, z, out: KERNELS["gelu_grad_"](g, z, approximate),
             needs_input=True,
         )
     if kind is nn.SiLU:
         return _Activation(
-            lambda z, spare: _aten.silu.out(z, out=spare),
-            lambda g, z, out: _aten.silu_backward.grad_input(g, z, grad_input=g),
+            lambda z, spare: KERNELS["silu_into"](z, spare),
+            lambda g, z, out: KERNELS["silu_grad_"](g, z),
             needs_input=True,
         )
     return None
@@ -123,6 +108,26 @@ def _blocks(network: nn.Module) -> list[_Block] | None:
     return blocks
 
 
+class _Layer(NamedTuple):
+    """What a step reads of one block, looked up once: nn.Module attribute
+    access is slow, and the optimizer updates these tensors in place."""
+
+    weight: torch.Tensor
+    weight_t: torch.Tensor
+    bias: torch.Tensor
+    activation: _Activation | None
+    dropout: Dropout | None
+
+
+class _Buffers(NamedTuple):
+    """One block's buffers for one batch size."""
+
+    pre_activation: torch.Tensor
+    activated: torch.Tensor | None  # where the activation cannot overwrite its input
+    dropped: torch.Tensor | None  # the output after dropout
+    grad_input: torch.Tensor  # the gradient at the block's input
+
+
 class Backprop:
     """Loss and parameter gradients of one batch, without autograd.
 
@@ -135,17 +140,18 @@ class Backprop:
 
     def __init__(self, blocks: list[_Block], loss):
         self.loss = loss
-        # What each step reads, looked up once: nn.Module attribute access is
-        # slow, and the optimizer updates these tensors in place.
-        self._layers = []
-        for b in blocks:
-            weight, bias = b.linear.weight, b.linear.bias
-            dropout = b.dropout if b.dropout is not None and b.dropout.p > 0 else None
-            self._layers.append((weight, weight.t(), bias, b.activation, dropout))
-        # Per batch size and block: the pre-activation, the activation where it
-        # cannot overwrite the pre-activation, the output after dropout, and
-        # the gradient at the block's input. An epoch has at most two batch sizes.
-        self._buffers: dict[int, list[tuple]] = {}
+        self._layers = [
+            _Layer(
+                b.linear.weight,
+                b.linear.weight.t(),
+                b.linear.bias,
+                b.activation,
+                b.dropout if b.dropout is not None and b.dropout.p > 0 else None,
+            )
+            for b in blocks
+        ]
+        # Per batch size, per block; an epoch has at most two batch sizes.
+        self._buffers: dict[int, list[_Buffers]] = {}
 
     @classmethod
     def for_network(cls, network: nn.Module, loss) -> Backprop | None:
@@ -158,7 +164,7 @@ class Backprop:
         if len(list(network.parameters())) != 2 * len(blocks):
             return None  # shared layers or parameters: their gradients would have to add up
         if any(
-            p.device.type != "cpu" or p.dtype != torch.float32 or not p.requires_grad
+            not on_cpu(p) or p.dtype != torch.float32 or not p.requires_grad
             for p in network.parameters()
         ):
             return None
@@ -166,18 +172,23 @@ class Backprop:
             return None
         return cls(blocks, loss)
 
-    def _allocate(self, n: int, like: torch.Tensor) -> list[tuple]:
-        for weight, _, bias, *_ in self._layers:
-            for p in (weight, bias):
+    def _allocate(self, n: int, like: torch.Tensor) -> list[_Buffers]:
+        for layer in self._layers:
+            for p in (layer.weight, layer.bias):
                 if p.grad is None:
                     p.grad = torch.zeros_like(p)
         buffers = []
-        for weight, _, _, activation, dropout in self._layers:
-            n_out, n_in = weight.shape
-            spare = activation is not None and activation.needs_input
-            activated = like.new_empty(n, n_out) if spare else None
-            dropped = like.new_empty(n, n_out) if dropout is not None else None
-            buffers.append((like.new_empty(n, n_out), activated, dropped, like.new_empty(n, n_in)))
+        for layer in self._layers:
+            n_out, n_in = layer.weight.shape
+            spare = layer.activation is not None and layer.activation.needs_input
+            buffers.append(
+                _Buffers(
+                    like.new_empty(n, n_out),
+                    like.new_empty(n, n_out) if spare else None,
+                    like.new_empty(n, n_out) if layer.dropout is not None else None,
+                    like.new_empty(n, n_in),
+                )
+            )
         return buffers
 
     @torch.no_grad()
@@ -189,29 +200,26 @@ class Backprop:
         if buffers is None:
             buffers = self._buffers[n] = self._allocate(n, X)
         inputs, outputs, masks, h = [], [], [], X
-        for (_, weight_t, bias, activation, dropout), (z, activated, dropped, _) in zip(
-            self._layers, buffers
-        ):
+        for layer, buffer in zip(self._layers, buffers):
             inputs.append(h)
-            h = torch.addmm(bias, h, weight_t, out=z)
-            if activation is not None:
-                h = activation.forward(z, activated)
+            h = torch.addmm(layer.bias, h, layer.weight_t, out=buffer.pre_activation)
+            if layer.activation is not None:
+                h = layer.activation.forward(h, buffer.activated)
             outputs.append(h)
             mask = None
-            if dropout is not None and dropout.training:
-                mask = dropout.mask(h)
-                h = torch.mul(h, mask, out=dropped)
+            if layer.dropout is not None and layer.dropout.training:
+                mask = layer.dropout.mask(h)
+                h = torch.mul(h, mask, out=buffer.dropped)
             masks.append(mask)
         value, grad = self.loss.value_and_grad(h, y, weight)
         for i in range(len(self._layers) - 1, -1, -1):
-            weight_, _, bias, activation, _ = self._layers[i]
-            z, _, _, grad_in = buffers[i]
+            layer, buffer = self._layers[i], buffers[i]
             if masks[i] is not None:
                 grad = grad.mul_(masks[i])
-            if activation is not None:
-                grad = activation.grad(grad, z, outputs[i])
-            torch.mm(grad.t(), inputs[i], out=weight_.grad)
-            torch.sum(grad, 0, out=bias.grad)
+            if layer.activation is not None:
+                grad = layer.activation.grad(grad, buffer.pre_activation, outputs[i])
+            torch.mm(grad.t(), inputs[i], out=layer.weight.grad)
+            torch.sum(grad, 0, out=layer.bias.grad)
             if i:
-                grad = torch.mm(grad, weight_, out=grad_in)
+                grad = torch.mm(grad, layer.weight, out=buffer.grad_input)
         return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import threading
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -25,15 +26,27 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._checks import check_float32_range, describe_module, drop_zero_weight_rows
+from ._data import TrainingData, chunk_rows, sparse_rows, split_input_layer
 from ._device import (
-    fork_rng,
     is_available,
+    make_generator,
+    on_cpu,
     resolve_device,
+    seeded_global_rng,
     to_numpy,
     to_tensor,
     tree_to,
 )
-from ._module import ACTIVATIONS, RobustInput, build_mlp, fit_robust_input, linear_layers
+from ._module import (
+    ACTIVATION_ALIASES,
+    ACTIVATIONS,
+    Dropout,
+    build_mlp,
+    fit_robust_input,
+    forward,
+    linear_layers,
+)
 from ._sklearn_private import (
     Interval,
     Options,
@@ -43,26 +56,21 @@ from ._sklearn_private import (
 )
 from ._training import (
     History,
-    TrainingData,
     TrainingParams,
     make_gradients,
     make_optimizer,
     make_step,
-    penalty_scale,
     predict_raw,
     run_epochs,
     run_lbfgs,
 )
 
-# Rows per forward pass at prediction: large enough to amortise per-call
-# overhead, small enough that hidden activations stay a few hundred MB at most.
-_PREDICT_CHUNK = 16384
-# On the CPU, the caller's C-ordered X is read in place, batch by batch, rather
-# than copied, unless the float32 copy would be at most this large and saves
-# per-batch work (the robust input layer).
-_COPY_LIMIT_BYTES = 64 * 2**20
 # Fewer rows than this are padded at prediction (see _forward).
 _MIN_GEMM_ROWS = 16
+# A user's module draws its random numbers (initial weights, torch's dropout)
+# from torch's global generators, which its fit seeds and restores: such fits
+# take turns.
+_GLOBAL_RNG_LOCK = threading.Lock()
 
 
 def _supports_partial_fit(estimator) -> bool:
@@ -70,6 +78,12 @@ def _supports_partial_fit(estimator) -> bool:
         raise AttributeError(
             f"partial_fit is only available for stochastic solvers; "
             f"solver={estimator.solver!r} is full-batch."
+        )
+    if estimator.early_stopping:
+        # As in scikit-learn: one epoch per call leaves nothing to stop early.
+        raise AttributeError(
+            "partial_fit does not support early_stopping=True; set "
+            "early_stopping=False to train incrementally."
         )
     return True
 
@@ -190,11 +204,15 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def _loss_function(self):
-        """The loss object from :mod:`sk_mlp._losses` for the fitted targets."""
+        """The loss object from :mod:`sk_mlp._losses` for the targets being fitted."""
 
     @abstractmethod
-    def _validation_score(self, raw: torch.Tensor, y: torch.Tensor, weight) -> float:
+    def _validation_score(self, loss, raw: torch.Tensor, y: torch.Tensor, weight) -> float:
         """Score of raw network outputs on the validation split; higher is better."""
+
+    def _loss_kind(self) -> str:
+        """The loss the ``loss`` parameter names, aliases resolved."""
+        return self.loss
 
     def _stratify(self, y_train: np.ndarray):
         return None
@@ -250,7 +268,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
         with self._unchanged_on_error():
             self._check_hidden_layer_sizes()
-            first_pass = not hasattr(self, "module_") or (not self.warm_start and not incremental)
+            first_pass = self._is_first_pass(incremental)
             X, y = validate_data(
                 self,
                 X,
@@ -261,25 +279,76 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 y_numeric=is_regressor(self),
                 reset=first_pass,
             )
+            check_float32_range(X)
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
             y_train = self._encode_targets(y, sample_weight, first_pass=first_pass, classes=classes)
             sample_weight = self._class_sample_weight(y, sample_weight)
-            device = resolve_device(self.device)
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            X, y_train, sample_weight = drop_zero_weight_rows(X, y_train, sample_weight)
+            seeds = self._next_seeds(first_pass)
             # Training needs autograd even when the caller runs under no_grad
             # or inference_mode.
-            with fork_rng(device), torch.inference_mode(False), torch.enable_grad():
-                torch.manual_seed(seed)
-                history = self._train(
-                    X, y_train, sample_weight, device, seed, first_pass, incremental
-                )
-        message = self._convergence_message(history, incremental)
-        if message:
+            with torch.inference_mode(False), torch.enable_grad():
+                history = self._train(X, y_train, sample_weight, seeds, first_pass, incremental)
+        if history.interrupted:
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=3)
+        elif message := self._convergence_message(history, incremental):
             # stacklevel: _fit <- fit <- _fit_context's wrapper <- caller
             warnings.warn(message, ConvergenceWarning, stacklevel=4)
         return self
+
+    def _architecture(self) -> dict:
+        """The parameters that decide the network's shape and outputs and the
+        target encoding: a model fitted with others cannot be continued."""
+        record = {
+            "loss": self._loss_kind(),
+            "preprocessing": self.preprocessing,
+            "module": describe_module(self.module),
+        }
+        if self.module is None:
+            record["hidden_layer_sizes"] = list(self._hidden_layer_sizes)
+            record["activation"] = ACTIVATION_ALIASES.get(self.activation, self.activation)
+            record["normalization"] = self.normalization
+        return record
+
+    def _is_first_pass(self, incremental: bool) -> bool:
+        """Whether this call fits from scratch: a fresh fit, a first call, or
+        a warm start after a parameter that shapes the network has changed
+        (``partial_fit`` refuses to continue across such a change)."""
+        if not hasattr(self, "module_") or not (self.warm_start or incremental):
+            return True
+        current, fitted = self._architecture(), self._fitted_architecture
+        changed = [
+            name for name in current.keys() | fitted.keys() if current.get(name) != fitted.get(name)
+        ]
+        has_dropout = any(isinstance(m, Dropout) for m in self.module_.modules())
+        if self.module is None and not has_dropout and self._dropout_rate() > 0:
+            changed.append("dropout")
+        if not changed:
+            return False
+        if incremental:
+            raise ValueError(
+                f"partial_fit cannot continue this model: {sorted(changed)} changed "
+                "since it was fitted, which changes the network or the target "
+                "encoding. Call fit (with warm_start=False) to fit from scratch."
+            )
+        return True
+
+    def _next_seeds(self, first_pass: bool) -> tuple[int, int]:
+        """Fresh seeds for this call (initialisation and split; training),
+        from a stream that ``random_state`` starts on the first pass:
+        successive ``partial_fit`` and warm-start calls draw new shuffles and
+        dropout masks, and the same sequence of calls gives the same model."""
+        if first_pass:
+            self._random_seed = int(
+                check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            )
+            self._n_calls = 0
+        sequence = np.random.SeedSequence([self._random_seed, self._n_calls])
+        self._n_calls += 1
+        init_seed, train_seed = (int(word >> 1) for word in sequence.generate_state(2))
+        return init_seed, train_seed
 
     def _convergence_message(self, history: History, incremental: bool) -> str | None:
         """scikit-learn's ConvergenceWarning text when a budget ran out, else None."""
@@ -321,16 +390,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             )
         return min(self.batch_size, n_samples)
 
-    def _build_module(self, X, sample_weight, device: torch.device) -> torch.nn.Module:
-        """A fresh network for the data seen on the first pass."""
-        n_outputs = self._loss_function().n_outputs(self.n_outputs_)
-        if self.module is not None:
-            network = self.module(self.n_features_in_, n_outputs)
-            if not isinstance(network, torch.nn.Module):
-                raise TypeError(
-                    f"module must return a torch.nn.Module, got {type(network).__name__}."
-                )
-        else:
+    def _build_module(self, X, sample_weight, loss, seed: int) -> torch.nn.Module:
+        """A fresh network for the data seen on the first pass, on the CPU."""
+        n_outputs = loss.n_outputs(self.n_outputs_)
+        if self.module is None:
             network = build_mlp(
                 self.n_features_in_,
                 n_outputs,
@@ -338,64 +401,21 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 self.activation,
                 self._dropout_rate(),
                 self.normalization,
+                generator=make_generator(seed),
             )
+        elif isinstance(self.module, torch.nn.Module):
+            # The user's instance stays untouched: every fit starts from a copy
+            # of the same initial weights.
+            network = copy.deepcopy(self.module).cpu()
+        else:
+            with _GLOBAL_RNG_LOCK, seeded_global_rng(seed, torch.device("cpu")):
+                network = self.module(self.n_features_in_, n_outputs)
+            if not isinstance(network, torch.nn.Module):
+                raise TypeError(
+                    f"module must return a torch.nn.Module, got {type(network).__name__}."
+                )
         if self.preprocessing == "robust":
             network = torch.nn.Sequential(fit_robust_input(X, sample_weight), network)
-        return network.to(device)
-
-    def _training_data(self, X, y, sample_weight, device) -> TrainingData:
-        """Convert once: X to a float32 device tensor (sparse stays CSR on the
-        host and is densified batch by batch), weights normalised to mean 1.
-
-        On the CPU a C-ordered array is used as it is, float64 included, and
-        batches are converted as they are drawn: the fit holds no copy of X
-        (but see ``_preprocess_once``).
-        """
-        if sp.issparse(X):
-            X = sp.csr_matrix(X, dtype=np.float32)
-        elif device.type == "cpu":
-            if not X.flags.c_contiguous:  # rows would be gathered from strided memory
-                X = np.ascontiguousarray(X, dtype=np.float32)
-            X = to_tensor(X, device, dtype=None)
-        else:
-            X = to_tensor(X, device)
-        target_dtype = torch.int64 if y.dtype == np.int64 else torch.float32
-        mean_weight = float(sample_weight.mean())
-        weight = None
-        if np.ptp(sample_weight) > 0:
-            weight = to_tensor(sample_weight / mean_weight, device)
-        return TrainingData(X, to_tensor(y, device, target_dtype), weight, device, mean_weight)
-
-    def _preprocess_once(self, module, X, data: TrainingData) -> torch.nn.Module:
-        """Take the fixed input layer out of ``module`` and apply it to the
-        training data instead; return the part of ``module`` that training updates.
-
-        The robust input layer has no trained parameters, so transforming a
-        float32 copy of X once saves its cost (about 4% of a step of the speed
-        benchmark's network) on every step. Where X is the caller's own array
-        and such a copy would be large, X is transformed batch by batch instead,
-        so that the fit holds no copy of it. The caller's array is never written.
-        """
-        if not (isinstance(module, torch.nn.Sequential) and isinstance(module[0], RobustInput)):
-            return module
-        layer, network = module[0], module[1]
-        if sp.issparse(data.X):
-            if bool(torch.any(layer.shift != 0)):
-                return module  # a layer fitted on dense data centres: apply it per batch
-            data.X = data.X.copy() if np.shares_memory(data.X.data, X.data) else data.X
-            data.X.sum_duplicates()  # the clip must see each entry's total
-            layer.transform_sparse_(data.X)
-            return network
-        source = data.X
-        if source.device.type == "cpu" and np.shares_memory(source.numpy(), X):
-            if source.numel() * 4 > _COPY_LIMIT_BYTES:
-                data.transform = layer
-                return network
-            data.X = torch.empty(source.shape, dtype=torch.float32)
-        with torch.no_grad():
-            for start in range(0, len(source), _PREDICT_CHUNK):
-                rows = slice(start, start + _PREDICT_CHUNK)
-                data.X[rows] = layer(source[rows].to(torch.float32))
         return network
 
     def _validation_rows(self, y, seed):
@@ -422,90 +442,124 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             np.arange(n_samples), test_size=n_val, random_state=seed, stratify=stratify
         )
 
-    def _train(self, X, y, sample_weight, device, seed, first_pass, incremental):
-        early_stopping = self.early_stopping and not incremental and self.solver != "lbfgs"
+    def _train(self, X, y, sample_weight, seeds, first_pass, incremental):
+        seed, train_seed = seeds
+        device = resolve_device(self.device)
+        early_stopping = self.early_stopping and self.solver != "lbfgs"
+        loss = self._loss_function() if first_pass else self._loss
         if first_pass:
-            module = self._build_module(X, sample_weight, device)
+            module = self._build_module(X, sample_weight, loss, seed)
             history = History(early_stopping)
         else:
-            module = copy.deepcopy(self.module_).to(device)
-            history = self._resume_history(early_stopping)
-        data = self._training_data(X, y, sample_weight, device)
-        network = self._preprocess_once(module, X, data)
-        if history.validation_scores:  # warm start: the weights to beat are these
-            history.best_state = copy.deepcopy(network.state_dict())
-        if not (first_pass or incremental):
-            history.schedule_start = history.n_iter  # a warm start begins a new schedule
-        val_data = None
+            module = copy.deepcopy(self.module_)
+            for layer in module.modules():
+                if isinstance(layer, Dropout):  # the rate may have changed with the solver
+                    layer.p = self._dropout_rate()
+            history = self._resume_history(early_stopping, incremental)
+        generator = make_generator(train_seed, device)
+        data, network = TrainingData.prepare(
+            X,
+            y,
+            sample_weight,
+            module.to(device),
+            device,
+            densify=self.module is not None,
+            generator=generator,
+        )
+        validate = None
         if early_stopping:
             train_rows, val_rows = self._validation_rows(y, seed)
             data, val_data = data.subset(train_rows), data.subset(val_rows)
-        batch_size = self._batch_size(len(data))
+
+            def validate(network):
+                return self._validation_score(
+                    loss, predict_raw(network, val_data), *val_data.targets()
+                )
+
+            if not first_pass:
+                # A warm start's bar to beat is its starting point, scored on
+                # this fit's validation rows.
+                history.best_validation_score = validate(network)
+                history.best_state = copy.deepcopy(network.state_dict())
         params = TrainingParams.from_estimator_params(self.get_params())
         optimizer = make_optimizer(network, params)
         if incremental and not first_pass and self._optimizer_solver == self.solver:
             # A copy: the optimizer updates loaded state in place, and a failed
             # call must leave the fitted estimator's state untouched.
             optimizer.load_state_dict(copy.deepcopy(self._optimizer_state))
-        loss_fn = self._loss_function()
-        if self.solver == "lbfgs":
-            run_lbfgs(network, loss_fn, optimizer, data, params, history, _PREDICT_CHUNK)
-        else:
-            validate = None
-            if val_data is not None:
-
-                def validate(network):
-                    raw = predict_raw(network, val_data, _PREDICT_CHUNK)
-                    return self._validation_score(raw, *val_data.targets())
-
-            n_epochs = 1 if incremental else self.max_iter
-            weight_decay = 2 * penalty_scale(self.alpha, batch_size, data)
-            if self.solver == "adamw":
-                weight_decay = self.alpha
-            step = make_step(network, optimizer, self.solver, weight_decay)
-            # A user's module may rely on autograd in ways a plain stack cannot show.
-            gradients = make_gradients(network, loss_fn, hand_written=self.module is None)
-            run_epochs(
-                network,
-                gradients,
-                optimizer,
-                step,
-                data,
-                params,
-                history,
-                batch_size,
-                n_epochs,
-                validate,
-            )
-        self._store_fit(module, optimizer, history, device, loss_fn)
+        with self._randomness(network, generator, train_seed, device):
+            if self.solver == "lbfgs":
+                run_lbfgs(network, loss, optimizer, data, params, history)
+            else:
+                batch_size = self._batch_size(len(data))
+                run_epochs(
+                    network,
+                    # A user's module may rely on autograd in ways a plain stack
+                    # cannot show; sparse batches go through autograd too.
+                    make_gradients(network, loss, self.module is None and not sp.issparse(X)),
+                    optimizer,
+                    make_step(network, optimizer, params, batch_size * data.mean_weight),
+                    data,
+                    params,
+                    history,
+                    batch_size,
+                    1 if incremental else self.max_iter,
+                    validate,
+                )
+        self._store_fit(module, optimizer, history, device, loss)
         return history
 
-    def _resume_history(self, early_stopping) -> History:
-        """Continue the curves of a previous fit (warm start or partial_fit)."""
+    @contextlib.contextmanager
+    def _randomness(self, network, generator, seed, device):
+        """Training's random numbers come from ``generator``: sk_mlp's dropout
+        layers draw their masks from it. A user's module draws from torch's
+        global generators instead, seeded here and restored afterwards."""
+        dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
+        for layer in dropouts:
+            layer.generator = generator
+        try:
+            if self.module is None:
+                yield
+            else:
+                with _GLOBAL_RNG_LOCK, seeded_global_rng(seed, device):
+                    yield
+        finally:
+            for layer in dropouts:
+                layer.generator = None
+
+    def _resume_history(self, early_stopping: bool, incremental: bool) -> History:
+        """Continue the curves of a previous fit (warm start or partial_fit).
+
+        ``partial_fit`` continues the stopping bookkeeping too; a warm start
+        judges improvement afresh on its own data.
+        """
         history = History(early_stopping)
         history.loss_curve = list(self.loss_curve_)
-        history.best_loss = self.best_loss_ if self.best_loss_ is not None else math.inf
-        history.n_iter = self.n_iter_
+        history.n_iter = history.start_iter = self.n_iter_
         history.t = self.t_
-        history.start_iter = self.n_iter_
+        if incremental and self.best_loss_ is not None:
+            history.best_loss = self.best_loss_
+        if not incremental:
+            history.schedule_start = history.n_iter  # a warm start begins a new schedule
         if early_stopping and self.validation_scores_ is not None:
             history.validation_scores = list(self.validation_scores_)
-            history.best_validation_score = self.best_validation_score_
         return history
 
-    def _store_fit(self, module, optimizer, history, device, loss_fn):
+    def _store_fit(self, module, optimizer, history, device, loss):
         # Hand the network over ready for inference: no dropout, running statistics.
         self.module_ = module.eval()
         self.device_ = str(device)
         self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
         self._optimizer_solver = None if self.solver == "lbfgs" else self.solver
+        self._fitted_architecture = self._architecture()
         self.n_iter_ = history.n_iter
         self.t_ = history.t
         self.loss_curve_ = history.loss_curve
-        self.loss_ = history.loss_curve[-1]
+        # None when training was interrupted before its first epoch ended.
+        self.loss_ = history.loss_curve[-1] if history.loss_curve else None
         self.n_layers_ = len(linear_layers(module)) + 1
-        self.out_activation_ = loss_fn.out_activation
-        self._loss = loss_fn
+        self.out_activation_ = loss.out_activation
+        self._loss = loss
         if history.early_stopping:
             self.validation_scores_ = history.validation_scores
             self.best_validation_score_ = history.best_validation_score
@@ -526,24 +580,32 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             dtype=(np.float32, np.float64),
             reset=False,
         )
+        check_float32_range(X)
         device = torch.device(self.device_)
-        module = self.module_
-        module.eval()
+        module = self.module_.eval()
+        # Sparse rows reach a network sk_mlp built as sparse products; a
+        # user's module gets them densified, in chunks bounded in bytes.
+        sparse = sp.issparse(X) and self._fitted_architecture["module"] is None
+        layer, network = split_input_layer(module)
+        step = chunk_rows(X.shape[1], densify=sp.issparse(X) and not sparse)
         chunks = []
         with torch.inference_mode():
-            for start in range(0, X.shape[0], _PREDICT_CHUNK):
-                chunk = to_tensor(X[start : start + _PREDICT_CHUNK], device)
+            for start in range(0, X.shape[0], step):
+                chunk = X[start : start + step]
+                if sparse:
+                    chunks.append(forward(network, sparse_rows(chunk, layer, device)))
+                    continue
+                chunk = chunk.toarray() if sp.issparse(chunk) else chunk
+                # One layout for every input, so that the same rows give the
+                # same float32 arithmetic whatever container they came in.
+                chunk = to_tensor(np.ascontiguousarray(chunk, dtype=np.float32), device)
                 n_rows = len(chunk)
                 if n_rows < _MIN_GEMM_ROWS:
                     # BLAS picks other kernels for very few rows, whose float32
                     # rounding differs; padding makes a row's prediction the
                     # same alone as in a batch.
-                    chunk = torch.cat(
-                        [
-                            chunk,
-                            chunk.new_zeros(_MIN_GEMM_ROWS - n_rows, chunk.shape[1]),
-                        ]
-                    )
+                    padding = chunk.new_zeros(_MIN_GEMM_ROWS - n_rows, chunk.shape[1])
+                    chunk = torch.cat([chunk, padding])
                 chunks.append(module(chunk)[:n_rows])
         return torch.cat(chunks)
 
@@ -571,8 +633,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
-        if "module_" in state and self.device_ != "cpu":
+        # A copy: on Python >= 3.11 scikit-learn returns the live __dict__,
+        # and pickling must never move the live network off its device.
+        state = dict(super().__getstate__())
+        if "module_" in state and not on_cpu(torch.device(self.device_)):
             state["module_"] = copy.deepcopy(self.module_).to("cpu")
             state["_optimizer_state"] = tree_to(self._optimizer_state, "cpu")
         return state
@@ -580,7 +644,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def __setstate__(self, state):
         super().__setstate__(state)
         device = getattr(self, "device_", "cpu")
-        if device == "cpu":
+        if on_cpu(torch.device(device)):
             return
         if is_available(device):
             self.module_.to(device)

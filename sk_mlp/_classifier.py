@@ -14,8 +14,20 @@ from sklearn.utils.validation import column_or_1d
 from . import _docstrings
 from ._base import BaseTorchMLP, _supports_partial_fit
 from ._device import to_numpy
-from ._losses import CLASSIFICATION_LOSSES, classification_loss
+from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
 from ._sklearn_private import StrOptions, _fit_context
+
+
+def _classifier_supports_partial_fit(estimator) -> bool:
+    if estimator.class_weight == "balanced":
+        raise AttributeError(
+            "partial_fit does not support class_weight='balanced': one batch's class "
+            "frequencies are not the data's. Compute the weights once from a large "
+            "enough sample y_sample of the targets, e.g. dict(zip(classes, "
+            "compute_class_weight('balanced', classes=classes, y=y_sample))), and pass "
+            "that dict as class_weight."
+        )
+    return _supports_partial_fit(estimator)
 
 
 class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
@@ -158,20 +170,20 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
     def _loss_function(self):
         return classification_loss(self._target_type)
 
-    def _validation_score(self, raw, y, weight) -> float:
+    def _loss_kind(self) -> str:
+        return "log_loss"  # 'cross_entropy' is an alias; the targets decide the form
+
+    def _validation_score(self, loss, raw, y, weight) -> float:
         """Minus the validation log loss, weighted when weights are given.
 
         Accuracy, which scikit-learn's MLP uses here, plateaus on small
         validation sets and stops training long before the model is good; the
         log loss keeps improving as long as the model does.
         """
-        losses = self._loss_function()(raw, y)
-        if weight is not None:
-            return float(-(losses * weight).sum() / weight.sum())
-        return float(-losses.mean())
+        return float(-weighted_mean(loss(raw, y), weight))
 
     # --------------------------------------------------------------- fitting
-    @available_if(_supports_partial_fit)
+    @available_if(_classifier_supports_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.
@@ -289,7 +301,9 @@ TorchMLPClassifier.__doc__ = _docstrings.fill(
     class_weight : dict, 'balanced' or None, default=None
         Weights associated with classes in the form ``{{class_label: weight}}``.
         ``'balanced'`` uses ``n_samples / (n_classes * np.bincount(y))``.
-        Class weights multiply ``sample_weight``.
+        Class weights multiply ``sample_weight``. ``partial_fit`` is not
+        available with ``'balanced'`` (one batch's class frequencies are not
+        the data's); pass a dict computed from the whole target instead.
 
     {torch}
     Attributes

@@ -5,6 +5,7 @@ This is the only module that knows device names; everything else asks it.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -64,6 +65,22 @@ def to_tensor(X, device: torch.device, dtype=torch.float32) -> torch.Tensor:
         return torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
 
 
+def sparse_to_tensor(X: sp.csr_matrix, device: torch.device) -> torch.Tensor:
+    """A scipy CSR matrix as a torch sparse CSR tensor on ``device``."""
+    with warnings.catch_warnings():
+        # torch calls its sparse CSR support beta; the products sk_mlp uses
+        # (sparse times dense, and its gradient in the dense factor) are tested.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(X.indptr).long(),
+            torch.from_numpy(X.indices).long(),
+            torch.from_numpy(X.data),
+            size=X.shape,
+            device=device,
+            check_invariants=False,  # scipy built them; checking costs a pass
+        )
+
+
 def to_numpy(tensor: torch.Tensor) -> np.ndarray:
     """Bring a tensor back to the host as a numpy array."""
     return tensor.detach().to("cpu").numpy()
@@ -80,8 +97,29 @@ def tree_to(obj, device: str):
     return obj
 
 
-def fork_rng(device: torch.device):
-    """A context that restores torch's global RNG state for CPU and ``device``."""
-    devices = [] if device.type == "cpu" else [device]
-    device_type = "cuda" if device.type == "cpu" else device.type
-    return torch.random.fork_rng(devices=devices, device_type=device_type)
+def on_cpu(x: torch.Tensor | torch.device) -> bool:
+    """Whether a tensor (or device) is on the CPU, where sk_mlp's hand-written
+    training kernels apply."""
+    return (x if isinstance(x, torch.device) else x.device).type == "cpu"
+
+
+def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """A random generator on ``device`` seeded with ``seed``: each fit draws
+    from generators of its own, never from torch's global ones."""
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device: torch.device):
+    """Seed torch's global generators for the CPU and ``device`` (that device
+    alone), and restore them afterwards: for code that cannot be given a
+    generator, such as a user's module."""
+    devices = [] if on_cpu(device) else [device]
+    device_type = "cuda" if on_cpu(device) else device.type
+    with torch.random.fork_rng(devices=devices, device_type=device_type):
+        torch.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+        elif device.type == "mps":
+            torch.mps.manual_seed(seed)
+        yield

@@ -8,8 +8,12 @@ template with ``{architecture}``, ``{training}`` and ``{torch}`` fields.
 ARCHITECTURE = """\
 hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element represents the number of neurons in the ith hidden
-        layer. An empty tuple fits a model with no hidden layer (a linear or
-        generalised linear model).
+        layer. An empty tuple fits a model with no hidden layer: a linear
+        model of the network's input, through the loss's link (logistic,
+        softmax, exp). With the default ``preprocessing='robust'`` that input
+        is the scaled and smoothly clipped X, so predictions level off outside
+        the range of the training data; with ``preprocessing=None`` it is X
+        itself: linear or logistic regression.
 
     activation : {'relu', 'tanh', 'logistic', 'sigmoid', 'identity', 'gelu', \
 'silu', 'leaky_relu', 'elu'}, default='relu'
@@ -71,8 +75,14 @@ shuffle : bool, default=True
 
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling, dropout and the early-stopping
-        split. Pass an int for reproducible results across calls. Fitting
-        leaves torch's global random state as it found it.
+        split. Pass an int for reproducible results across calls. Each fit
+        draws from random generators of its own, never from torch's global
+        ones, so concurrent fits in threads are independent; successive
+        ``partial_fit`` and warm-start calls draw fresh shuffles and dropout
+        masks, the same for the same sequence of calls. A ``module`` that
+        draws random numbers itself draws them from torch's global
+        generators, which such a fit seeds and restores, so those fits run
+        one at a time.
 
     tol : float, default=1e-4
         Tolerance for the optimization. When the loss (or the validation
@@ -86,7 +96,12 @@ shuffle : bool, default=True
 
     warm_start : bool, default=False
         When True, reuse the solution of the previous call to fit as
-        initialization; otherwise, erase the previous solution.
+        initialization; otherwise, erase the previous solution. A parameter
+        that changes the network or the target encoding (``loss``,
+        ``hidden_layer_sizes``, ``activation``, ``normalization``,
+        ``preprocessing``, ``module``) makes the next fit start from
+        scratch; with ``early_stopping``, the starting weights are the score
+        to beat on the new validation split.
 
     momentum : float, default=0.9
         Momentum for ``'sgd'``, between 0 and 1.
@@ -98,7 +113,8 @@ shuffle : bool, default=True
         Whether to hold out ``validation_fraction`` of the training data and
         stop when the validation score has not improved by ``tol`` for
         ``n_iter_no_change`` epochs. The weights of the best epoch are
-        restored at the end. Ignored by ``'lbfgs'`` and ``partial_fit``.
+        restored at the end. Ignored by ``'lbfgs'``; ``partial_fit`` is not
+        available with it, as in scikit-learn.
 
     validation_fraction : float, default=0.1
         The proportion of training data to set aside as validation set for
@@ -142,27 +158,36 @@ dropout : float or 'auto', default='auto'
         Input treatment inside the model. ``'robust'`` centres each feature on
         its median, scales it by its interquartile range (as a robust
         standard deviation) and smoothly clips outliers at about four such
-        deviations (sparse input is scaled by its root mean square, not
-        centred);
-        the statistics are fitted on the first call to ``fit``. ``None``
-        feeds X as given, as scikit-learn's MLP does.
+        deviations; the statistics are fitted on the first call to ``fit``
+        (a sparse matrix's implicit zeros count, so ``X`` and ``X.toarray()``
+        give the same model, and sparse rows stay sparse). The clip bounds
+        what any single value can do to the network, which helped on data
+        with outliers (docs/accuracy.rst). ``None`` feeds X as given, as
+        scikit-learn's MLP does.
 
     device : str or torch.device, default='cpu'
         Where the model trains and predicts: ``'cpu'``, ``'cuda'``,
         ``'cuda:N'``, ``'mps'``, or ``'auto'`` for the best one available.
 
-    module : callable or None, default=None
+    module : callable, torch.nn.Module or None, default=None
         A callable ``(n_features_in, n_outputs) -> torch.nn.Module`` that
         replaces the built network (``hidden_layer_sizes``, ``activation``,
-        ``dropout`` and ``normalization`` are then ignored). The estimator
-        still owns data handling, the loss, training and the device. It must
-        be picklable (a class or module-level function) for the estimator to
+        ``dropout`` and ``normalization`` are then ignored), or a module
+        instance, which each fit copies (the instance itself is never
+        trained). The estimator still owns data handling, the loss, training
+        and the device; sparse X reaches the module densified. It must be
+        picklable (a class or module-level function) for the estimator to
         pickle.
 """
 
 FITTED = """\
-loss_ : float
-        The current loss computed with the loss function, penalty included.
+loss_ : float or None
+        The current loss computed with the loss function, penalty included;
+        None if training was interrupted (Ctrl-C) before the first epoch
+        ended. As in scikit-learn, a ``KeyboardInterrupt`` during training
+        stops it with the warning "Training interrupted by user." and keeps
+        the model trained so far (the best epoch's weights under
+        ``early_stopping``).
 
     best_loss_ : float or None
         The minimum loss reached during fitting; None with early stopping,

@@ -12,17 +12,42 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+# Probabilities closer to 0 or 1 than float64's machine epsilon (2.2e-16) are
+# not representable beside their complement: predicted logit margins are
+# bounded at log(1 / eps) ~ 36, which keeps every probability strictly inside
+# (0, 1) and predict_log_proba equal to the log of predict_proba. Metrics such
+# as scikit-learn's log_loss clip probabilities at the same epsilon.
+_MAX_LOGIT_MARGIN = 36.0
+
+
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    """Column means of ``values`` (one row per sample), weighted by ``weight``
+    when given: the mean each sample counts in as often as its weight says."""
+    if weight is None:
+        return values.mean(dim=0)
+    weight = weight.reshape(-1, *([1] * (values.ndim - 1)))
+    return (values * weight).sum(dim=0) / weight.sum()
+
 
 class _Loss:
     def batch_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self(raw, y).mean()
 
+    def batch_loss(
+        self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The training loss of a batch: the mean of each sample's loss times its
+        weight (weights are normalised to mean one over the whole data)."""
+        if weight is None:
+            return self.batch_mean(raw, y)
+        return (self(raw, y) * weight).mean()
 
-def _weighted_mean_and_grad(
+
+def _batch_loss_and_grad(
     per_sample: torch.Tensor, grad: torch.Tensor, weight: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean of ``per_sample * weight`` and, from ``grad`` (the gradient of
-    each sample's loss, overwritten), the gradient of that mean."""
+    """:meth:`_Loss.batch_loss` from each sample's loss and, from ``grad``
+    (the gradient of each sample's loss, overwritten), its gradient."""
     n = len(per_sample)
     if weight is None:
         return per_sample.mean(), grad.mul_(1.0 / n)
@@ -47,7 +72,7 @@ class SquaredError(_Loss):
         """The batch loss (weighted mean over samples) and its gradient in ``raw``."""
         diff = raw - y
         per_sample = 0.5 * diff.square().mean(dim=1)
-        return _weighted_mean_and_grad(per_sample, diff.mul_(1.0 / raw.shape[1]), weight)
+        return _batch_loss_and_grad(per_sample, diff.mul_(1.0 / raw.shape[1]), weight)
 
     def mean(self, raw: torch.Tensor) -> torch.Tensor:
         return raw
@@ -72,7 +97,7 @@ class Poisson(_Loss):
         """The batch loss (weighted mean over samples) and its gradient in ``raw``."""
         rate = raw.exp()
         per_sample = (rate - y * raw).mean(dim=1)
-        return _weighted_mean_and_grad(per_sample, rate.sub_(y).mul_(1.0 / raw.shape[1]), weight)
+        return _batch_loss_and_grad(per_sample, rate.sub_(y).mul_(1.0 / raw.shape[1]), weight)
 
     def mean(self, raw: torch.Tensor) -> torch.Tensor:
         return raw.exp()
@@ -144,17 +169,16 @@ class BinaryLogLoss(_Loss):
     def value_and_grad(self, raw, y, weight):
         """The batch loss (weighted mean over samples) and its gradient in ``raw``."""
         per_sample = self(raw, y)
-        return _weighted_mean_and_grad(per_sample, torch.sigmoid(raw).sub_(y), weight)
-
-    def proba(self, raw: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(raw)
+        return _batch_loss_and_grad(per_sample, torch.sigmoid(raw).sub_(y), weight)
 
     def log_proba(self, raw: torch.Tensor) -> torch.Tensor:
-        return F.logsigmoid(raw)
+        """Log-probabilities of the positive class, margins bounded (see
+        ``_MAX_LOGIT_MARGIN``)."""
+        return F.logsigmoid(raw.clamp(-_MAX_LOGIT_MARGIN, _MAX_LOGIT_MARGIN))
 
     def complement_log_proba(self, raw: torch.Tensor) -> torch.Tensor:
         """``log(1 - p)``, computed without cancellation."""
-        return F.logsigmoid(-raw)
+        return self.log_proba(-raw)
 
 
 class MulticlassLogLoss(_Loss):
@@ -183,11 +207,11 @@ class MulticlassLogLoss(_Loss):
         scale = 1.0 / len(y) if weight is None else weight[:, None] / len(y)
         return value, grad.mul_(scale)
 
-    def proba(self, raw: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(raw, dim=1)
-
     def log_proba(self, raw: torch.Tensor) -> torch.Tensor:
-        return F.log_softmax(raw, dim=1)
+        """Log-probabilities, margins to the largest logit bounded (see
+        ``_MAX_LOGIT_MARGIN``)."""
+        margin = raw - raw.max(dim=1, keepdim=True).values
+        return F.log_softmax(margin.clamp_min(-_MAX_LOGIT_MARGIN), dim=1)
 
 
 REGRESSION_LOSSES = {

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
+
+from ._device import on_cpu
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -21,13 +24,18 @@ ACTIVATIONS = {
     "silu": nn.SiLU,
 }
 
+# Names that mean the same activation as another.
+ACTIVATION_ALIASES = {"sigmoid": "logistic"}
+
 # Interquartile range of a standard normal: dividing by it makes the robust
 # scale a standard deviation, so standardized data passes nearly unchanged.
 _IQR_PER_STD = 1.3489795003921634
 # Robust input statistics are estimated on at most this many rows: enough to put
-# the median within 1% of a standard deviation, and a fixed cost of ~40 ms
-# instead of ~150 ms at 100,000 x 50.
+# the median within 1% of a standard deviation at a cost that does not grow
+# with the data.
 _PREPROCESSING_SUBSAMPLE = 30_000
+# Entries per block of columns when fitting those statistics.
+_STATISTICS_BLOCK = 2_000_000
 
 NORMALIZATIONS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 
@@ -35,41 +43,60 @@ _INT64 = torch.iinfo(torch.int64)
 
 
 class Dropout(nn.Dropout):
-    """:class:`torch.nn.Dropout` with a faster mask on the CPU.
+    """:class:`torch.nn.Dropout` that draws its masks from a generator of its own.
 
-    torch draws a CPU dropout mask with one Mersenne-Twister call per element
-    and builds it through boolean tensors, which made dropout cost as much as
-    the rest of a small network's training step. This draws 64 random bits per
-    four elements and keeps an element when its 16 bits reach a threshold, with
-    float arithmetic only, so ``p`` is rounded to a multiple of 1/65536. Other
-    devices use torch's own fused kernel.
+    During a fit the estimator sets ``generator`` so that masks come from the
+    fit's random stream, never from torch's global one (concurrent fits in
+    threads stay independent and reproducible); without one, the global
+    generator is used, as by torch's Dropout.
+
+    On the CPU, torch draws a dropout mask with one Mersenne-Twister call per
+    element and builds it through boolean tensors, which made dropout cost as
+    much as the rest of a small network's training step. This draws 64 random
+    bits per four elements and keeps an element when its 16 bits reach a
+    threshold, so the drop probability is ``p`` rounded to a multiple of
+    1/65536, and kept units are scaled by ``1 / (1 - that probability)``: the
+    mask's expectation is exactly one.
     """
 
+    generator: torch.Generator | None = None
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0 or x.device.type != "cpu":
-            return super().forward(x)
+        if not self.training or self.p == 0:
+            return x
         return x * self.mask(x)
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         """A fresh mask shaped like ``x``: ``1 / (1 - p)`` for kept units, 0 for dropped."""
+        if not on_cpu(x):
+            keep = 1.0 - self.p
+            return torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
         n = x.numel()
-        words = torch.randint(_INT64.min, _INT64.max, ((n + 3) // 4,), dtype=torch.int64)
-        # Uniform integers in [-32768, 32767]; P(value < threshold) = p.
+        words = torch.randint(
+            _INT64.min, _INT64.max, ((n + 3) // 4,), dtype=torch.int64, generator=self.generator
+        )
+        # Uniform integers in [-32768, 32767]; P(value < threshold) = drop / 65536.
         lanes = words.view(torch.int16)[:n].view(x.shape).to(x.dtype)
-        threshold = round(self.p * 65536) - 32768
+        drop = round(self.p * 65536)
         # (value - threshold + 1) is >= 1 for a kept unit and <= 0 for a dropped one.
-        return lanes.sub_(threshold - 1).clamp_(0, 1).mul_(1.0 / (1.0 - self.p))
+        keep_scale = 65536 / (65536 - drop)
+        return lanes.sub_(drop - 32768 - 1).clamp_(0, 1).mul_(keep_scale)
 
 
-def _init_linear(layer: nn.Linear) -> None:
-    """Glorot (Xavier) uniform weights and zero biases, for every activation.
+def _linear(n_in: int, n_out: int, generator: torch.Generator | None) -> nn.Linear:
+    """A linear layer with Glorot (Xavier) uniform weights and zero biases,
+    for every activation, drawn from ``generator`` alone (torch's own
+    initialisation, which would draw from the global generator, is skipped).
 
     scikit-learn's MLP does the same. He initialisation, the textbook choice
     for rectifiers, scored lower with Adam on the accuracy benchmark
     (docs/accuracy.rst) and on the speed benchmark's 10-epoch workloads.
     """
-    nn.init.xavier_uniform_(layer.weight)
-    nn.init.zeros_(layer.bias)
+    layer = torch.nn.utils.skip_init(nn.Linear, n_in, n_out)
+    with torch.no_grad():
+        nn.init.xavier_uniform_(layer.weight, generator=generator)
+        nn.init.zeros_(layer.bias)
+    return layer
 
 
 def build_mlp(
@@ -79,18 +106,19 @@ def build_mlp(
     activation: str = "relu",
     dropout: float = 0.0,
     normalization: str | None = None,
+    generator: torch.Generator | None = None,
 ) -> nn.Sequential:
     """Stack ``Linear -> [norm] -> activation -> [dropout]`` blocks and a linear head.
 
     The head has no output non-linearity: the loss owns the link (softmax,
     sigmoid, exp, ...) so that training uses the numerically stable fused forms.
+    ``generator`` draws the initial weights (torch's global generator if ``None``).
     """
     make_activation = ACTIVATIONS[activation]
     layers: list[nn.Module] = []
     fan_in = n_features
     for width in hidden_layer_sizes:
-        linear = nn.Linear(fan_in, width)
-        _init_linear(linear)
+        linear = _linear(fan_in, width, generator)
         layers.append(linear)
         if normalization is not None:
             layers.append(NORMALIZATIONS[normalization](width))
@@ -98,10 +126,40 @@ def build_mlp(
         if dropout > 0:
             layers.append(Dropout(dropout))
         fan_in = width
-    head = nn.Linear(fan_in, n_outputs)
-    _init_linear(head)
+    head = _linear(fan_in, n_outputs, generator)
     layers.append(head)
     return nn.Sequential(*layers)
+
+
+@dataclass
+class SparseRows:
+    """Sparse input rows as a network sees them: ``values + offset``, with
+    ``values`` a sparse CSR tensor and ``offset`` a dense row added to every
+    row (``None`` for zero). Memory stays in proportion to the stored values."""
+
+    values: torch.Tensor
+    offset: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    def to_dense(self) -> torch.Tensor:
+        dense = self.values.to_dense()
+        return dense if self.offset is None else dense.add_(self.offset)
+
+
+def forward(network: nn.Module, X: torch.Tensor | SparseRows) -> torch.Tensor:
+    """``network(X)``. For :class:`SparseRows`, ``network`` is a stack that
+    :func:`build_mlp` made: its first linear layer multiplies the sparse
+    values and folds the offset into its bias, so no row is densified."""
+    if not isinstance(X, SparseRows):
+        return network(X)
+    first, *rest = network
+    bias = first.bias if X.offset is None else torch.addmv(first.bias, first.weight, X.offset)
+    h = torch.addmm(bias, X.values, first.weight.t())
+    for layer in rest:
+        h = layer(h)
+    return h
 
 
 def linear_layers(module: nn.Module) -> list[nn.Linear]:
@@ -124,10 +182,14 @@ class RobustInput(nn.Module):
     move with the module between devices and are saved with it, never trained.
     """
 
-    def __init__(self, center: torch.Tensor, scale: torch.Tensor, clip: float = 4.0):
+    def __init__(self, center, scale, clip: float = 4.0):
         super().__init__()
-        self.register_buffer("shift", -center / scale)
-        self.register_buffer("inv_scale", 1.0 / scale)
+        # In float64, then stored as float32: the ratios are moderate even
+        # where the statistics themselves are not.
+        center = torch.as_tensor(center, dtype=torch.float64)
+        scale = torch.as_tensor(scale, dtype=torch.float64)
+        self.register_buffer("shift", (-center / scale).float())
+        self.register_buffer("inv_scale", (1.0 / scale).float())
         self.clip = clip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -150,14 +212,76 @@ class RobustInput(nn.Module):
         return z * torch.addcmul(z.new_ones(()), z, z, value=1.0 / self.clip**2).rsqrt()
 
     @torch.no_grad()
-    def transform_sparse_(self, X) -> None:
-        """Apply the layer to the stored values of a CSR matrix, in place.
+    def transform_sparse_(self, X: sp.csr_matrix) -> torch.Tensor | None:
+        """Apply the layer to a float32 CSR matrix with summed duplicates.
 
-        Valid because sparse input is never centred (``shift`` is zero) and the
-        clip maps zero to zero, so implicit zeros stay zero.
+        The result is ``X + offset`` with ``offset`` a dense row added to every
+        row: the stored values are overwritten in place with their output minus
+        the offset, and the offset (the output for an implicit zero, ``None``
+        where every column maps zero to zero) is returned. Memory stays in
+        proportion to the stored values; the first linear layer folds the
+        offset into its bias (see :func:`forward`).
         """
-        inv_scale = self.inv_scale.cpu()[torch.from_numpy(X.indices).long()]
-        X.data[:] = self.squash(torch.from_numpy(X.data) * inv_scale).numpy()
+        columns = torch.from_numpy(X.indices).long()
+        values = torch.from_numpy(X.data)
+        shift, inv_scale = self.shift.cpu(), self.inv_scale.cpu()
+        out = self.squash(torch.addcmul(shift[columns], values, inv_scale[columns]))
+        if not bool(torch.any(shift != 0)):
+            values.copy_(out)  # zero maps to zero: no offset
+            return None
+        offset = self.squash(shift)
+        values.copy_(out - offset[columns])
+        return offset
+
+
+def _sorted_entries(X, weights: np.ndarray):
+    """Every column's entries as flat ``(values, weights, columns)``, grouped by
+    column and sorted by value within each. A sparse column's implicit zeros
+    are one entry holding their total weight, so that sparse and dense forms of
+    the same data give the same statistics."""
+    if not sp.issparse(X):
+        n, d = X.shape
+        order = np.argsort(X, axis=0, kind="stable")
+        values = np.take_along_axis(X, order, axis=0).astype(np.float64)
+        return values.ravel(order="F"), weights[order].ravel(order="F"), np.repeat(np.arange(d), n)
+    X = sp.csc_matrix(X)
+    X.sum_duplicates()
+    d = X.shape[1]
+    columns = np.repeat(np.arange(d), np.diff(X.indptr))
+    stored_weights = weights[X.indices]
+    zero_weight = weights.sum() - np.bincount(columns, stored_weights, minlength=d)
+    values = np.concatenate([X.data.astype(np.float64), np.zeros(d)])
+    entry_weights = np.concatenate([stored_weights, np.maximum(zero_weight, 0.0)])
+    columns = np.concatenate([columns, np.arange(d)])
+    order = np.lexsort((values, columns))
+    return values[order], entry_weights[order], columns[order]
+
+
+def _column_statistics(X, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted median and robust scale of each column of ``X`` (see
+    :func:`fit_robust_input`); quantiles as numpy's ``'inverted_cdf'``: the
+    smallest value whose cumulative weight reaches ``q`` times the total."""
+    values, entry_weights, columns = _sorted_entries(X, weights)
+    d = X.shape[1]
+    cumulative = np.cumsum(entry_weights)
+    starts = np.searchsorted(columns, np.arange(d))
+    cumulative -= np.concatenate([[0.0], cumulative])[starts][columns]  # per-column sums
+    total = weights.sum()
+    q1, center, q3 = (
+        values[reached[np.searchsorted(reached, starts)]]
+        for reached in (np.flatnonzero(cumulative >= q * total) for q in (0.25, 0.5, 0.75))
+    )
+    # The standard deviation about the centre, for columns whose quartiles
+    # coincide; deviations are divided by their largest so that squares of
+    # float64 values near its range cannot overflow.
+    deviation = values - center[columns]
+    largest = np.zeros(d)
+    np.maximum.at(largest, columns, np.abs(deviation))
+    largest[largest == 0] = 1.0
+    square = entry_weights * (deviation / largest[columns]) ** 2
+    std = largest * np.sqrt(np.bincount(columns, square, minlength=d) / total)
+    scale = np.where(q3 > q1, (q3 - q1) / _IQR_PER_STD, np.where(std > 0, std, 1.0))
+    return center, scale
 
 
 def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
@@ -166,32 +290,25 @@ def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
     The scale is the interquartile range divided by that of a standard
     normal, a robust standard deviation. A column whose quartiles coincide
     (mostly one value) is scaled by its standard deviation instead; a
-    constant column is left unscaled.
-    Sample weights count as repetitions, as everywhere in fitting.
+    constant column is left unscaled. Sample weights count as repetitions,
+    as everywhere in fitting (rows of weight zero are absent); a sparse
+    matrix's implicit zeros count as the values they are, so that ``X`` and
+    ``X.toarray()`` give the same layer.
     """
     if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
         rows = np.sort(
             np.random.default_rng(0).choice(X.shape[0], _PREPROCESSING_SUBSAMPLE, replace=False)
         )
         X, sample_weight = X[rows], sample_weight[rows]
-    if sp.issparse(X):
-        # Sparse columns are mostly zeros, whose quartiles say little:
-        # scale by the weighted root mean square, without centring, so
-        # zeros stay zero.
-        mean_square = sample_weight @ X.multiply(X) / sample_weight.sum()
-        rms = np.sqrt(np.asarray(mean_square).ravel())
-        center, scale = np.zeros(X.shape[1]), np.where(rms > 0, rms, 1.0)
-    else:
-        # Equal weights give the same quantiles without them, and the
-        # unweighted path partitions instead of sorting: ~5x faster, and no
-        # temporaries the size of X.
-        weights = sample_weight if np.ptp(sample_weight) > 0 else None
-        q1, center, q3 = np.quantile(
-            X, [0.25, 0.5, 0.75], axis=0, weights=weights, method="inverted_cdf"
-        )
-        std = np.sqrt(np.average((X - center) ** 2, axis=0, weights=weights))
-        scale = np.where(q3 > q1, (q3 - q1) / _IQR_PER_STD, np.where(std > 0, std, 1.0))
-    return RobustInput(
-        torch.as_tensor(center, dtype=torch.float32),
-        torch.as_tensor(scale, dtype=torch.float32),
-    )
+    # Equal weights as ones: exact integer sums, whatever the layout.
+    weights = sample_weight if np.ptp(sample_weight) > 0 else np.ones(len(sample_weight))
+    weights = np.asarray(weights, dtype=np.float64)
+    # Column blocks keep the sort's temporaries to a few tens of MB.
+    step = max(1, _STATISTICS_BLOCK // max(X.shape[0], 1))
+    blocks = [
+        _column_statistics(X[:, start : start + step], weights)
+        for start in range(0, X.shape[1], step)
+    ]
+    center = np.concatenate([c for c, _ in blocks])
+    scale = np.concatenate([s for _, s in blocks])
+    return RobustInput(center, scale)

@@ -12,8 +12,15 @@ from sklearn.utils.validation import check_is_fitted
 from . import _docstrings
 from ._base import BaseTorchMLP, _supports_partial_fit
 from ._device import to_numpy
-from ._losses import REGRESSION_LOSSES
+from ._losses import REGRESSION_LOSSES, GaussianNLL, weighted_mean
 from ._sklearn_private import StrOptions, _fit_context
+
+
+def _predicts_a_distribution(estimator) -> bool:
+    """Whether the fitted model (or, unfitted, the ``loss`` parameter) is Gaussian."""
+    if hasattr(estimator, "_loss"):
+        return isinstance(estimator._loss, GaussianNLL)
+    return estimator.loss == "gaussian_nll"
 
 
 class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
@@ -109,32 +116,43 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
 
     def _fit_target_scaling(self, y, sample_weight):
         self.n_outputs_ = y.shape[1]
-        mean = np.average(y, axis=0, weights=sample_weight)
+        # Divided by its largest magnitude, y's moments stay finite (no
+        # overflow near float64's range) and keep their precision at any
+        # scale (no underflow for y of order 1e-12).
+        magnitude = np.max(np.abs(y), axis=0)
+        magnitude = np.where(magnitude > 0, magnitude, 1.0)
+        unit_y = y / magnitude
+        unit_mean = np.average(unit_y, axis=0, weights=sample_weight)
         if self.loss == "poisson":
-            self._y_loc = np.zeros_like(mean)
-            self._y_scale = np.where(mean > 0, mean, 1.0)
+            self._y_loc = np.zeros(self.n_outputs_)
+            self._y_scale = np.where(unit_mean > 0, unit_mean * magnitude, 1.0)
             return
-        std = np.sqrt(np.average((y - mean) ** 2, axis=0, weights=sample_weight))
-        self._y_loc = mean
-        self._y_scale = np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+        unit_std = np.sqrt(np.average((unit_y - unit_mean) ** 2, axis=0, weights=sample_weight))
+        self._y_loc = unit_mean * magnitude
+        # A spread below float64's resolution of the mean is rounding noise:
+        # such a target is constant.
+        varies = unit_std > 1e-12 * np.abs(unit_mean)
+        self._y_scale = np.where(varies, unit_std * magnitude, 1.0)
 
     def _loss_function(self):
         return REGRESSION_LOSSES[self.loss]()
 
+    def _loss_kind(self) -> str:
+        return "squared_error" if self.loss == "mse" else self.loss
+
     def _dropout_rate(self) -> float:
-        if self.dropout == "auto" and self.loss == "gaussian_nll":
+        if self.dropout == "auto" and self._loss_kind() == "gaussian_nll":
             # The variance head would learn the dropout noise as noise in y.
             return 0.0
         return super()._dropout_rate()
 
-    def _validation_score(self, raw, y, weight) -> float:
+    def _validation_score(self, loss, raw, y, weight) -> float:
         """R^2 of the mean, or minus the mean Gaussian NLL for ``gaussian_nll``."""
-        loss = self._loss_function()
-        if self.loss == "gaussian_nll":
-            return float(-_weighted_mean(loss.nll(raw, y), weight))
+        if isinstance(loss, GaussianNLL):
+            return float(-weighted_mean(loss.nll(raw, y), weight))
         residual = (y - loss.mean(raw)).square()
-        deviation = (y - _weighted_mean(y, weight)).square()
-        r2 = 1 - _weighted_mean(residual, weight) / _weighted_mean(deviation, weight)
+        deviation = (y - weighted_mean(y, weight)).square()
+        r2 = 1 - weighted_mean(residual, weight) / weighted_mean(deviation, weight)
         return float(r2.mean())
 
     # --------------------------------------------------------------- fitting
@@ -197,7 +215,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         _, variance = self._loss.mean_variance(raw)
         return mean, self._to_y_units(variance.sqrt(), shift=False)
 
-    @available_if(lambda self: self.loss == "gaussian_nll")
+    @available_if(_predicts_a_distribution)
     def predict_interval(self, X, confidence=0.95):
         """Central prediction interval of the Gaussian predictive distribution.
 
@@ -236,15 +254,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
         return tags
-
-
-def _weighted_mean(values: torch.Tensor, weight) -> torch.Tensor:
-    """Column means of ``values``, weighted by ``weight`` when given."""
-    if weight is None:
-        return values.mean(dim=0)
-    weight = weight.reshape(-1, *([1] * (values.ndim - 1)))
-    return (values * weight).sum(dim=0) / weight.sum()
 
 
 TorchMLPRegressor.__doc__ = _docstrings.fill(

@@ -1,7 +1,8 @@
 """The private torch API sk_mlp uses, in one place.
 
-Each use has a public fallback and a test that compares the two, so a change
-in torch shows up as a failing test rather than as wrong training.
+Each use has a public fallback, chosen once at import where the private name
+is missing, and a test that compares the two: a torch upgrade can cost speed
+but never correctness.
 """
 
 from __future__ import annotations
@@ -9,7 +10,99 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch.optim import optimizer as _optimizer
+
+from ._device import on_cpu
+
+
+def _aten(name: str, overload: str):
+    """``torch.ops.aten.<name>.<overload>``, or ``None`` where torch lacks it."""
+    try:
+        return getattr(getattr(torch.ops.aten, name), overload)
+    except (AttributeError, RuntimeError):
+        return None
+
+
+# ---------------------------------------------------------------- foreach ops
+def _public_foreach_add_(tensors, other, alpha: float = 1.0) -> None:
+    others = other if isinstance(other, (list, tuple)) else [other] * len(tensors)
+    for tensor, addend in zip(tensors, others):
+        tensor.add_(addend, alpha=alpha)
+
+
+def _public_foreach_mul_(tensors, scalar: float) -> None:
+    for tensor in tensors:
+        tensor.mul_(scalar)
+
+
+# torch.optim's own primitives: one kernel launch for a list of tensors.
+foreach_add_ = getattr(torch, "_foreach_add_", None) or _public_foreach_add_
+foreach_mul_ = getattr(torch, "_foreach_mul_", None) or _public_foreach_mul_
+
+
+# --------------------------------------------- activation derivatives, in place
+# Each ``*_grad_`` multiplies ``grad`` in place by the activation's derivative,
+# from the activation's output (``out``) or input (``z``); each ``*_into``
+# writes the activation of ``z`` into ``out``. The private forms are the
+# kernels autograd itself runs, writing into the given buffer.
+
+
+def _vjp_(fn: Callable[[torch.Tensor], torch.Tensor], grad, z) -> torch.Tensor:
+    _, vjp = torch.func.vjp(fn, z)
+    return grad.copy_(vjp(grad)[0])
+
+
+PUBLIC = {
+    "relu_grad_": lambda g, out: g.mul_(out > 0),
+    "tanh_grad_": lambda g, out: g.mul_(1 - out * out),
+    "sigmoid_grad_": lambda g, out: g.mul_(out * (1 - out)),
+    "leaky_relu_grad_": lambda g, out, slope: g.mul_(torch.where(out > 0, 1.0, slope)),
+    "elu_grad_": lambda g, out, alpha: g.mul_(torch.where(out > 0, 1.0, out + alpha)),
+    "gelu_into": lambda z, out, approximate: out.copy_(F.gelu(z, approximate=approximate)),
+    "gelu_grad_": lambda g, z, approximate: _vjp_(
+        lambda t: F.gelu(t, approximate=approximate), g, z
+    ),
+    "silu_into": lambda z, out: out.copy_(F.silu(z)),
+    "silu_grad_": lambda g, z: _vjp_(F.silu, g, z),
+}
+
+
+def _private_kernels() -> dict[str, Callable]:
+    """The aten kernels behind :data:`PUBLIC`'s entries, where torch has them."""
+    ops = {
+        name: _aten(op, overload)
+        for name, (op, overload) in {
+            "relu_grad_": ("threshold_backward", "grad_input"),
+            "tanh_grad_": ("tanh_backward", "grad_input"),
+            "sigmoid_grad_": ("sigmoid_backward", "grad_input"),
+            "leaky_relu_grad_": ("leaky_relu_backward", "grad_input"),
+            "elu_grad_": ("elu_backward", "grad_input"),
+            "gelu_into": ("gelu", "out"),
+            "gelu_grad_": ("gelu_backward", "grad_input"),
+            "silu_into": ("silu", "out"),
+            "silu_grad_": ("silu_backward", "grad_input"),
+        }.items()
+    }
+    calls = {
+        "relu_grad_": lambda op: lambda g, out: op(g, out, 0, grad_input=g),
+        "tanh_grad_": lambda op: lambda g, out: op(g, out, grad_input=g),
+        "sigmoid_grad_": lambda op: lambda g, out: op(g, out, grad_input=g),
+        "leaky_relu_grad_": lambda op: lambda g, out, slope: op(g, out, slope, True, grad_input=g),
+        "elu_grad_": lambda op: lambda g, out, alpha: op(g, alpha, 1, 1, True, out, grad_input=g),
+        "gelu_into": lambda op: lambda z, out, approximate: op(z, approximate=approximate, out=out),
+        "gelu_grad_": lambda op: (
+            lambda g, z, approximate: op(g, z, approximate=approximate, grad_input=g)
+        ),
+        "silu_into": lambda op: lambda z, out: op(z, out=out),
+        "silu_grad_": lambda op: lambda g, z: op(g, z, grad_input=g),
+    }
+    return {name: calls[name](op) for name, op in ops.items() if op is not None}
+
+
+PRIVATE = _private_kernels()
+# The kernels the hand-written backward pass calls: private where torch has it.
+KERNELS = {name: PRIVATE.get(name, public) for name, public in PUBLIC.items()}
 
 
 def has_autograd_hooks(module: torch.nn.Module) -> bool:
@@ -54,13 +147,16 @@ def fused_adam_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | 
     as a function without the Python bookkeeping around it; ``None`` where that
     shortcut does not apply.
 
-    The bookkeeping (grouping tensors by device, hooks, profiling records) cost
-    about 100 µs a step on the speed benchmark's network, a tenth of the step.
+    The bookkeeping (grouping tensors by device, hooks, profiling records) is
+    a visible share of a small network's step (benchmarks/results-cpu.txt).
     Call it after a first ``step()``, which creates the state. The state stays
     torch.optim's own, so ``state_dict()`` is unchanged; tests check that both
     routes give identical parameters and state.
     """
     if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or _has_step_hooks(optimizer):
+        return None
+    fused_adam = getattr(torch, "_fused_adam_", None)
+    if fused_adam is None:
         return None
     group = optimizer.param_groups[0]
     params = group["params"]
@@ -74,7 +170,7 @@ def fused_adam_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | 
         or group["weight_decay"]
         or isinstance(group["lr"], torch.Tensor)
         or len(optimizer.state) != len(params)
-        or any(p.device.type != "cpu" for p in params)
+        or not all(on_cpu(p) for p in params)
     ):
         return None
     states = [optimizer.state[p] for p in params]
@@ -87,9 +183,9 @@ def fused_adam_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | 
         if any(grad is None for grad in grads):
             optimizer.step()  # torch skips such parameters; the kernel cannot
             return
-        torch._foreach_add_(steps, 1)
+        foreach_add_(steps, 1)
         # With weight_decay=0, Adam's and AdamW's kernels are the same update.
-        torch._fused_adam_(
+        fused_adam(
             params,
             grads,
             exp_avgs,

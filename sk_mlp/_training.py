@@ -1,8 +1,8 @@
 """The training loop, cut into short steps: batches, one epoch, stopping rules.
 
 Plain torch, no scikit-learn. The estimator turns validated data into
-:class:`TrainingData`, its parameters into :class:`TrainingParams`, and reads
-the outcome back from :class:`History`.
+:class:`~sk_mlp._data.TrainingData`, its parameters into
+:class:`TrainingParams`, and reads the outcome back from :class:`History`.
 
 The hot path keeps to what a hand-written torch loop does: data already on the
 device as one tensor, batches taken by indexing a per-epoch permutation, the
@@ -14,18 +14,16 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
-import numpy as np
-import scipy.sparse as sp
 import torch
 from torch import nn
 
 from ._backprop import Backprop
-from ._device import to_tensor
-from ._module import linear_layers, squared_weight_norm
-from ._torch_private import fused_adam_update
+from ._data import TrainingData
+from ._module import forward, linear_layers, squared_weight_norm
+from ._torch_private import foreach_add_, foreach_mul_, fused_adam_update
 
 # scikit-learn's adaptive schedule divides the rate by 5 and gives up below this.
 _MIN_ADAPTIVE_LR = 1e-6
@@ -58,90 +56,6 @@ class TrainingParams:
 
 
 @dataclass
-class TrainingData:
-    """Training inputs converted once.
-
-    ``X`` is a device tensor (or float32 CSR on the host, densified batch by
-    batch). On the CPU it may be the caller's array itself, float32 or float64:
-    batches are then cast to float32 and passed through ``transform`` (the
-    fixed input layer) as they are drawn, so that the fit holds no copy of X.
-    ``weight`` holds the sample weights normalised to mean one (``None`` when
-    all are equal) and ``mean_weight`` their original mean. ``rows`` selects a
-    subset (a train or validation split) without copying X.
-    """
-
-    X: torch.Tensor | sp.csr_matrix
-    y: torch.Tensor
-    weight: torch.Tensor | None
-    device: torch.device
-    mean_weight: float = 1.0
-    rows: torch.Tensor | None = None
-    transform: nn.Module | None = None
-
-    def __len__(self) -> int:
-        return self.X.shape[0] if self.rows is None else len(self.rows)
-
-    def subset(self, rows: np.ndarray) -> TrainingData:
-        return replace(self, rows=torch.as_tensor(rows, device=self.device))
-
-    def targets(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``y`` and ``weight`` of the selected rows."""
-        if self.rows is None:
-            return self.y, self.weight
-        weight = None if self.weight is None else self.weight[self.rows]
-        return self.y[self.rows], weight
-
-    def _inputs(self, index: torch.Tensor | slice) -> torch.Tensor:
-        """Sparse rows, densified."""
-        if isinstance(index, torch.Tensor):
-            index = index.cpu().numpy()
-        return to_tensor(self.X[index], self.device)
-
-    @torch.no_grad()
-    def _prepare(self, X: torch.Tensor, owned: bool) -> torch.Tensor:
-        """A batch of the caller's array as the network's float32 input;
-        ``owned``: ``X`` is a copy, free to be transformed in place."""
-        if X.dtype != torch.float32:
-            X, owned = X.to(torch.float32), True
-        if self.transform is None:
-            return X
-        return self.transform.transform_(X) if owned else self.transform(X)
-
-    def batches(
-        self, batch_size: int, shuffle: bool
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        """Yield ``(X, y, weight)`` batches; a trailing batch of one sample is
-        merged into the one before, so batch normalization always sees two."""
-        n = len(self)
-        starts = list(range(0, n, batch_size))
-        if len(starts) > 1 and n - starts[-1] == 1:
-            starts.pop()
-        ends = starts[1:] + [n]
-        order = torch.randperm(n, device=self.device) if shuffle else None
-        if self.rows is not None:
-            order = self.rows if order is None else self.rows[order]
-        # Hoisted out of the loop: at small batch sizes the per-step Python
-        # work is a visible share of the step.
-        X, y, weight = self.X, self.y, self.weight
-        dense = isinstance(X, torch.Tensor)
-        prepare = dense and (X.dtype != torch.float32 or self.transform is not None)
-        for start, end in zip(starts, ends):
-            if order is None:
-                index = slice(start, end)
-                X_batch, y_batch = X[index] if dense else self._inputs(index), y[index]
-                w_batch = None if weight is None else weight[index]
-            else:
-                # index_select: half the dispatch cost of advanced indexing.
-                index = order[start:end]
-                X_batch = X.index_select(0, index) if dense else self._inputs(index)
-                y_batch = y.index_select(0, index)
-                w_batch = None if weight is None else weight.index_select(0, index)
-            if prepare:  # a slice is a view of the caller's array; a selection is a copy
-                X_batch = self._prepare(X_batch, owned=order is not None)
-            yield X_batch, y_batch, w_batch
-
-
-@dataclass
 class History:
     """What the loop records; mirrors scikit-learn's fitted MLP attributes."""
 
@@ -158,6 +72,7 @@ class History:
     t: int = 0
     func_evals: int = 0
     converged: bool = False
+    interrupted: bool = False
 
     def record(self, loss: float, score: float | None, module: nn.Module, tol: float):
         """Update the curves and the no-improvement counter, as scikit-learn does."""
@@ -207,20 +122,30 @@ def make_optimizer(module: nn.Module, params: TrainingParams) -> torch.optim.Opt
         return cls(parameters, lr=params.learning_rate_init, **kwargs)
 
 
+def l2_penalty(alpha: float, batch_weight: float) -> float:
+    """scikit-learn's L2 coefficient: a batch's loss gains ``penalty * ||W||^2``
+    with ``penalty = alpha / (2 * batch_weight)``, ``batch_weight`` being the
+    sum of a batch's sample weights (its size, for unit weights)."""
+    return 0.5 * alpha / batch_weight
+
+
 def make_step(
-    module: nn.Module, optimizer: torch.optim.Optimizer, solver: str, weight_decay: float
+    module: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    params: TrainingParams,
+    batch_weight: float,
 ) -> Callable[[], None]:
     """One update of ``optimizer`` from the gradients in ``module``.
 
-    ``weight_decay`` is torch's coupled L2 term (scikit-learn's ``alpha``
-    scaled by the batch size) for every solver but ``adamw``, where it is the
-    decoupled weight decay. It applies to the connection weights alone
-    (scikit-learn's alpha never touches biases): one foreach operation,
-    torch.optim's own primitive, rather than a second parameter group and a
-    second kernel.
+    ``alpha`` applies to the connection weights alone (scikit-learn's never
+    touches biases): as the gradient of :func:`l2_penalty`'s term for every
+    solver but ``adamw``, where it is the decoupled weight decay. One foreach
+    operation, torch.optim's own primitive, rather than a second parameter
+    group and a second kernel.
     """
-    weights = [layer.weight for layer in linear_layers(module)] if weight_decay else []
-    decoupled = solver == "adamw"
+    decoupled = params.solver == "adamw"
+    decay = params.alpha if decoupled else 2 * l2_penalty(params.alpha, batch_weight)
+    weights = [layer.weight for layer in linear_layers(module)] if decay else []
     update = None
 
     @torch.no_grad()
@@ -228,9 +153,9 @@ def make_step(
         nonlocal update
         live = [w for w in weights if w.grad is not None]  # torch skips the others too
         if live and decoupled:
-            torch._foreach_mul_(live, 1.0 - optimizer.param_groups[0]["lr"] * weight_decay)
+            foreach_mul_(live, 1.0 - optimizer.param_groups[0]["lr"] * decay)
         elif live:
-            torch._foreach_add_([w.grad for w in live], live, alpha=weight_decay)
+            foreach_add_([w.grad for w in live], live, alpha=decay)
         if update is None:
             optimizer.step()  # creates the optimizer state
             update = fused_adam_update(optimizer) or optimizer.step
@@ -268,10 +193,7 @@ def autograd_gradients(module: nn.Module, loss_fn: Callable) -> Callable:
     left in ``.grad`` by autograd."""
 
     def gradients(X, y, weight) -> torch.Tensor:
-        if weight is None:
-            loss = loss_fn.batch_mean(module(X), y)
-        else:
-            loss = (loss_fn(module(X), y) * weight).mean()
+        loss = loss_fn.batch_loss(forward(module, X), y, weight)
         module.zero_grad(set_to_none=True)
         loss.backward()
         return loss.detach()
@@ -307,7 +229,6 @@ def lbfgs_iteration(
     optimizer: torch.optim.LBFGS,
     data: TrainingData,
     penalty: float,
-    chunk_size: int,
 ) -> float:
     """One full-batch L-BFGS iteration; returns the data loss it started from.
 
@@ -319,8 +240,8 @@ def lbfgs_iteration(
     def closure() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=data.device)
-        for X, y, weight in data.batches(chunk_size, shuffle=False):
-            losses = loss_fn(module(X), y)
+        for X, y, weight in data.batches(data.chunk_rows(), shuffle=False):
+            losses = loss_fn(forward(module, X), y)
             if weight is not None:
                 losses = losses * weight
             loss = losses.sum() / n
@@ -372,11 +293,6 @@ def progress_bar(total: int, verbose: int):
     return tqdm(total=total, unit="epoch")
 
 
-def penalty_scale(alpha: float, batch_size: int, data: TrainingData) -> float:
-    """scikit-learn's L2 coefficient: ``alpha / (2 * sum of batch weights)``."""
-    return 0.5 * alpha / (batch_size * data.mean_weight)
-
-
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -394,11 +310,12 @@ def reduce_lr(optimizer: torch.optim.Optimizer, params: TrainingParams) -> bool:
 
 
 @torch.no_grad()
-def predict_raw(module: nn.Module, data: TrainingData, chunk_size: int) -> torch.Tensor:
+def predict_raw(module: nn.Module, data: TrainingData) -> torch.Tensor:
     """Raw outputs for every row of ``data``, in eval mode, in chunks."""
     was_training = module.training
     module.eval()
-    raw = torch.cat([module(X) for X, _, _ in data.batches(chunk_size, shuffle=False)])
+    batches = data.batches(data.chunk_rows(), shuffle=False)
+    raw = torch.cat([forward(module, X) for X, _, _ in batches])
     module.train(was_training)
     return raw
 
@@ -420,45 +337,60 @@ def run_epochs(
     ``gradients`` (see :func:`make_gradients`) computes each batch's loss and
     gradients; ``step()`` (see :func:`make_step`) applies them.
     ``validate(module)`` scores the validation split after each epoch when
-    early stopping is on; the weights of the best epoch are restored at the end.
+    early stopping is on; the weights of the best epoch are restored at the
+    end. A ``KeyboardInterrupt`` ends training as scikit-learn's MLP does: the
+    model keeps what it has learnt (``history.interrupted`` is set).
     """
-    penalty = 0.0 if params.solver == "adamw" else penalty_scale(params.alpha, batch_size, data)
+    batch_weight = batch_size * data.mean_weight
+    penalty = 0.0 if params.solver == "adamw" else l2_penalty(params.alpha, batch_weight)
     bar = progress_bar(n_epochs, params.verbose)
     start = time.perf_counter()
-    for _ in range(n_epochs):
-        lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
-        if lr is not None:
-            set_lr(optimizer, lr)
-        total = train_epoch(module, gradients, step, data, batch_size, params.shuffle)
-        history.n_iter += 1
-        history.t += len(data)
-        loss = total.item() / len(data)  # the epoch's one host-device sync
-        check_finite(loss, history.n_iter)
-        if penalty:
-            with torch.no_grad():
-                loss += penalty * float(squared_weight_norm(module))
-        score = None if validate is None else validate(module)
-        history.record(loss, score, module, params.tol)
-        report(history, start, params.verbose)
+    try:
+        for _ in range(n_epochs):
+            lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
+            if lr is not None:
+                set_lr(optimizer, lr)
+            total = train_epoch(module, gradients, step, data, batch_size, params.shuffle)
+            history.n_iter += 1
+            history.t += len(data)
+            loss = total.item() / len(data)  # the epoch's one host-device sync
+            check_finite(loss, history.n_iter)
+            if penalty:
+                with torch.no_grad():
+                    loss += penalty * float(squared_weight_norm(module))
+            score = None if validate is None else validate(module)
+            history.record(loss, score, module, params.tol)
+            report(history, start, params.verbose)
+            if bar is not None:
+                bar.set_postfix(loss=f"{loss:.4g}")
+                bar.update()
+            if _stalled(history, optimizer, params):
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+    finally:
         if bar is not None:
-            bar.set_postfix(loss=f"{loss:.4g}")
-            bar.update()
-        if history.no_improvement_count > params.n_iter_no_change:
-            if reduce_lr(optimizer, params):
-                history.no_improvement_count = 0
-                continue
-            history.converged = True
-            if params.verbose:
-                watched = "Validation score" if history.early_stopping else "Training loss"
-                print(
-                    f"{watched} did not improve more than tol={params.tol} for "
-                    f"{params.n_iter_no_change} consecutive epochs. Stopping."
-                )
-            break
-    if bar is not None:
-        bar.close()
+            bar.close()
     if history.best_state is not None:
         module.load_state_dict(history.best_state)
+
+
+def _stalled(history: History, optimizer: torch.optim.Optimizer, params: TrainingParams) -> bool:
+    """Whether training stops: no improvement for ``n_iter_no_change`` epochs
+    and, for the adaptive schedule, no smaller learning rate left to try."""
+    if history.no_improvement_count <= params.n_iter_no_change:
+        return False
+    if reduce_lr(optimizer, params):
+        history.no_improvement_count = 0
+        return False
+    history.converged = True
+    if params.verbose:
+        watched = "Validation score" if history.early_stopping else "Training loss"
+        print(
+            f"{watched} did not improve more than tol={params.tol} for "
+            f"{params.n_iter_no_change} consecutive epochs. Stopping."
+        )
+    return True
 
 
 def run_lbfgs(
@@ -468,26 +400,30 @@ def run_lbfgs(
     data: TrainingData,
     params: TrainingParams,
     history: History,
-    chunk_size: int,
 ) -> None:
     """Full-batch L-BFGS, one iteration per step so that the loss is recorded,
-    checked and reported as for the stochastic solvers."""
-    penalty = penalty_scale(params.alpha, len(data), data)
+    checked and reported as for the stochastic solvers. A
+    ``KeyboardInterrupt`` keeps the iterate reached, as for those."""
+    penalty = l2_penalty(params.alpha, len(data) * data.mean_weight)
     state = optimizer.state[next(iter(module.parameters()))]
     start = time.perf_counter()
-    for _ in range(params.max_iter):
-        n_before = state.get("n_iter", 0)
-        loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty, chunk_size)
-        check_finite(loss, history.n_iter + 1)
-        if state.get("n_iter", 0) == n_before:
-            history.converged = True
-            break
-        history.n_iter += 1
-        history.t += len(data)
-        history.record(loss, None, module, params.tol)
-        report(history, start, params.verbose)
-        history.func_evals = state.get("func_evals", 0)
-        if history.func_evals >= params.max_fun:
-            break
-    if not history.loss_curve:
+    loss = None
+    try:
+        for _ in range(params.max_iter):
+            n_before = state.get("n_iter", 0)
+            loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty)
+            check_finite(loss, history.n_iter + 1)
+            if state.get("n_iter", 0) == n_before:
+                history.converged = True
+                break
+            history.n_iter += 1
+            history.t += len(data)
+            history.record(loss, None, module, params.tol)
+            report(history, start, params.verbose)
+            history.func_evals = state.get("func_evals", 0)
+            if history.func_evals >= params.max_fun:
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+    if not history.loss_curve and loss is not None:
         history.record(loss, None, module, params.tol)

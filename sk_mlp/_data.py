@@ -1,0 +1,221 @@
+"""The data as the training engine sees it: :class:`TrainingData`.
+
+One constructor, :meth:`TrainingData.prepare`, decides how validated arrays
+reach the network (a device tensor, the caller's own array read in place, or
+sparse rows), applies the fixed input layer once where that pays, and the
+object hands out batches; the loop never branches on these modes. Plain
+torch and scipy, no scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from ._device import on_cpu, sparse_to_tensor, to_tensor
+from ._module import RobustInput, SparseRows
+
+# Rows per forward pass outside training (prediction, validation, L-BFGS):
+# large enough to amortise per-call overhead, small enough that hidden
+# activations stay a few hundred MB at most.
+CHUNK_ROWS = 16384
+# Sparse rows densified for a user's module are chunked to about this size.
+_DENSE_CHUNK_BYTES = 64 * 2**20
+# On the CPU, the caller's C-ordered X is read in place, batch by batch, rather
+# than copied, unless the float32 copy would be at most this large and saves
+# per-batch work (the robust input layer).
+COPY_LIMIT_BYTES = 64 * 2**20
+
+
+def split_input_layer(module: nn.Module) -> tuple[RobustInput | None, nn.Module]:
+    """``module``'s fixed input layer, if it has one, and the network after it."""
+    if isinstance(module, nn.Sequential) and isinstance(module[0], RobustInput):
+        return module[0], module[1]
+    return None, module
+
+
+def canonical_csr(X) -> sp.csr_matrix:
+    """A float32 CSR copy of sparse ``X`` with sorted, summed entries: the
+    robust clip sees each entry's total, and CSR and CSC inputs agree."""
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    X.sum_duplicates()
+    return X
+
+
+def sparse_rows(X, layer: RobustInput | None, device: torch.device) -> SparseRows:
+    """Sparse rows as the network's input, through ``layer`` if given."""
+    X = canonical_csr(X)
+    offset = None if layer is None else layer.transform_sparse_(X)
+    return SparseRows(sparse_to_tensor(X, device), None if offset is None else offset.to(device))
+
+
+def chunk_rows(n_features: int, densify: bool) -> int:
+    """Rows per chunk outside training; sparse rows densified for a user's
+    module are bounded in bytes."""
+    if not densify:
+        return CHUNK_ROWS
+    return max(1, min(CHUNK_ROWS, _DENSE_CHUNK_BYTES // (4 * max(n_features, 1))))
+
+
+@dataclass
+class TrainingData:
+    """Training inputs as the engine sees them, converted once.
+
+    Build it with :meth:`prepare`. ``X`` is a float32 device tensor, or, on
+    the CPU, the caller's own C-ordered array (float32 or float64): batches are
+    then cast to float32 and passed through ``transform`` (the fixed input
+    layer) as they are drawn, so that the fit holds no copy of X. Sparse X is a
+    float32 CSR matrix already through the input layer, whose rows are ``X +
+    offset``; batches are :class:`SparseRows`, densified where ``densify``
+    (a user's module, which gets dense tensors). ``weight`` holds the sample
+    weights normalised to mean one (``None`` when all are equal) and
+    ``mean_weight`` their original mean. ``rows`` selects a subset (a train or
+    validation split) without copying X. ``generator`` draws the shuffles.
+    """
+
+    X: torch.Tensor | sp.csr_matrix
+    y: torch.Tensor
+    weight: torch.Tensor | None
+    device: torch.device
+    mean_weight: float = 1.0
+    rows: torch.Tensor | None = None
+    transform: RobustInput | None = None
+    offset: torch.Tensor | None = None
+    densify: bool = False
+    generator: torch.Generator | None = None
+
+    @classmethod
+    def prepare(
+        cls,
+        X,
+        y: np.ndarray,
+        sample_weight: np.ndarray,
+        module: nn.Module,
+        device: torch.device,
+        *,
+        densify: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> tuple[TrainingData, nn.Module]:
+        """Convert validated arrays once; return the data and the part of
+        ``module`` that training updates.
+
+        The fixed input layer has no trained parameters, so it is applied to
+        the data here rather than on every step: to a float32 copy of X, or to
+        each batch as it is drawn where X is the caller's array and a copy
+        would be large. The caller's array is never written.
+        """
+        layer, network = split_input_layer(module)
+        target_dtype = torch.int64 if y.dtype == np.int64 else torch.float32
+        mean_weight = float(sample_weight.mean())
+        weight = None
+        if np.ptp(sample_weight) > 0:
+            weight = to_tensor(sample_weight / mean_weight, device)
+        data = cls(
+            X,
+            to_tensor(y, device, target_dtype),
+            weight,
+            device,
+            mean_weight,
+            densify=densify,
+            generator=generator,
+        )
+        if sp.issparse(X):
+            data.X = canonical_csr(X)
+            if layer is not None:
+                offset = layer.transform_sparse_(data.X)
+                data.offset = None if offset is None else offset.to(device)
+            return data, network
+        if on_cpu(device):
+            if not X.flags.c_contiguous:  # rows would be gathered from strided memory
+                X = np.ascontiguousarray(X, dtype=np.float32)
+            data.X = to_tensor(X, device, dtype=None)
+            if layer is not None and np.shares_memory(data.X.numpy(), X):
+                if data.X.numel() * 4 > COPY_LIMIT_BYTES:
+                    data.transform = layer
+                    return data, network
+                data.X = data.X.to(torch.float32, copy=True)
+        else:
+            data.X = to_tensor(X, device)
+        if layer is not None:
+            with torch.no_grad():
+                for start in range(0, len(data.X), CHUNK_ROWS):
+                    layer.transform_(data.X[start : start + CHUNK_ROWS])
+        return data, network
+
+    def __len__(self) -> int:
+        return self.X.shape[0] if self.rows is None else len(self.rows)
+
+    @property
+    def n_features(self) -> int:
+        return self.X.shape[1]
+
+    def subset(self, rows: np.ndarray) -> TrainingData:
+        return replace(self, rows=torch.as_tensor(rows, device=self.device))
+
+    def targets(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``y`` and ``weight`` of the selected rows."""
+        if self.rows is None:
+            return self.y, self.weight
+        weight = None if self.weight is None else self.weight[self.rows]
+        return self.y[self.rows], weight
+
+    def _sparse_inputs(self, index: torch.Tensor | slice) -> SparseRows | torch.Tensor:
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        rows = SparseRows(sparse_to_tensor(self.X[index], self.device), self.offset)
+        return rows.to_dense() if self.densify else rows
+
+    @torch.no_grad()
+    def _prepare(self, X: torch.Tensor, owned: bool) -> torch.Tensor:
+        """A batch of the caller's array as the network's float32 input;
+        ``owned``: ``X`` is a copy, free to be transformed in place."""
+        if X.dtype != torch.float32:
+            X, owned = X.to(torch.float32), True
+        if self.transform is None:
+            return X
+        return self.transform.transform_(X) if owned else self.transform(X)
+
+    def chunk_rows(self) -> int:
+        """Rows per forward pass outside training (see :func:`chunk_rows`)."""
+        return chunk_rows(self.n_features, sp.issparse(self.X) and self.densify)
+
+    def batches(
+        self, batch_size: int, shuffle: bool
+    ) -> Iterator[tuple[torch.Tensor | SparseRows, torch.Tensor, torch.Tensor | None]]:
+        """Yield ``(X, y, weight)`` batches; a trailing batch of one sample is
+        merged into the one before, so batch normalization always sees two."""
+        n = len(self)
+        starts = list(range(0, n, batch_size))
+        if len(starts) > 1 and n - starts[-1] == 1:
+            starts.pop()
+        ends = starts[1:] + [n]
+        order = None
+        if shuffle:
+            order = torch.randperm(n, device=self.device, generator=self.generator)
+        if self.rows is not None:
+            order = self.rows if order is None else self.rows[order]
+        # Hoisted out of the loop: at small batch sizes the per-step Python
+        # work is a visible share of the step.
+        X, y, weight = self.X, self.y, self.weight
+        dense = isinstance(X, torch.Tensor)
+        prepare = dense and (X.dtype != torch.float32 or self.transform is not None)
+        for start, end in zip(starts, ends):
+            if order is None:
+                index = slice(start, end)
+                X_batch = X[index] if dense else self._sparse_inputs(index)
+                y_batch = y[index]
+                w_batch = None if weight is None else weight[index]
+            else:
+                # index_select: half the dispatch cost of advanced indexing.
+                index = order[start:end]
+                X_batch = X.index_select(0, index) if dense else self._sparse_inputs(index)
+                y_batch = y.index_select(0, index)
+                w_batch = None if weight is None else weight.index_select(0, index)
+            if prepare:  # a slice is a view of the caller's array; a selection is a copy
+                X_batch = self._prepare(X_batch, owned=order is not None)
+            yield X_batch, y_batch, w_batch
