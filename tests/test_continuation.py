@@ -97,5 +97,6 @@ def test_partial_fit_after_changing_the_solver_starts_a_fresh_optimizer(data):
 def test_n_layers_counts_the_layers_of_the_trained_network(data):
     X, y = data
     model = TorchMLPRegressor((8,), warm_start=True, max_iter=3, random_state=0).fit(X, y)
-    model.set_params(hidden_layer_sizes=(8, 8, 8)).fit(X, y)  # warm start keeps the network
     assert model.n_layers_ == len(model.coefs_) + 1 == 3
+    model.set_params(hidden_layer_sizes=(8, 8, 8)).fit(X, y)  # a new network: from scratch
+    assert model.n_layers_ == len(model.coefs_) + 1 == 5

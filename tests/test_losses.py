@@ -54,15 +54,37 @@ def test_binary_log_loss_sums_cross_entropy_over_labels():
 def test_binary_log_loss_probabilities_and_their_logs():
     raw = torch.tensor([[-2.0], [0.0], [5.0]])
     loss = BinaryLogLoss()
-    _close(loss.proba(raw), torch.sigmoid(raw))
     _close(loss.log_proba(raw), torch.log(torch.sigmoid(raw)))
     _close(loss.complement_log_proba(raw), torch.log(1 - torch.sigmoid(raw)))
 
 
-def test_binary_complement_log_proba_is_finite_for_confident_logits():
-    # log(1 - sigmoid(50)) underflows to -inf; the loss computes it as -50.
-    value = BinaryLogLoss().complement_log_proba(torch.tensor([[50.0]]))
-    assert value.item() == pytest.approx(-50.0)
+@pytest.mark.parametrize("logit", [40.0, 1e4, 1e30])
+def test_binary_probabilities_stay_strictly_inside_zero_one(logit):
+    # In float64, sigmoid(40) is exactly 1 and 1 - sigmoid(1e4) exactly 0:
+    # predicted margins are bounded where float64 still tells p from 1 - p.
+    loss = BinaryLogLoss()
+    raw = torch.tensor([[logit], [-logit]], dtype=torch.float64)
+    for log_p in (loss.log_proba(raw), loss.complement_log_proba(raw)):
+        p = log_p.exp()
+        assert torch.all((p > 0) & (p < 1))
+        _close(torch.log(p), log_p)
+    assert loss.log_proba(raw)[0].item() == pytest.approx(0.0, abs=1e-15)
+
+
+def test_multiclass_proba_rows_sum_to_one():
+    raw = torch.randn(5, 4, dtype=torch.float64)
+    p = MulticlassLogLoss().log_proba(raw).exp()
+    _close(p.sum(dim=1), torch.ones(5, dtype=torch.float64))
+    _close(p, torch.softmax(raw, dim=1))
+
+
+def test_multiclass_probabilities_stay_strictly_inside_zero_one():
+    raw = torch.tensor([[0.0, 1e4, -1e30], [3.0, 2.0, 1.0]], dtype=torch.float64)
+    log_p = MulticlassLogLoss().log_proba(raw)
+    p = log_p.exp()
+    assert torch.all((p > 0) & (p < 1))
+    _close(torch.log(p), log_p)
+    _close(p.sum(dim=1), torch.ones(2, dtype=torch.float64))
 
 
 def test_multiclass_log_loss_is_minus_log_softmax_of_the_true_class():
@@ -70,13 +92,6 @@ def test_multiclass_log_loss_is_minus_log_softmax_of_the_true_class():
     y = torch.tensor([2, 0])
     z = math.exp(1) + math.exp(2) + math.exp(3)
     _close(MulticlassLogLoss()(raw, y), [-math.log(math.exp(3) / z), math.log(3)])
-
-
-def test_multiclass_proba_rows_sum_to_one():
-    raw = torch.randn(5, 4)
-    loss = MulticlassLogLoss()
-    _close(loss.proba(raw).sum(dim=1), torch.ones(5))
-    _close(loss.log_proba(raw).exp(), loss.proba(raw))
 
 
 def test_poisson_is_exp_minus_y_times_log_mean_averaged_over_targets():

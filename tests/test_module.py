@@ -208,9 +208,29 @@ def test_fit_robust_input_treats_integer_weights_as_repetitions():
     torch.testing.assert_close(weighted.inv_scale, repeated.inv_scale)
 
 
-def test_fit_robust_input_scales_sparse_input_without_centring():
-    X = sp.random(200, 4, density=0.3, format="csr", random_state=0)
-    layer = fit_robust_input(X, np.ones(200))
-    rms = np.sqrt(np.asarray(X.multiply(X).mean(axis=0)).ravel())
-    assert torch.all(layer.shift == 0)
-    np.testing.assert_allclose(1.0 / layer.inv_scale.numpy(), rms, rtol=1e-6)
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_fit_robust_input_counts_a_sparse_matrix_implicit_zeros(weighted):
+    # Mostly-zero columns (median 0), mostly-nonzero ones (a nonzero median)
+    # and a column whose quartiles coincide (scaled by its std).
+    rng = np.random.RandomState(0)
+    X = rng.lognormal(size=(300, 6))
+    X[rng.rand(300, 6) < [0.7, 0.7, 0.2, 0.2, 0.9, 0.0]] = 0
+    weight = rng.rand(300) if weighted else np.ones(300)
+    dense = fit_robust_input(X, weight)
+    for layout in (sp.csr_matrix, sp.csc_matrix):
+        sparse = fit_robust_input(layout(X), weight)
+        torch.testing.assert_close(sparse.shift, dense.shift, rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(sparse.inv_scale, dense.inv_scale, rtol=1e-6, atol=0.0)
+    assert torch.any(dense.shift != 0) and torch.any(dense.shift == 0)
+
+
+def test_fit_robust_input_quantiles_are_numpys_inverted_cdf():
+    rng = np.random.RandomState(0)
+    X, weight = rng.lognormal(size=(101, 4)), rng.rand(101)
+    layer = fit_robust_input(X, weight)
+    q1, center, q3 = np.quantile(
+        X, [0.25, 0.5, 0.75], axis=0, weights=weight, method="inverted_cdf"
+    )
+    scale = (q3 - q1) / 1.3489795003921634
+    np.testing.assert_allclose(1.0 / layer.inv_scale.numpy(), scale, rtol=1e-6)
+    np.testing.assert_allclose(-layer.shift.numpy() * scale, center, rtol=1e-6)
