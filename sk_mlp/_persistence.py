@@ -1,0 +1,347 @@
+"""Safe save and load: tensors in safetensors, everything else in a JSON header.
+
+A file is one safetensors file. Its string metadata holds, under the key
+``"sk_mlp"``, a JSON document: the format version, the library versions that
+wrote it, and the estimator's attributes encoded as JSON nodes. Every value
+that is not plain JSON is a node ``{"$type": ..., ...}``; numeric arrays and
+tensors are stored as safetensors tensors that the nodes name. Loading builds
+objects only from the allow-lists below (types, classes, torch layers): a name
+in the file is looked up in those dicts, never imported, and nothing is
+unpickled. An attribute whose type is not on an allow-list cannot be saved:
+``save`` raises, naming it, rather than dropping it.
+
+The pickle hooks at the end record library versions in pickles and warn when
+they differ on load; the estimators' ``__getstate__``/``__setstate__`` call them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+
+import numpy as np
+import torch
+
+from ._device import available_devices, resolve_device
+from ._persistence_codec import Decoder, Encoder, estimator_classes
+
+FORMAT_VERSION = 1
+_HEADER_KEY = "sk_mlp"
+_PICKLE_VERSIONS_KEY = "_sk_mlp_versions"
+
+
+class InconsistentVersionWarning(UserWarning):
+    """Warning raised when a model is loaded with other library versions than
+    the ones that saved it.
+
+    A model saved with one version of sk_mlp, PyTorch, scikit-learn or NumPy
+    and loaded with another may predict differently or fail; refit it with the
+    versions installed, or install the versions that saved it.
+
+    Attributes
+    ----------
+    estimator_name : str
+        Class name of the loaded estimator.
+
+    original_versions : dict
+        Library name to the version that saved the model.
+
+    current_versions : dict
+        Library name to the version installed now, for the libraries whose
+        versions differ.
+    """
+
+    def __init__(self, *, estimator_name, original_versions, current_versions):
+        self.estimator_name = estimator_name
+        self.original_versions = original_versions
+        self.current_versions = current_versions
+
+    def __str__(self):
+        changes = ", ".join(
+            f"{name} {self.original_versions[name]} -> {self.current_versions[name]}"
+            for name in self.current_versions
+        )
+        return (
+            f"This {self.estimator_name} was saved with other library versions than "
+            f"the ones installed ({changes}). It may predict differently or fail; "
+            "refit it, or load it with the versions that saved it."
+        )
+
+
+def _library_versions(names=("sk_mlp", "torch", "scikit-learn", "numpy")) -> dict:
+    import sklearn
+
+    import sk_mlp
+
+    known = {
+        "sk_mlp": sk_mlp.__version__,
+        "torch": torch.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+    }
+    return {name: known[name] for name in names}
+
+
+def _warn_on_version_change(saved: dict, estimator_name: str, stacklevel: int) -> None:
+    current = _library_versions(tuple(name for name in saved if name in _library_versions()))
+    changed = {name: version for name, version in current.items() if saved[name] != version}
+    if changed:
+        warnings.warn(
+            InconsistentVersionWarning(
+                estimator_name=estimator_name,
+                original_versions={name: saved[name] for name in changed},
+                current_versions=changed,
+            ),
+            stacklevel=stacklevel + 1,
+        )
+
+
+# ------------------------------------------------------------------ public API
+def _import_safetensors():
+    try:
+        import safetensors
+        import safetensors.torch
+    except ImportError as exc:
+        raise ImportError(
+            "sk_mlp.save and sk_mlp.load need the safetensors package; install it "
+            "with `pip install safetensors` (or `pip install 'sk_mlp[safe]'`)."
+        ) from exc
+    return safetensors
+
+
+def _qualified_name(function) -> str:
+    module = getattr(function, "__module__", None) or "?"
+    return f"{module}.{getattr(function, '__qualname__', type(function).__qualname__)}"
+
+
+def save(estimator, path) -> None:
+    """Save a fitted (or unfitted) sk_mlp estimator to a file that loads safely.
+
+    The file is a `safetensors <https://huggingface.co/docs/safetensors>`_
+    file: the network weights, the optimizer state and the other numeric
+    arrays are tensors, and everything else (parameters, class labels, target
+    scaling, training history, library versions) is JSON in its metadata.
+    Loading it runs no code from the file; see :func:`load`.
+
+    Parameters
+    ----------
+    estimator : TorchMLPClassifier or TorchMLPRegressor
+        The estimator to save.
+
+    path : str or path-like
+        The file to write (conventionally ``*.safetensors``). An existing file
+        is overwritten.
+
+    Raises
+    ------
+    TypeError
+        If an attribute of the estimator holds a type that the format cannot
+        store; the message names the attribute.
+
+    See Also
+    --------
+    load : Load an estimator saved by this function.
+    to_onnx : Export the estimator's predictions as an ONNX graph.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import make_classification
+    >>> from sk_mlp import TorchMLPClassifier, load, save
+    >>> X, y = make_classification(n_samples=100, random_state=0)
+    >>> clf = TorchMLPClassifier((8,), max_iter=20, random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
+    >>> save(clf, path)
+    >>> restored = load(path)
+    >>> bool((restored.predict_proba(X) == clf.predict_proba(X)).all())
+    True
+    """
+    classes = estimator_classes()
+    if type(estimator).__name__ not in classes or type(estimator) is not classes.get(
+        type(estimator).__name__
+    ):
+        raise TypeError(
+            f"sk_mlp.save takes a TorchMLPClassifier or TorchMLPRegressor, got "
+            f"{type(estimator).__name__}. Save pipelines with pickle or skops.io, or "
+            "export them with sk_mlp.to_onnx."
+        )
+    safetensors = _import_safetensors()
+    encoder = Encoder(estimator)
+    attributes = {}
+    for name, value in vars(estimator).items():
+        if name == "module" and value is not None:
+            attributes[name] = {"$type": "sk_mlp.module_param", "name": _qualified_name(value)}
+        else:
+            attributes[name] = encoder.encode(value, name)
+    header = {
+        "format": "sk_mlp",
+        "format_version": FORMAT_VERSION,
+        "versions": _library_versions(),
+        "estimator": {"class": type(estimator).__name__, "attributes": attributes},
+    }
+    text = json.dumps(header, allow_nan=False, separators=(",", ":"))
+    safetensors.torch.save_file(encoder.tensors, os.fspath(path), metadata={_HEADER_KEY: text})
+
+
+def _read(path):
+    """The file's JSON header and its tensors (on the CPU)."""
+    safetensors = _import_safetensors()
+    try:
+        with safetensors.safe_open(os.fspath(path), framework="pt", device="cpu") as f:
+            metadata = f.metadata() or {}
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+    except safetensors.SafetensorError as exc:
+        raise ValueError(
+            f"{path!s} is not a safetensors file ({exc}); sk_mlp.load reads only "
+            "files written by sk_mlp.save."
+        ) from exc
+    if _HEADER_KEY not in metadata:
+        raise ValueError(
+            f"{path!s} is a safetensors file without an sk_mlp header; it was not "
+            "written by sk_mlp.save."
+        )
+    try:
+        header = json.loads(metadata[_HEADER_KEY], parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"{path!s}: the sk_mlp header is not valid JSON ({exc}).") from exc
+    if type(header) is not dict or header.get("format") != "sk_mlp":
+        raise ValueError(f"{path!s}: the sk_mlp header is malformed.")
+    version = header.get("format_version")
+    if type(version) is not int or version < 1:
+        raise ValueError(f"{path!s}: the header has no valid format_version.")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path!s} has format version {version}, written by a newer sk_mlp; this "
+            f"sk_mlp reads versions up to {FORMAT_VERSION}. Upgrade sk_mlp to load it."
+        )
+    if set(header) != {"format", "format_version", "versions", "estimator"}:
+        raise ValueError(f"{path!s}: the header has fields {sorted(header)}.")
+    return header, tensors
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def load(path, *, device=None, module=None):
+    """Load an estimator saved by :func:`save`, without running code from the file.
+
+    Only the types on sk_mlp's allow-lists are built (numbers, strings,
+    arrays, tensors, the torch layers sk_mlp's networks use, sk_mlp's losses
+    and a few scikit-learn label encoders); names in the file are looked up
+    in those lists, never imported, and nothing is unpickled. A file naming
+    anything else is refused with a ``ValueError``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file written by :func:`save`.
+
+    device : str, torch.device or None, default=None
+        Where the loaded model predicts and trains: sets both the ``device``
+        parameter and the fitted ``device_``. ``None`` keeps the device the
+        model was fitted on where it exists here, and otherwise uses the CPU
+        with a warning (as unpickling does).
+
+    module : callable or None, default=None
+        For a model fitted with ``module=``: the same callable, which the file
+        does not store. It is called as ``module(n_features_in_, n_outputs)``
+        to build the network, whose weights are then loaded from the file.
+
+    Returns
+    -------
+    estimator : TorchMLPClassifier or TorchMLPRegressor
+        The estimator, fitted as it was saved (network, optimizer state and
+        training history included), so ``partial_fit`` and ``warm_start``
+        continue as they would have on the original.
+
+    Warns
+    -----
+    InconsistentVersionWarning
+        If sk_mlp, PyTorch, scikit-learn or NumPy have other versions than
+        when the file was saved.
+
+    See Also
+    --------
+    save : Save an estimator to such a file.
+    """
+    header, tensors = _read(path)
+    estimator_node = header["estimator"]
+    if type(estimator_node) is not dict or set(estimator_node) != {"class", "attributes"}:
+        raise ValueError(f"{path!s}: the header's estimator entry is malformed.")
+    cls = (
+        estimator_classes().get(estimator_node["class"])
+        if isinstance(estimator_node["class"], str)
+        else None
+    )
+    if cls is None:
+        raise ValueError(f"{path!s}: class {estimator_node['class']!r} is not an sk_mlp estimator.")
+    versions = header["versions"]
+    if type(versions) is not dict or not all(type(v) is str for v in versions.values()):
+        raise ValueError(f"{path!s}: the header's versions entry is malformed.")
+    decoder = Decoder(tensors, module)
+    attributes = decoder.decode(
+        {"$type": "dict", "value": estimator_node["attributes"]}, "estimator"
+    )
+    if module is not None and attributes.get("module") is None:
+        raise ValueError(
+            "module= was given, but this model was fitted with sk_mlp's own network "
+            "(module=None); load it without module=."
+        )
+    unused = set(tensors) - decoder.used
+    if unused:
+        raise ValueError(
+            f"{path!s}: the file holds tensors the header does not use: {sorted(unused)[:5]}."
+        )
+    _warn_on_version_change(versions, cls.__name__, stacklevel=2)
+    estimator = cls.__new__(cls)
+    estimator.__dict__.update(attributes)
+    _place(estimator, device)
+    return estimator
+
+
+def _place(estimator, device) -> None:
+    """Move a loaded estimator's network to ``device`` (see :func:`load`)."""
+    if device is not None:
+        resolved = resolve_device(str(device) if isinstance(device, torch.device) else device)
+        estimator.device = device
+    elif "device_" in vars(estimator) and estimator.device_ in available_devices():
+        resolved = torch.device(estimator.device_)
+    elif "device_" in vars(estimator):
+        warnings.warn(
+            f"This model was fitted on {estimator.device_!r}, which is not available here; "
+            "it was loaded on 'cpu' and predicts there. Pass device= to choose.",
+            UserWarning,
+            stacklevel=3,
+        )
+        resolved = torch.device("cpu")
+    else:
+        return
+    if "module_" in vars(estimator):
+        estimator.module_.to(resolved)
+        estimator.device_ = str(resolved)
+
+
+# ---------------------------------------------------------------- pickle hooks
+def record_versions(state: dict) -> dict:
+    """Add the sk_mlp and torch versions to an estimator's pickle state.
+
+    Called by ``BaseTorchMLP.__getstate__``; :func:`check_versions` reads them.
+    """
+    state[_PICKLE_VERSIONS_KEY] = _library_versions(("sk_mlp", "torch"))
+    return state
+
+
+def check_versions(state: dict, estimator_name: str) -> None:
+    """Remove the versions :func:`record_versions` stored from ``state`` and warn
+    with :class:`InconsistentVersionWarning` if they differ from the installed ones.
+
+    Called by ``BaseTorchMLP.__setstate__`` before the state is applied.
+    Pickles written before versions were recorded load without a warning.
+    (scikit-learn's own ``__setstate__`` checks the scikit-learn version.)
+    """
+    saved = state.pop(_PICKLE_VERSIONS_KEY, None)
+    if isinstance(saved, dict):
+        # stacklevel: check_versions <- __setstate__ <- pickle's loads
+        _warn_on_version_change(saved, estimator_name, stacklevel=3)

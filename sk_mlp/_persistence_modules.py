@@ -1,0 +1,258 @@
+"""The torch networks a saved file may hold, and how they are rebuilt.
+
+A network is saved as a tree of layers, each a name from :data:`_LAYERS` with
+its constructor arguments, plus its ``state_dict`` as tensors. Loading builds
+the tree from those names alone and then loads the weights. Saving checks that
+each layer rebuilt from its arguments has the same attributes and tensors as
+the original, so a layer that gains state the table does not know about fails
+to save instead of loading wrong.
+
+A network built by the estimator's ``module=`` callable is saved as its
+weights and the arguments of that call; loading calls the callable the user
+passes to :func:`sk_mlp.load`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._module import Dropout, RobustInput
+
+USER_NETWORK = "sk_mlp.module_param"
+
+
+@dataclass(frozen=True)
+class _Layer:
+    cls: type
+    args: Callable[[nn.Module], dict]
+    build: Callable[..., nn.Module]
+    container: bool = False
+
+
+def _attributes(*names: str) -> Callable[[nn.Module], dict]:
+    return lambda layer: {name: getattr(layer, name) for name in names}
+
+
+def _robust_input(n_features: int, clip: float) -> RobustInput:
+    # The statistics are buffers, filled by load_state_dict.
+    return RobustInput(torch.zeros(n_features), torch.ones(n_features), clip)
+
+
+def _layers() -> dict[str, _Layer]:
+    plain = {
+        "Identity": (nn.Identity, ()),
+        "Sigmoid": (nn.Sigmoid, ()),
+        "Tanh": (nn.Tanh, ()),
+        "ReLU": (nn.ReLU, ("inplace",)),
+        "LeakyReLU": (nn.LeakyReLU, ("negative_slope", "inplace")),
+        "ELU": (nn.ELU, ("alpha", "inplace")),
+        "GELU": (nn.GELU, ("approximate",)),
+        "SiLU": (nn.SiLU, ("inplace",)),
+        "Softplus": (nn.Softplus, ("beta", "threshold")),
+        "Dropout": (nn.Dropout, ("p", "inplace")),
+        "BatchNorm1d": (
+            nn.BatchNorm1d,
+            ("num_features", "eps", "momentum", "affine", "track_running_stats"),
+        ),
+    }
+    layers = {
+        f"torch.nn.{name}": _Layer(cls, _attributes(*names), cls)
+        for name, (cls, names) in plain.items()
+    }
+    layers["torch.nn.Sequential"] = _Layer(nn.Sequential, lambda _: {}, nn.Sequential, True)
+    layers["torch.nn.Linear"] = _Layer(
+        nn.Linear,
+        lambda layer: {
+            "in_features": layer.in_features,
+            "out_features": layer.out_features,
+            "bias": layer.bias is not None,
+        },
+        nn.Linear,
+    )
+    layers["torch.nn.LayerNorm"] = _Layer(
+        nn.LayerNorm,
+        lambda layer: {
+            "normalized_shape": layer.normalized_shape,
+            "eps": layer.eps,
+            "elementwise_affine": layer.elementwise_affine,
+            "bias": layer.bias is not None,
+        },
+        nn.LayerNorm,
+    )
+    layers["sk_mlp.Dropout"] = _Layer(Dropout, _attributes("p", "inplace"), Dropout)
+    layers["sk_mlp.RobustInput"] = _Layer(
+        RobustInput,
+        lambda layer: {"n_features": layer.shift.shape[0], "clip": layer.clip},
+        _robust_input,
+    )
+    return layers
+
+
+_LAYERS = _layers()
+_LAYER_NAMES = {layer.cls: name for name, layer in _LAYERS.items()}
+# Layers sk_mlp puts in front of a ``module=`` network (see user_network_path).
+_INPUT_LAYERS = (RobustInput,)
+
+
+def user_network_path(network: nn.Module) -> tuple[str, ...]:
+    """Where, inside a fitted ``module_``, the ``module=`` callable's network is.
+
+    sk_mlp wraps that network as ``Sequential(input layers..., network)``;
+    the path descends through such wrappers to their last child.
+    """
+    path: tuple[str, ...] = ()
+    while (
+        type(network) is nn.Sequential
+        and len(network) > 1
+        and all(isinstance(layer, _INPUT_LAYERS) for layer in list(network)[:-1])
+    ):
+        last = str(len(network) - 1)
+        path, network = (*path, last), network[len(network) - 1]
+    return path
+
+
+def user_network_args(estimator) -> dict:
+    """The arguments sk_mlp called ``module=`` with when it built the network."""
+    n_outputs = estimator._loss_function().n_outputs(estimator.n_outputs_)
+    return {"n_features": int(estimator.n_features_in_), "n_outputs": int(n_outputs)}
+
+
+# -------------------------------------------------------------------- encoding
+def encode_module(encoder, network: nn.Module, path: str) -> dict:
+    """The JSON node of a torch network; its tensors go to ``encoder``."""
+    user_path = None
+    if getattr(encoder.estimator, "module", None) is not None:
+        user_path = user_network_path(network)
+    tree = _encode_layer(encoder, network, path, (), user_path)
+    state = {
+        name: encoder.tensor(tensor, f"{path}.{name}")
+        for name, tensor in network.state_dict().items()
+    }
+    return {"$type": "torch.nn.Module", "tree": tree, "state_dict": state}
+
+
+def _encode_layer(encoder, layer, path, at, user_path) -> dict:
+    if at == user_path:
+        args = user_network_args(encoder.estimator)
+        return {"class": USER_NETWORK, "args": args, "training": layer.training}
+    name = _LAYER_NAMES.get(type(layer))
+    if name is None:
+        raise TypeError(
+            f"Cannot save {path}: a {type(layer).__module__}.{type(layer).__qualname__} "
+            "layer is not one sk_mlp files may hold. Networks from module= are "
+            "saved as their weights (pass the callable to sk_mlp.load); sk_mlp's own "
+            "networks use only the layers listed in sk_mlp/_persistence_modules.py."
+        )
+    spec = _LAYERS[name]
+    args = spec.args(layer)
+    _check_rebuilds(layer, spec, args, path)
+    node = {"class": name, "args": encoder.encode(args, path), "training": layer.training}
+    if spec.container:
+        node["children"] = [
+            [
+                child_name,
+                _encode_layer(encoder, child, f"{path}.{child_name}", (*at, child_name), user_path),
+            ]
+            for child_name, child in layer.named_children()
+        ]
+    return node
+
+
+def _public_state(layer: nn.Module) -> dict:
+    attributes = {k: v for k, v in vars(layer).items() if not k.startswith("_") and k != "training"}
+    tensors = {name: (tuple(t.shape), t.dtype) for name, t in layer.state_dict().items()}
+    return {
+        "attributes": attributes,
+        "tensors": tensors,
+        "modules": [type(m) for m in layer.modules()],
+    }
+
+
+def _check_rebuilds(layer: nn.Module, spec: _Layer, args: dict, path: str) -> None:
+    """Raise if ``spec.build(**args)`` would not recreate ``layer`` with its weights."""
+    if layer._forward_hooks or layer._forward_pre_hooks or layer._non_persistent_buffers_set:
+        raise TypeError(
+            f"Cannot save {path}: layers with hooks or non-persistent buffers are not supported."
+        )
+    if spec.container:
+        return
+    with torch.device("meta"):
+        rebuilt = spec.build(**args)
+    original, copy = _public_state(layer), _public_state(rebuilt)
+    if original != copy:
+        differ = [key for key in original if original[key] != copy[key]]
+        raise TypeError(
+            f"Cannot save {path}: a {type(layer).__name__} rebuilt from {args} differs "
+            f"in its {differ}; the table in sk_mlp/_persistence_modules.py needs updating."
+        )
+
+
+# -------------------------------------------------------------------- decoding
+def decode_module(decoder, node: dict, path: str) -> nn.Module:
+    """Build the network a node describes and load its weights."""
+    tree, state = decoder.fields(node, path, "tree", "state_dict")
+    if type(state) is not dict:
+        raise ValueError(f"{path}: the state_dict entry must be a JSON object.")
+    # Building layers draws initial weights; the caller's random stream stays as it was.
+    with torch.random.fork_rng(devices=[]):
+        network = _decode_layer(decoder, tree, path)
+    weights = {name: decoder.tensor(key, f"{path}.{name}") for name, key in state.items()}
+    try:
+        network.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: the saved weights do not fit the network: {exc}") from exc
+    return network
+
+
+def _decode_layer(decoder, node, path: str) -> nn.Module:
+    if type(node) is not dict or not isinstance(node.get("class"), str):
+        raise ValueError(f"{path}: malformed layer entry.")
+    name = node["class"]
+    if name == USER_NETWORK:
+        return _build_user_network(decoder, node, path)
+    spec = _LAYERS.get(name)
+    if spec is None:
+        raise ValueError(f"{path}: layer {name!r} is not one sk_mlp files may hold.")
+    fields = (
+        ("class", "args", "training", "children")
+        if spec.container
+        else ("class", "args", "training")
+    )
+    if set(node) != set(fields):
+        raise ValueError(f"{path}: a {name} entry has fields {sorted(node)}.")
+    args = decoder.decode(node["args"], path)
+    if type(args) is not dict or type(node["training"]) is not bool:
+        raise ValueError(f"{path}: malformed {name} entry.")
+    try:
+        layer = spec.build(**args)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"{path}: cannot build {name} from {args}: {exc}") from exc
+    if spec.container:
+        for child in node["children"] if type(node["children"]) is list else [None]:
+            if type(child) is not list or len(child) != 2 or type(child[0]) is not str:
+                raise ValueError(f"{path}: malformed children of {name}.")
+            layer.add_module(child[0], _decode_layer(decoder, child[1], f"{path}.{child[0]}"))
+    layer.training = node["training"]
+    return layer
+
+
+def _build_user_network(decoder, node, path: str) -> nn.Module:
+    if set(node) != {"class", "args", "training"} or type(node["args"]) is not dict:
+        raise ValueError(f"{path}: malformed module= network entry.")
+    args = node["args"]
+    if set(args) != {"n_features", "n_outputs"} or not all(type(v) is int for v in args.values()):
+        raise ValueError(f"{path}: malformed module= network arguments.")
+    if decoder.module_factory is None:
+        raise ValueError(
+            "This model was fitted with module=; its network is saved as weights "
+            "only. Pass the same callable: sk_mlp.load(path, module=<callable>)."
+        )
+    network = decoder.module_factory(args["n_features"], args["n_outputs"])
+    if not isinstance(network, nn.Module):
+        raise TypeError(f"module must return a torch.nn.Module, got {type(network).__name__}.")
+    network.train(node["training"] is True)
+    return network

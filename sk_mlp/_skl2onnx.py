@@ -1,0 +1,179 @@
+"""sk_mlp's converters for skl2onnx, so that pipelines ending in an sk_mlp
+estimator convert with ``skl2onnx.to_onnx`` in one call.
+
+The converter builds the same graph as :func:`sk_mlp.to_onnx` and copies its
+nodes into skl2onnx's container, renaming every tensor into skl2onnx's scope.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._onnx import estimator_graph, import_onnx
+
+_ALIASES = {
+    "TorchMLPClassifier": "SkMlpTorchMLPClassifier",
+    "TorchMLPRegressor": "SkMlpTorchMLPRegressor",
+}
+
+
+def _import_skl2onnx():
+    import_onnx()
+    try:
+        import skl2onnx
+    except ImportError as exc:
+        raise ImportError(
+            "Converting pipelines needs skl2onnx; install it with `pip install skl2onnx` "
+            "(or `pip install 'sk_mlp[onnx]'`)."
+        ) from exc
+    return skl2onnx
+
+
+def _input_dtype(operator):
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    kind = type(operator.inputs[0].type)
+    if kind not in (FloatTensorType, DoubleTensorType):
+        raise ValueError(
+            f"{type(operator.raw_operator).__name__} takes float or double tensors in "
+            f"ONNX, got {kind.__name__}."
+        )
+    return np.float64 if kind is DoubleTensorType else np.float32
+
+
+def _shape_calculator(operator):
+    from skl2onnx.common.data_types import Int64TensorType, StringTensorType
+
+    from ._classifier import TorchMLPClassifier
+    from ._onnx import class_labels
+
+    estimator = operator.raw_operator
+    float_type = type(operator.inputs[0].type)
+    _input_dtype(operator)
+    n_rows = operator.inputs[0].get_first_dimension()
+    if isinstance(estimator, TorchMLPClassifier):
+        n_classes = len(estimator.classes_)
+        if estimator._target_type == "multilabel-indicator":
+            operator.outputs[0].type = Int64TensorType([n_rows, n_classes])
+        elif class_labels(estimator, integer_labels=True).dtype.kind == "U":
+            operator.outputs[0].type = StringTensorType([n_rows])
+        else:
+            operator.outputs[0].type = Int64TensorType([n_rows])
+        operator.outputs[1].type = float_type([n_rows, n_classes])
+        return
+    for output in operator.outputs:
+        output.type = float_type([n_rows, estimator.n_outputs_])
+
+
+def _converter(scope, operator, container):
+    """Add the estimator's graph to skl2onnx's container, between the
+    operator's input and outputs."""
+    onnx = import_onnx()
+    dtype = _input_dtype(operator)
+    opset = container.target_opset
+    opset = opset.get("", opset.get("ai.onnx")) if isinstance(opset, dict) else opset
+    g, outputs = estimator_graph(operator.raw_operator, dtype, opset, skl2onnx_layout=True)
+    names = {"X": operator.inputs[0].full_name}
+    for variable, (_, source, _, _) in zip(operator.outputs, outputs):
+        names[source] = variable.full_name
+
+    def rename(name: str) -> str:
+        if name and name not in names:
+            names[name] = scope.get_unique_variable_name(name)
+        return names.get(name, name)
+
+    for tensor in g.initializers:
+        values = onnx.numpy_helper.to_array(tensor)
+        content = values.ravel().tolist() if values.dtype.kind in "OUS" else tensor
+        container.add_initializer(rename(tensor.name), tensor.data_type, list(tensor.dims), content)
+    for node in g.nodes:
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        container.add_node(
+            node.op_type,
+            [rename(name) for name in node.input],
+            [rename(name) for name in node.output],
+            op_domain=node.domain,
+            op_version=g.opset_imports.get(node.domain, g.opset),
+            name=scope.get_unique_operator_name(node.op_type),
+            **attributes,
+        )
+
+
+def _parse_regressor(scope, model, inputs, custom_parsers=None):
+    """One output, the prediction; a second, the std, with option return_std."""
+    options = scope.get_options(model, {"return_std": False})
+    if options["return_std"] and model.out_activation_ != "gaussian":
+        raise ValueError("Option return_std needs a regressor fitted with loss='gaussian_nll'.")
+    operator = scope.declare_local_operator(_ALIASES["TorchMLPRegressor"], model)
+    operator.inputs = inputs
+    names = ["variable", "std"] if options["return_std"] else ["variable"]
+    for name in names:
+        operator.outputs.append(scope.declare_local_variable(name, inputs[0].type.__class__()))
+    return operator.outputs
+
+
+def register_skl2onnx_converters():
+    """Register sk_mlp's estimators with skl2onnx.
+
+    Afterwards ``skl2onnx.to_onnx`` converts pipelines that hold a
+    :class:`TorchMLPClassifier` or :class:`TorchMLPRegressor` (after a
+    ``StandardScaler``, a ``ColumnTransformer`` with a ``OneHotEncoder``, ...)
+    in one call. The classifier supports skl2onnx's ``zipmap`` option (pass
+    ``options={TorchMLPClassifier: {"zipmap": False}}`` for a plain
+    probability matrix); the regressor has an option ``return_std`` that adds
+    a ``std`` output for ``loss='gaussian_nll'``. :func:`to_onnx` calls this
+    itself. Calling it again does nothing more.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import skl2onnx
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from sk_mlp import TorchMLPClassifier, register_skl2onnx_converters
+    >>> X, y = make_classification(n_samples=100, random_state=0)
+    >>> pipe = make_pipeline(StandardScaler(), TorchMLPClassifier(max_iter=20, random_state=0))
+    >>> pipe = pipe.fit(X, y)
+    >>> register_skl2onnx_converters()
+    >>> options = {TorchMLPClassifier: {"zipmap": False}}
+    >>> model = skl2onnx.to_onnx(pipe, X[:1].astype(np.float32), options=options)
+    >>> [output.name for output in model.graph.output]
+    ['label', 'probabilities']
+    """
+    skl2onnx = _import_skl2onnx()
+    from ._classifier import TorchMLPClassifier
+    from ._regressor import TorchMLPRegressor
+
+    skl2onnx.update_registered_converter(
+        TorchMLPClassifier,
+        _ALIASES["TorchMLPClassifier"],
+        _shape_calculator,
+        _converter,
+        # skl2onnx's ZipMap reads "nocl" (class indices instead of labels),
+        # which this converter does not offer.
+        options={"zipmap": [True, False, "columns"], "nocl": [False]},
+    )
+    skl2onnx.update_registered_converter(
+        TorchMLPRegressor,
+        _ALIASES["TorchMLPRegressor"],
+        _shape_calculator,
+        _converter,
+        parser=_parse_regressor,
+        options={"return_std": [False, True]},
+    )
+
+
+def convert_with_skl2onnx(estimator, X_sample, target_opset):
+    """``skl2onnx.to_onnx`` with sk_mlp's converters and plain probability outputs."""
+    skl2onnx = _import_skl2onnx()
+    from ._classifier import TorchMLPClassifier
+
+    if X_sample is None:
+        raise ValueError(
+            f"Converting a {type(estimator).__name__} needs X_sample: a few input rows "
+            "that tell skl2onnx the input columns and types."
+        )
+    register_skl2onnx_converters()
+    options = {TorchMLPClassifier: {"zipmap": False}}
+    return skl2onnx.to_onnx(estimator, X_sample, target_opset=target_opset, options=options)
