@@ -47,6 +47,7 @@ from ._module import (
     forward,
     linear_layers,
 )
+from ._persistence import check_versions, record_versions
 from ._sklearn_private import (
     Interval,
     Options,
@@ -525,7 +526,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                     yield
         finally:
             for layer in dropouts:
-                layer.generator = None
+                del layer.generator  # back to the class default: no generator
 
     def _resume_history(self, early_stopping: bool, incremental: bool) -> History:
         """Continue the curves of a previous fit (warm start or partial_fit).
@@ -639,9 +640,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         if "module_" in state and not on_cpu(torch.device(self.device_)):
             state["module_"] = copy.deepcopy(self.module_).to("cpu")
             state["_optimizer_state"] = tree_to(self._optimizer_state, "cpu")
-        return state
+        return record_versions(state)
 
     def __setstate__(self, state):
+        check_versions(state, type(self).__name__)  # warns when the versions differ
         super().__setstate__(state)
         device = getattr(self, "device_", "cpu")
         if on_cpu(torch.device(device)):

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 # bounded at log(1 / eps) ~ 36, which keeps every probability strictly inside
 # (0, 1) and predict_log_proba equal to the log of predict_proba. Metrics such
 # as scikit-learn's log_loss clip probabilities at the same epsilon.
-_MAX_LOGIT_MARGIN = 36.0
+MAX_LOGIT_MARGIN = 36.0
 
 
 def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -173,8 +173,8 @@ class BinaryLogLoss(_Loss):
 
     def log_proba(self, raw: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of the positive class, margins bounded (see
-        ``_MAX_LOGIT_MARGIN``)."""
-        return F.logsigmoid(raw.clamp(-_MAX_LOGIT_MARGIN, _MAX_LOGIT_MARGIN))
+        ``MAX_LOGIT_MARGIN``)."""
+        return F.logsigmoid(raw.clamp(-MAX_LOGIT_MARGIN, MAX_LOGIT_MARGIN))
 
     def complement_log_proba(self, raw: torch.Tensor) -> torch.Tensor:
         """``log(1 - p)``, computed without cancellation."""
@@ -209,9 +209,9 @@ class MulticlassLogLoss(_Loss):
 
     def log_proba(self, raw: torch.Tensor) -> torch.Tensor:
         """Log-probabilities, margins to the largest logit bounded (see
-        ``_MAX_LOGIT_MARGIN``)."""
+        ``MAX_LOGIT_MARGIN``)."""
         margin = raw - raw.max(dim=1, keepdim=True).values
-        return F.log_softmax(margin.clamp_min(-_MAX_LOGIT_MARGIN), dim=1)
+        return F.log_softmax(margin.clamp_min(-MAX_LOGIT_MARGIN), dim=1)
 
 
 REGRESSION_LOSSES = {

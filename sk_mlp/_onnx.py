@@ -21,6 +21,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._losses import MAX_LOGIT_MARGIN
 from ._module import Dropout, RobustInput
 from ._persistence_modules import user_network_path
 
@@ -269,6 +270,14 @@ def classifier_outputs(g: Graph, raw: str, estimator, dtype, integer_labels=Fals
     """``(label, probabilities)`` names, computed as the classifier's predict does."""
     target_type = estimator._target_type
     logits = g.cast(raw, np.float64)
+    if target_type == "multiclass":
+        # Margins to the largest logit bounded, as predict_proba bounds them.
+        top = g.op("ArgMax", logits, axis=1, keepdims=1)
+        margin = g.op("Sub", logits, g.op("GatherElements", logits, top, axis=1))
+        logits = g.op("Max", margin, g.const(-MAX_LOGIT_MARGIN))
+    else:
+        bound = MAX_LOGIT_MARGIN
+        logits = g.op("Clip", logits, g.const(-bound), g.const(bound))
     if target_type == "multilabel-indicator":
         proba = g.op("Sigmoid", logits)
         label = g.cast(g.op("Greater", raw, g.const(np.float32(0))), np.int64)

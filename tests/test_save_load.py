@@ -27,7 +27,7 @@ def _continue(estimator, X, y):
     """One more step of training: partial_fit where available, else a warm start."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        if estimator.solver == "lbfgs":
+        if not hasattr(estimator, "partial_fit"):  # lbfgs, early stopping, balanced weights
             return estimator.set_params(warm_start=True, max_iter=2).fit(X, y)
         return estimator.partial_fit(X, y)
 
