@@ -6,8 +6,8 @@ dask array whose blocks are the in-memory predictions of the input's blocks
 call time, and each block is predicted where it is computed, on a dask
 worker or in a local thread, with at most one block in memory per task.
 
-This module is imported only when the input is a dask collection, so that
-``import sk_mlp`` never imports dask.
+dask itself is imported only when an input is a dask collection, so that
+``import sk_mlp`` never imports it.
 """
 
 from __future__ import annotations
@@ -20,11 +20,17 @@ from sklearn.utils.validation import check_is_fitted
 
 
 def is_dask_collection(X) -> bool:
-    """Whether ``X`` is a dask collection (array, data frame, ...).
+    """Whether ``X`` is a dask array, data frame or series.
 
-    Duck-typed on dask's collection protocol, so that it costs no import.
+    Costs no import: an input of those types has imported its dask module
+    already. Other objects that hold dask data (an xarray ``DataArray``, say)
+    take the in-memory path, as before.
     """
-    return callable(getattr(X, "__dask_graph__", None))
+    da = sys.modules.get("dask.array")
+    if da is not None and isinstance(X, da.Array):
+        return True
+    dd = sys.modules.get("dask.dataframe")
+    return dd is not None and isinstance(X, (dd.DataFrame, dd.Series))
 
 
 def _predict_block(block, estimator, method: str, kwargs: dict):

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import subprocess
 import sys
 import warnings
 
@@ -222,6 +223,13 @@ def test_predict_on_a_dask_data_frame_keeps_feature_names():
         assert isinstance(lazy, da.Array)
         computed = lazy.compute(scheduler="sync")
     assert_allclose(computed, clf.predict_proba(frame), rtol=1e-5, atol=1e-6)
+
+
+def test_importing_sk_mlp_does_not_import_dask():
+    code = "import sys, sk_mlp; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+    code += "('dask', 'distributed')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_lazy_predict_checks_the_input_before_computing(fitted_classifier):
