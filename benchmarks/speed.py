@@ -652,6 +652,9 @@ def main(argv=None):
     parser.add_argument("--only", nargs="*", default=None, help="workload names to run")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory case")
     parser.add_argument("--no-gridsearch", action="store_true", help="skip GridSearchCV")
+    parser.add_argument(
+        "--no-search", action="store_true", help="skip the search on loky and dask (scaling.py)"
+    )
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -704,6 +707,10 @@ def main(argv=None):
                 memory = m
     if not args.no_gridsearch and (not args.only or "gridsearch" in args.only):
         measure_gridsearch(args.quick, log)
+    if not args.no_search and (not args.only or "search" in args.only):
+        from scaling import search_section  # benchmarks/scaling.py, beside this file
+
+        search_section(args.quick, log)
     summarise(outcomes, memory, log)
     log(f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s")
     if not (args.quick or args.only):  # a full run is the one the docs quote

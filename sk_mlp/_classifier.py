@@ -13,6 +13,7 @@ from sklearn.utils.validation import column_or_1d
 
 from . import _docstrings
 from ._base import BaseTorchMLP, _supports_partial_fit
+from ._dask import is_dask_collection, predict_lazily
 from ._device import to_numpy
 from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
 from ._sklearn_private import StrOptions, _fit_context
@@ -228,6 +229,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes (an indicator matrix for multilabel targets).
         """
+        if is_dask_collection(X):
+            return predict_lazily(self, "predict", X)
         proba = self.predict_proba(X)
         if self._target_type == "multilabel-indicator":
             return (proba > 0.5).astype(int)
@@ -247,6 +250,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             The predicted probability of the sample for each class in the
             model, where classes are ordered as they are in `self.classes_`.
         """
+        if is_dask_collection(X):
+            return predict_lazily(self, "predict_proba", X)
         return np.exp(self.predict_log_proba(X))
 
     def predict_log_proba(self, X):
@@ -264,6 +269,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             in the model, where classes are ordered as they are in
             `self.classes_`.
         """
+        if is_dask_collection(X):
+            return predict_lazily(self, "predict_log_proba", X)
         # float64 for the link, so that probabilities sum to one to float64
         # precision, as scikit-learn's metrics check.
         raw = self._forward(X).double()

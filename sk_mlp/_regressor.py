@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _docstrings
 from ._base import BaseTorchMLP, _supports_partial_fit
+from ._dask import is_dask_collection, predict_lazily
 from ._device import to_numpy
 from ._losses import REGRESSION_LOSSES, GaussianNLL, weighted_mean
 from ._sklearn_private import StrOptions, _fit_context
@@ -208,6 +209,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
                 f"this one was fitted with a loss that predicts no variance "
                 f"(out_activation_={self.out_activation_!r})."
             )
+        if is_dask_collection(X):
+            return predict_lazily(self, "predict", X, return_std=return_std)
         raw = self._forward(X)
         mean = self._to_y_units(self._loss.mean(raw))
         if not return_std:

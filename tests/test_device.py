@@ -12,7 +12,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._device import available_devices
+from sk_mlp._device import available_devices, resolve_device
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -152,3 +152,15 @@ def test_cuda_and_cpu_fits_agree(regression_data):
     gpu = _fit(TorchMLPRegressor(device="cuda", **params), X, y)
     assert gpu.device_.startswith("cuda")
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=0.05, atol=0.05 * y.std())
+
+
+@pytest.mark.parametrize("device", ["auto", "cuda"])
+def test_gpu_worker_uses_the_first_gpu_it_sees(monkeypatch, device):
+    """dask-cuda starts worker i with CUDA_VISIBLE_DEVICES rotated to put GPU i
+    first ('2,3,0,1' for worker 2), and torch numbers the visible GPUs in that
+    order: the worker's own GPU is cuda:0, which 'auto' and 'cuda' choose."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3,0,1")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device(device) == torch.device("cuda:0")
+    assert available_devices()[:4] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]

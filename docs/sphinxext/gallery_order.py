@@ -15,6 +15,7 @@ ORDER = [
     "plot_grid_search.py",
     "plot_column_transformer.py",
     "plot_device.py",
+    "plot_dask_search.py",
     "plot_compare_sklearn.py",
 ]
 
