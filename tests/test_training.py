@@ -100,62 +100,6 @@ def test_zero_weight_rows_are_ignored():
     np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-4, atol=1e-3)
 
 
-# ------------------------------------------------------------ reproducibility
-@pytest.mark.parametrize(
-    "params",
-    [
-        {},
-        {"dropout": 0.3},
-        {"early_stopping": True, "dropout": 0.2},
-        {"normalization": "batch", "batch_size": 16},
-    ],
-    ids=["plain", "dropout", "early_stopping", "batchnorm"],
-)
-def test_same_random_state_gives_identical_predictions(params):
-    X, y = _small_classification(100)
-    make = lambda: TorchMLPClassifier(  # noqa: E731
-        hidden_layer_sizes=(16,), max_iter=15, random_state=3, **params
-    )
-    a, b = _fit_quietly(make(), X, y), _fit_quietly(make(), X, y)
-    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
-    assert a.loss_curve_ == b.loss_curve_
-
-
-def test_different_random_states_give_different_models():
-    X, y = _small_classification(100)
-    a = _fit_quietly(TorchMLPClassifier((16,), max_iter=5, random_state=0), X, y)
-    b = _fit_quietly(TorchMLPClassifier((16,), max_iter=5, random_state=1), X, y)
-    assert not np.allclose(a.predict_proba(X), b.predict_proba(X))
-
-
-def test_random_state_instance_is_accepted_and_reproducible():
-    X, y = _small_regression()
-    make = lambda: TorchMLPRegressor(  # noqa: E731
-        (8,), max_iter=5, random_state=np.random.RandomState(7)
-    )
-    np.testing.assert_array_equal(
-        _fit_quietly(make(), X, y).predict(X), _fit_quietly(make(), X, y).predict(X)
-    )
-
-
-@pytest.mark.parametrize("params", [{}, {"dropout": 0.3, "early_stopping": True}])
-def test_fit_leaves_torch_global_rng_state_unchanged(params):
-    X, y = _small_classification()
-    torch.manual_seed(123)
-    before = torch.get_rng_state()
-    _fit_quietly(TorchMLPClassifier((8,), max_iter=3, random_state=0, **params), X, y)
-    assert torch.equal(torch.get_rng_state(), before)
-
-
-def test_global_torch_seed_does_not_affect_a_seeded_fit():
-    X, y = _small_regression()
-    torch.manual_seed(1)
-    a = _fit_quietly(TorchMLPRegressor((8,), max_iter=3, random_state=0), X, y)
-    torch.manual_seed(2)
-    b = _fit_quietly(TorchMLPRegressor((8,), max_iter=3, random_state=0), X, y)
-    np.testing.assert_array_equal(a.predict(X), b.predict(X))
-
-
 # ------------------------------------------------------------- early stopping
 def _overfitting_classifier(**params):
     """Noisy labels and a wide network: validation log loss rises after a while."""
