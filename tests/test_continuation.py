@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from sklearn.datasets import make_classification
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 from sk_mlp._training import NonFiniteLossError
+
+# Short fits are intended here.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 @pytest.fixture
@@ -94,8 +98,113 @@ def test_partial_fit_after_changing_the_solver_starts_a_fresh_optimizer(data):
     assert model.n_iter_ == 2
 
 
+def three_layer_network(n_features, n_outputs):
+    """A module-level ``module=`` factory: deeper than ``hidden_layer_sizes`` says."""
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_features, 6),
+        torch.nn.Tanh(),
+        torch.nn.Linear(6, 5),
+        torch.nn.Tanh(),
+        torch.nn.Linear(5, n_outputs),
+    )
+
+
 def test_n_layers_counts_the_layers_of_the_trained_network(data):
     X, y = data
-    model = TorchMLPRegressor((8,), warm_start=True, max_iter=3, random_state=0).fit(X, y)
-    model.set_params(hidden_layer_sizes=(8, 8, 8)).fit(X, y)  # warm start keeps the network
-    assert model.n_layers_ == len(model.coefs_) + 1 == 3
+    model = TorchMLPRegressor((8,), module=three_layer_network, max_iter=3, random_state=0)
+    model.fit(X, y)
+    assert model.n_layers_ == len(model.coefs_) + 1 == 4
+
+
+# ------------------------------------- parameters that change the network or targets
+# Changing any of these makes the fitted network meaningless for the new
+# setting: a warm-start fit starts over, partial_fit refuses.
+STRUCTURAL_CHANGES = [
+    {"loss": "poisson"},
+    {"loss": "gaussian_nll"},
+    {"hidden_layer_sizes": (5, 3)},
+    {"activation": "tanh"},
+    {"normalization": "layer"},
+    {"preprocessing": None},
+    {"module": three_layer_network},
+]
+CHANGE_IDS = [
+    "{}={}".format(*next(iter(change.items())))
+    if not callable(change.get("module"))
+    else "module=factory"
+    for change in STRUCTURAL_CHANGES
+]
+
+
+def _regressor(**params):
+    return TorchMLPRegressor(
+        **{"hidden_layer_sizes": (8,), "max_iter": 5, "random_state": 0, **params}
+    )
+
+
+@pytest.mark.parametrize("change", STRUCTURAL_CHANGES, ids=CHANGE_IDS)
+def test_warm_start_fit_after_a_structural_change_fits_from_scratch(data, change):
+    X, y = data  # y > 0: valid for every loss
+    model = _regressor(warm_start=True).fit(X, y)
+    model.set_params(**change).fit(X, y)
+    fresh = _regressor(warm_start=True, **change).fit(X, y)
+    assert model.n_iter_ == fresh.n_iter_ == 5
+    assert model.loss_curve_ == fresh.loss_curve_
+    np.testing.assert_array_equal(model.predict(X), fresh.predict(X))
+    assert [c.shape for c in model.coefs_] == [c.shape for c in fresh.coefs_]
+
+
+@pytest.mark.parametrize(
+    "change", [{"hidden_layer_sizes": (5, 3)}, {"activation": "tanh"}, {"normalization": "batch"}]
+)
+def test_classifier_warm_start_fit_after_a_structural_change_fits_from_scratch(change):
+    X, y = make_classification(n_samples=80, n_features=4, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0)
+    model = TorchMLPClassifier(**params).fit(X, y)
+    model.set_params(**change).fit(X, y)
+    fresh = TorchMLPClassifier(**{**params, **change}).fit(X, y)
+    assert model.n_iter_ == fresh.n_iter_ == 5
+    np.testing.assert_array_equal(model.predict_proba(X), fresh.predict_proba(X))
+
+
+@pytest.mark.parametrize("change", STRUCTURAL_CHANGES, ids=CHANGE_IDS)
+def test_partial_fit_after_a_structural_change_raises_and_changes_nothing(data, change):
+    X, y = data
+    model = _regressor().partial_fit(X, y)
+    n_iter, prediction = model.n_iter_, model.predict(X)
+    name = next(iter(change))
+    model.set_params(**change)
+    with pytest.raises(ValueError, match=name) as excinfo:
+        model.partial_fit(X, y)
+    message = str(excinfo.value)
+    assert "fit" in message and ("warm_start=False" in message or "scratch" in message)
+    assert model.n_iter_ == n_iter
+    model.set_params(**{name: _regressor().get_params()[name]})
+    np.testing.assert_array_equal(model.predict(X), prediction)
+
+
+HARMLESS_CHANGES = {
+    "learning_rate_init": 0.01,
+    "alpha": 0.01,
+    "max_iter": 3,
+    "tol": 1e-3,
+    "batch_size": 50,
+}
+
+
+def test_warm_start_continues_after_changing_training_parameters(data):
+    X, y = data
+    model = _regressor(warm_start=True).fit(X, y)
+    curve, coefs = list(model.loss_curve_), model.coefs_
+    model.set_params(**HARMLESS_CHANGES).fit(X, y)
+    assert model.n_iter_ == 5 + 3 and model.loss_curve_[:5] == curve
+    # it continued from the fitted weights: no return to the initial loss
+    assert model.loss_curve_[5] < curve[0]
+    assert not np.array_equal(model.coefs_[0], coefs[0])
+
+
+def test_partial_fit_continues_after_changing_training_parameters(data):
+    X, y = data
+    model = _regressor().partial_fit(X, y)
+    model.set_params(**HARMLESS_CHANGES).partial_fit(X, y)
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
