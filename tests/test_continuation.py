@@ -73,12 +73,67 @@ def test_warm_start_with_early_stopping_continues_curves_and_keeps_the_best_weig
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 4))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    model = TorchMLPClassifier(early_stopping=True, warm_start=True, max_iter=50, random_state=0)
+    model = TorchMLPClassifier(
+        early_stopping=True, warm_start=True, learning_rate_init=0.01, max_iter=50, random_state=0
+    )
     model.fit(X, y)
-    best = model.best_validation_score_
-    model.set_params(learning_rate_init=0.5, max_iter=5).fit(X, y)  # epochs worse than before
-    assert len(model.validation_scores_) == len(model.loss_curve_) == model.n_iter_
+    best, proba, n_before = model.best_validation_score_, model.predict_proba(X), model.n_iter_
+    model.set_params(learning_rate_init=5.0, max_iter=5).fit(X, y)  # epochs worse than before
+    assert len(model.validation_scores_) == len(model.loss_curve_) == model.n_iter_ == n_before + 5
+    new_scores = model.validation_scores_[n_before:]
+    assert max(new_scores) < best - 0.1, "the setup needs epochs worse than the start"
+    # no new epoch beat the weights the fit started from: those are kept
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
     assert model.best_validation_score_ >= best
+
+
+def _two_labellings():
+    """Rows labelled by one rule (A), then by the opposite one or another (B)."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(500, 4))
+    y_a = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y_a, {"flipped": 1 - y_a, "other-rule": (X[:, 2] - X[:, 3] > 0).astype(int)}
+
+
+@pytest.mark.parametrize("labelling", ["flipped", "other-rule"])
+def test_warm_start_with_early_stopping_on_new_data_learns_the_new_data(labelling):
+    """The previous fit's best validation score was measured on other rows with
+    other labels: it is no bar for the new fit, whose best epoch must be kept."""
+    X, y_a, labellings = _two_labellings()
+    y_b = labellings[labelling]
+    train, test = slice(0, 400), slice(400, None)
+    params = dict(
+        hidden_layer_sizes=(16,),
+        early_stopping=True,
+        learning_rate_init=0.01,
+        max_iter=60,
+        random_state=0,
+    )
+    model = TorchMLPClassifier(warm_start=True, **params).fit(X[train], y_a[train])
+    n_before = model.n_iter_
+    model.fit(X[train], y_b[train])
+    fresh = TorchMLPClassifier(**params).fit(X[train], y_b[train])
+    assert fresh.score(X[test], y_b[test]) > 0.9
+    assert model.score(X[test], y_b[test]) >= fresh.score(X[test], y_b[test]) - 0.05
+    assert model.best_validation_score_ == max(model.validation_scores_[n_before:])
+
+
+@pytest.mark.parametrize("estimator_class", [TorchMLPClassifier, TorchMLPRegressor])
+def test_partial_fit_with_early_stopping_raises_as_scikit_learn_does(estimator_class, data):
+    X, y = data
+    if estimator_class is TorchMLPClassifier:
+        y = (y > np.median(y)).astype(int)
+    fit_params = {"classes": [0, 1]} if estimator_class is TorchMLPClassifier else {}
+    model = estimator_class((4,), early_stopping=True, random_state=0)
+    with pytest.raises(ValueError, match="^partial_fit does not support early_stopping=True$"):
+        model.partial_fit(X, y, **fit_params)
+    assert not hasattr(model, "n_iter_")
+    # nor on a model fitted before
+    model.set_params(early_stopping=False).partial_fit(X, y, **fit_params)
+    model.set_params(early_stopping=True)
+    with pytest.raises(ValueError, match="^partial_fit does not support early_stopping=True$"):
+        model.partial_fit(X, y)
+    assert model.n_iter_ == 1
 
 
 def test_cosine_schedule_restarts_on_a_warm_start(data):

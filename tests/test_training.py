@@ -140,6 +140,45 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch():
     assert len(long_run.loss_curve_) == len(scores)
 
 
+def _validation_rows_seen(estimator, X, y):
+    """Fit ``estimator`` with a ``module=`` whose first layer records the rows
+    of the first evaluation-mode pass during fit: the validation split."""
+    seen = []
+
+    def factory(n_features, n_outputs):
+        network = torch.nn.Sequential(
+            torch.nn.Linear(n_features, 4), torch.nn.ReLU(), torch.nn.Linear(4, n_outputs)
+        )
+
+        def record(layer, args):
+            if not layer.training and not seen:
+                seen.append(args[0][:, 0].detach().numpy().astype(int))
+
+        network[0].register_forward_pre_hook(record)
+        return network
+
+    X = np.column_stack([np.arange(len(X), dtype=float), X])  # column 0: the row id
+    estimator.set_params(module=factory, preprocessing=None, max_iter=1)
+    _fit_quietly(estimator, X, y)
+    return seen[0]
+
+
+@pytest.mark.parametrize("random_state", range(5))
+def test_early_stopping_split_is_stratified_for_classification(random_state):
+    """Each class gets its share of the validation rows, to within one row (a
+    plain random split misses the shares by several rows)."""
+    rng = np.random.RandomState(0)
+    y = rng.permutation(np.repeat([0, 1, 2], [180, 90, 30]))
+    X = rng.normal(size=(300, 2))
+    clf = TorchMLPClassifier(
+        early_stopping=True, validation_fraction=0.2, random_state=random_state
+    )
+    rows = _validation_rows_seen(clf, X, y)
+    assert len(rows) == len(set(rows)) == 60
+    counts = np.bincount(y[rows], minlength=3)
+    np.testing.assert_allclose(counts, [36, 18, 6], atol=1)
+
+
 def test_early_stopping_stops_after_n_iter_no_change_epochs_without_improvement():
     X, y = _small_regression(100)
     reg = TorchMLPRegressor(
