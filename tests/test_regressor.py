@@ -81,17 +81,30 @@ def test_coefs_and_intercepts_have_scikit_learn_shapes(regression_data):
 
 # -------------------------------------------------------------- target scaling
 @pytest.mark.parametrize(
-    "transform",
-    [lambda y: y + 1e6, lambda y: y * 1e4, lambda y: y * 1e-4 - 3e3],
-    ids=["offset", "scaled", "tiny-and-offset"],
+    "transform, inverse",
+    [
+        (lambda y: y + 1e6, lambda p, y: p - 1e6),
+        (lambda y: y * 1e4, lambda p, y: p / 1e4),
+        (lambda y: y * 1e-4 - 3e3, lambda p, y: (p + 3e3) / 1e-4),
+        (lambda y: y / y.std() * 1e-12, lambda p, y: p / 1e-12 * y.std()),
+        (lambda y: y / y.std() * 1e200, lambda p, y: p / 1e200 * y.std()),
+    ],
+    ids=["offset", "scaled", "tiny-and-offset", "std-1e-12", "std-1e200"],
 )
-def test_target_standardization_fits_shifted_and_scaled_targets_as_well(regression_data, transform):
+def test_target_standardization_fits_shifted_and_scaled_targets_as_well(
+    regression_data, transform, inverse
+):
+    """Targets far from 1 in size are not constant: their spread is what
+    standardization divides by, however small or large (R^2 is computed back
+    in the original units, where the sums of squares stay finite)."""
     X, y = regression_data
     centred = _fit(_quick(), X, y)
     moved = _fit(_quick(), X, transform(y))
+    prediction = moved.predict(X)
+    assert np.isfinite(prediction).all()
     centred_r2 = r2_score(y, centred.predict(X))
     assert centred_r2 > 0.95
-    assert r2_score(transform(y), moved.predict(X)) == pytest.approx(centred_r2, abs=1e-3)
+    assert r2_score(y, inverse(prediction, y)) == pytest.approx(centred_r2, abs=1e-3)
 
 
 def test_constant_target_fits_without_dividing_by_a_zero_std():
