@@ -152,6 +152,35 @@ def test_class_weight_equals_the_matching_sample_weight():
 
 
 # ---------------------------------------------------------------- partial_fit
+def test_balanced_class_weight_with_partial_fit_raises_and_says_what_to_do():
+    """As scikit-learn's SGDClassifier: one batch cannot tell the class
+    frequencies, so 'balanced' is refused and a way to compute them is given."""
+    X, y = _imbalanced()
+    clf = TorchMLPClassifier((8,), class_weight="balanced", random_state=0)
+    with pytest.raises(ValueError, match="balanced") as excinfo:
+        clf.partial_fit(X, y, classes=[0, 1])
+    assert "partial_fit" in str(excinfo.value)
+    assert "compute_class_weight" in str(excinfo.value)
+    assert not hasattr(clf, "n_iter_")
+
+
+def test_dict_class_weight_with_partial_fit_equals_the_matching_sample_weight():
+    X, y = _imbalanced()
+    params = dict(hidden_layer_sizes=(8,), dropout=0.0, shuffle=False, random_state=0)
+    by_class = TorchMLPClassifier(class_weight={0: 1.0, 1: 3.0}, **params)
+    by_sample = TorchMLPClassifier(**params)
+    for _ in range(3):
+        by_class.partial_fit(X, y, classes=[0, 1])
+        by_sample.partial_fit(X, y, classes=[0, 1], sample_weight=np.where(y == 1, 3.0, 1.0))
+    np.testing.assert_allclose(
+        by_class.predict_proba(X), by_sample.predict_proba(X), rtol=1e-5, atol=1e-6
+    )
+    unweighted = TorchMLPClassifier(**params)
+    for _ in range(3):
+        unweighted.partial_fit(X, y, classes=[0, 1])
+    assert not np.allclose(unweighted.predict_proba(X), by_class.predict_proba(X))
+
+
 def test_partial_fit_requires_classes_on_the_first_call(binary_data):
     X, y = binary_data
     with pytest.raises(ValueError, match="classes"):
