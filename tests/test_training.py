@@ -1,6 +1,7 @@
 """The training loop seen through the estimators: weights, seeds, stopping,
 schedules, solvers, incremental fitting, failures and progress reports."""
 
+import contextlib
 import re
 import warnings
 
@@ -493,6 +494,126 @@ def test_non_finite_loss_on_first_fit_leaves_the_estimator_unfitted():
     assert not hasattr(reg, "n_features_in_")
     with pytest.raises(Exception, match="not fitted"):
         check_is_fitted(reg)
+
+
+# ------------------------------------------------------------------- Ctrl-C
+INTERRUPTED = "Training interrupted by user."  # scikit-learn's MLP warning
+
+
+@contextlib.contextmanager
+def _ctrl_c_at_optimizer_step(step):
+    """Raise KeyboardInterrupt right after the ``step``-th optimizer step."""
+    count = []
+
+    def hook(optimizer, args, kwargs):
+        count.append(1)
+        if len(count) == step:
+            raise KeyboardInterrupt
+
+    handle = register_optimizer_step_post_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def _fit_through_ctrl_c(model, X, y):
+    """Fit, expecting the interruption to be caught and reported by a warning.
+    A KeyboardInterrupt that escapes fails the test, not the whole session."""
+    try:
+        with pytest.warns(UserWarning, match=re.escape(INTERRUPTED)):
+            _fit_quietly(model, X, y)
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped fit")
+    return model
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("estimator_class", [TorchMLPClassifier, TorchMLPRegressor])
+def test_ctrl_c_keeps_the_epochs_trained_so_far(estimator_class, solver):
+    """As scikit-learn's MLP: fit warns and returns a fitted model. One step per
+    epoch (or L-BFGS iteration): Ctrl-C in step 5 leaves four epochs done."""
+    X, y = _data_for(estimator_class)
+    params = dict(hidden_layer_sizes=(8,), solver=solver, batch_size=len(y), random_state=0)
+    reference = _fit_quietly(estimator_class(max_iter=8, **params), X, y)
+    model = estimator_class(max_iter=8, **params)
+    with _ctrl_c_at_optimizer_step(5):
+        _fit_through_ctrl_c(model, X, y)
+    assert model.n_iter_ == len(model.loss_curve_) == 4
+    np.testing.assert_allclose(model.loss_curve_, reference.loss_curve_[:4], rtol=1e-6)
+    assert model.loss_ == model.loss_curve_[-1]
+    assert np.isfinite(_outputs(model, X)).all()
+    model.set_params(warm_start=True, max_iter=2)
+    _fit_quietly(model, X, y)  # and it can go on training
+    assert model.n_iter_ == 6
+
+
+def test_ctrl_c_with_early_stopping_restores_the_best_weights_so_far():
+    X, y = make_classification(n_samples=150, n_features=8, flip_y=0.3, random_state=0)
+    model = _overfitting_classifier(max_iter=100)
+    with _ctrl_c_at_optimizer_step(41):
+        _fit_through_ctrl_c(model, X, y)  # one step per epoch: 40 epochs done
+    assert model.n_iter_ == len(model.validation_scores_) == 40
+    scores = np.asarray(model.validation_scores_)
+    best_epoch = int(scores.argmax()) + 1
+    assert best_epoch < 40, "the setup must overfit for the test to mean anything"
+    assert model.best_validation_score_ == scores.max()
+    truncated = _fit_quietly(_overfitting_classifier(max_iter=best_epoch), X, y)
+    np.testing.assert_array_equal(model.predict_proba(X), truncated.predict_proba(X))
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_ctrl_c_in_the_first_epoch_leaves_a_usable_estimator(early_stopping):
+    """scikit-learn keeps whatever weights it has, with no epoch recorded."""
+    X, y = _small_classification(100)
+    model = TorchMLPClassifier((8,), batch_size=10, early_stopping=early_stopping, random_state=0)
+    with _ctrl_c_at_optimizer_step(2):
+        _fit_through_ctrl_c(model, X, y)
+    assert model.n_iter_ == 0 and model.loss_curve_ == []
+    proba = model.predict_proba(X)
+    assert proba.shape == (100, 2) and np.isfinite(proba).all()
+    np.testing.assert_array_equal(model.classes_, [0, 1])
+
+
+class _InterruptedNetwork(torch.nn.Module):
+    """Raises KeyboardInterrupt on its ``at``-th forward pass in training mode
+    (never for ``at=0``)."""
+
+    def __init__(self, n_features, n_outputs, at):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Linear(n_features, 8), torch.nn.Tanh(), torch.nn.Linear(8, n_outputs)
+        )
+        self.at, self.calls = at, 0
+
+    def forward(self, X):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.at:
+                raise KeyboardInterrupt
+        return self.layers(X)
+
+
+def _lbfgs_with_interrupted_network(at, max_iter=50):
+    return TorchMLPClassifier(
+        solver="lbfgs",
+        alpha=0.0,
+        max_iter=max_iter,
+        module=lambda n_features, n_outputs: _InterruptedNetwork(n_features, n_outputs, at),
+        random_state=0,
+    )
+
+
+@pytest.mark.parametrize("at", [6, 9, 10, 14])
+def test_ctrl_c_within_an_lbfgs_iteration_keeps_the_last_completed_iteration(at):
+    """Ctrl-C may come while the line search tries a step; the weights kept are
+    those the last completed iteration reached, not the trial point."""
+    X, y = _small_classification(100)
+    model = _fit_through_ctrl_c(_lbfgs_with_interrupted_network(at), X, y)
+    assert 1 <= model.n_iter_ == len(model.loss_curve_)
+    completed = _fit_quietly(_lbfgs_with_interrupted_network(0, max_iter=model.n_iter_), X, y)
+    assert model.loss_curve_ == completed.loss_curve_
+    np.testing.assert_array_equal(model.predict_proba(X), completed.predict_proba(X))
 
 
 # ------------------------------------------------------------------ verbosity
