@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import make_classification, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -108,6 +109,47 @@ def test_confident_binary_log_proba_stays_finite():
     clf = _fit(TorchMLPClassifier((32,), max_iter=200, learning_rate_init=0.05), X * 50, y)
     log_proba = clf.predict_log_proba(X * 50)
     assert np.isfinite(log_proba).all()
+
+
+def _saturated_classifier(target, boost):
+    """L-BFGS without penalty on separable data (outputs grow large), the last
+    layer then multiplied by ``boost`` (logits in the thousands)."""
+    X, y = _easy_problem(3 if target == "multiclass" else 2)
+    if target == "multilabel":
+        y = np.column_stack([y, 1 - y, X[:, 0] > 0]).astype(int)
+    clf = _fit(
+        TorchMLPClassifier((8,), solver="lbfgs", alpha=0.0, max_iter=50, random_state=0), X, y
+    )
+    head = [m for m in clf.module_.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        head.weight.mul_(boost)
+        head.bias.mul_(boost)
+    return clf, X * 3  # further from the decision boundary, too
+
+
+SATURATION = pytest.mark.parametrize("boost", [1.0, 1e4], ids=["lbfgs", "boosted"])
+
+
+@SATURATION
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_saturated_log_proba_is_the_log_of_proba(target, boost):
+    clf, X = _saturated_classifier(target, boost)
+    proba, log_proba = clf.predict_proba(X), clf.predict_log_proba(X)
+    # no finite log-probability where the probability is exactly 0
+    assert not np.any(np.isfinite(log_proba) & (proba == 0))
+    assert not np.any(np.isnan(log_proba)) and not np.any(np.isnan(proba))
+    positive = proba > 0
+    np.testing.assert_allclose(log_proba[positive], np.log(proba[positive]), rtol=1e-9, atol=1e-12)
+
+
+@SATURATION
+@pytest.mark.parametrize("target", ["binary", "multilabel"])
+def test_saturated_logistic_probabilities_stay_strictly_inside_zero_one(target, boost):
+    clf, X = _saturated_classifier(target, boost)
+    proba = clf.predict_proba(X)
+    assert ((proba > 0) & (proba < 1)).all()
+    if target == "binary":
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
 
 
 def test_predict_of_a_single_row_equals_the_batch_prediction(classification_data):
