@@ -156,7 +156,10 @@ def test_predict_of_a_single_row_equals_the_batch_prediction(classification_data
     X, y = classification_data
     clf = _fit(TorchMLPClassifier((8,), max_iter=10, random_state=0), X, y)
     batch = clf.predict_proba(X)
-    np.testing.assert_array_equal(clf.predict_proba(X[3:4]), batch[3:4])
+    # Not bit for bit: BLAS may round a one-row product differently from a
+    # 200-row one (padding to 16 rows does not make them equal for every width
+    # on every CPU). scikit-learn's check_methods_subset_invariance asks atol=1e-7.
+    np.testing.assert_allclose(clf.predict_proba(X[3:4]), batch[3:4], rtol=1e-6, atol=1e-7)
 
 
 # ------------------------------------------------------------- class weights
@@ -190,7 +193,9 @@ def test_class_weight_equals_the_matching_sample_weight():
     params = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
     by_class = _fit(TorchMLPClassifier(class_weight={0: 1.0, 1: 3.0}, **params), X, y)
     by_sample = _fit(TorchMLPClassifier(**params), X, y, sample_weight=np.where(y == 1, 3.0, 1.0))
-    np.testing.assert_allclose(by_class.predict_proba(X), by_sample.predict_proba(X), rtol=1e-6)
+    np.testing.assert_allclose(
+        by_class.predict_proba(X), by_sample.predict_proba(X), rtol=1e-5, atol=1e-6
+    )
 
 
 # ---------------------------------------------------------------- partial_fit
@@ -313,8 +318,11 @@ def test_normalization_layers_fit_and_predict_deterministically(normalization):
     )
     _fit(clf.set_params(random_state=0), X, y)
     assert clf.score(X, y) > 0.9
-    # eval mode at prediction: batch statistics do not leak between rows
-    np.testing.assert_allclose(clf.predict_proba(X[:5]), clf.predict_proba(X)[:5], rtol=1e-6)
+    # eval mode at prediction: batch statistics do not leak between rows (a leak
+    # moves probabilities by far more than float32 rounding)
+    np.testing.assert_allclose(
+        clf.predict_proba(X[:5]), clf.predict_proba(X)[:5], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_dropout_is_active_in_training_and_off_at_prediction():
@@ -372,7 +380,9 @@ def test_no_hidden_layer_matches_unpenalised_logistic_regression(n_classes):
     reference = LogisticRegression(C=1e8, tol=1e-10, max_iter=1000).fit(X, y)
     np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(X), atol=1e-3)
     if n_classes == 1:
-        np.testing.assert_allclose(clf.coefs_[0].ravel(), reference.coef_.ravel(), rtol=1e-3)
+        np.testing.assert_allclose(
+            clf.coefs_[0].ravel(), reference.coef_.ravel(), rtol=1e-3, atol=1e-3
+        )
         np.testing.assert_allclose(clf.intercepts_[0], reference.intercept_, atol=1e-3)
 
 
