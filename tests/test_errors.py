@@ -259,6 +259,7 @@ def test_unpreprocessed_x_beyond_float32_range_raises_or_fits_at_fit(estimator_c
     ValueError says so, or the fit copes; never a misleading message, a
     RuntimeError, or NaN predictions."""
     X, y = _data(estimator_class)
+    X, y = X.copy(), y.copy()  # y may be a view of X
     X[0, 0] = 1e300
     estimator = estimator_class((4,), preprocessing=None, solver=solver, max_iter=5)
     try:

@@ -15,6 +15,9 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 
+# Short fits are intended here.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 def _small_classification(n_samples=60):
     return make_classification(n_samples=n_samples, n_features=5, random_state=0)
