@@ -164,7 +164,7 @@ def three_layer_network(n_features, n_outputs):
     )
 
 
-def test_n_layers_counts_the_layers_of_the_trained_network(data):
+def test_n_layers_counts_the_layers_of_a_users_network(data):
     X, y = data
     model = TorchMLPRegressor((8,), module=three_layer_network, max_iter=3, random_state=0)
     model.fit(X, y)
@@ -263,3 +263,10 @@ def test_partial_fit_continues_after_changing_training_parameters(data):
     model = _regressor().partial_fit(X, y)
     model.set_params(**HARMLESS_CHANGES).partial_fit(X, y)
     assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
+
+
+def test_n_layers_counts_the_layers_of_the_trained_network(data):
+    X, y = data
+    model = TorchMLPRegressor((8,), warm_start=True, max_iter=3, random_state=0).fit(X, y)
+    model.set_params(hidden_layer_sizes=(8, 8, 8)).fit(X, y)  # warm start keeps the network
+    assert model.n_layers_ == len(model.coefs_) + 1 == 3

@@ -116,6 +116,23 @@ def test_pickle_on_cuda_moves_tensors_to_the_host_and_back(regression_data):
 
 
 @requires_cuda
+def test_pickling_a_cuda_model_leaves_the_live_model_on_cuda(regression_data):
+    X, y = regression_data
+    reg = TorchMLPRegressor((8,), device="cuda", random_state=0).partial_fit(X, y)
+    module, optimizer_state = reg.module_, reg._optimizer_state
+    for dump in (pickle.dumps, lambda obj: joblib.dump(obj, io.BytesIO())):
+        dump(reg)
+        assert reg.module_ is module and reg._optimizer_state is optimizer_state
+        assert reg.device_ == "cuda:0"
+        assert all(p.is_cuda for p in reg.module_.parameters())
+        assert all(b.is_cuda for b in reg.module_.buffers())
+        moments = [v for s in optimizer_state["state"].values() for v in s.values()]
+        assert all(v.is_cuda for v in moments if isinstance(v, torch.Tensor) and v.dim() > 0)
+    reg.partial_fit(X, y)  # and it keeps training there
+    assert all(p.is_cuda for p in reg.module_.parameters())
+
+
+@requires_cuda
 def test_cuda_pickle_loads_where_cuda_is_hidden(tmp_path, regression_data):
     X, y = regression_data
     reg = _fit(TorchMLPRegressor((8,), max_iter=5, device="cuda", random_state=0), X, y)
@@ -154,20 +171,3 @@ def test_cuda_and_cpu_fits_agree(regression_data):
     gpu = _fit(TorchMLPRegressor(device="cuda", **params), X, y)
     assert gpu.device_.startswith("cuda")
     np.testing.assert_allclose(gpu.predict(X), cpu.predict(X), rtol=0.05, atol=0.05 * y.std())
-
-
-@requires_cuda
-def test_pickling_a_cuda_model_leaves_the_live_model_on_cuda(regression_data):
-    X, y = regression_data
-    reg = TorchMLPRegressor((8,), device="cuda", random_state=0).partial_fit(X, y)
-    module, optimizer_state = reg.module_, reg._optimizer_state
-    for dump in (pickle.dumps, lambda obj: joblib.dump(obj, io.BytesIO())):
-        dump(reg)
-        assert reg.module_ is module and reg._optimizer_state is optimizer_state
-        assert reg.device_ == "cuda:0"
-        assert all(p.is_cuda for p in reg.module_.parameters())
-        assert all(b.is_cuda for b in reg.module_.buffers())
-        moments = [v for s in optimizer_state["state"].values() for v in s.values()]
-        assert all(v.is_cuda for v in moments if isinstance(v, torch.Tensor) and v.dim() > 0)
-    reg.partial_fit(X, y)  # and it keeps training there
-    assert all(p.is_cuda for p in reg.module_.parameters())
