@@ -6,9 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from sklearn.datasets import make_classification
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 from sk_mlp._training import NonFiniteLossError
+
+# Short fits are intended here.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 @pytest.fixture
@@ -69,12 +73,67 @@ def test_warm_start_with_early_stopping_continues_curves_and_keeps_the_best_weig
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 4))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    model = TorchMLPClassifier(early_stopping=True, warm_start=True, max_iter=50, random_state=0)
+    model = TorchMLPClassifier(
+        early_stopping=True, warm_start=True, learning_rate_init=0.01, max_iter=50, random_state=0
+    )
     model.fit(X, y)
-    best = model.best_validation_score_
-    model.set_params(learning_rate_init=0.5, max_iter=5).fit(X, y)  # epochs worse than before
-    assert len(model.validation_scores_) == len(model.loss_curve_) == model.n_iter_
-    assert model.best_validation_score_ >= best
+    best, proba, n_before = model.best_validation_score_, model.predict_proba(X), model.n_iter_
+    model.set_params(learning_rate_init=5.0, max_iter=5).fit(X, y)  # epochs worse than before
+    assert len(model.validation_scores_) == len(model.loss_curve_) == model.n_iter_ == n_before + 5
+    new_scores = model.validation_scores_[n_before:]
+    assert max(new_scores) < best - 0.1, "the setup needs epochs worse than the start"
+    # no new epoch beat the weights the fit started from: those are kept
+    np.testing.assert_array_equal(model.predict_proba(X), proba)
+    assert model.best_validation_score_ > max(new_scores)
+
+
+def _two_labellings():
+    """Rows labelled by one rule (A), then by the opposite one or another (B)."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(500, 4))
+    y_a = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, y_a, {"flipped": 1 - y_a, "other-rule": (X[:, 2] - X[:, 3] > 0).astype(int)}
+
+
+@pytest.mark.parametrize("labelling", ["flipped", "other-rule"])
+def test_warm_start_with_early_stopping_on_new_data_learns_the_new_data(labelling):
+    """The previous fit's best validation score was measured on other rows with
+    other labels: it is no bar for the new fit, whose best epoch must be kept."""
+    X, y_a, labellings = _two_labellings()
+    y_b = labellings[labelling]
+    train, test = slice(0, 400), slice(400, None)
+    params = dict(
+        hidden_layer_sizes=(16,),
+        early_stopping=True,
+        learning_rate_init=0.01,
+        max_iter=60,
+        random_state=0,
+    )
+    model = TorchMLPClassifier(warm_start=True, **params).fit(X[train], y_a[train])
+    n_before = model.n_iter_
+    model.fit(X[train], y_b[train])
+    fresh = TorchMLPClassifier(**params).fit(X[train], y_b[train])
+    assert fresh.score(X[test], y_b[test]) > 0.9
+    assert model.score(X[test], y_b[test]) >= fresh.score(X[test], y_b[test]) - 0.05
+    assert model.best_validation_score_ == max(model.validation_scores_[n_before:])
+
+
+@pytest.mark.parametrize("estimator_class", [TorchMLPClassifier, TorchMLPRegressor])
+def test_partial_fit_with_early_stopping_raises_as_scikit_learn_does(estimator_class, data):
+    X, y = data
+    if estimator_class is TorchMLPClassifier:
+        y = (y > np.median(y)).astype(int)
+    fit_params = {"classes": [0, 1]} if estimator_class is TorchMLPClassifier else {}
+    model = estimator_class((4,), early_stopping=True, random_state=0)
+    with pytest.raises(ValueError, match="^partial_fit does not support early_stopping=True$"):
+        model.partial_fit(X, y, **fit_params)
+    assert not hasattr(model, "n_iter_")
+    # nor on a model fitted before
+    model.set_params(early_stopping=False).partial_fit(X, y, **fit_params)
+    model.set_params(early_stopping=True)
+    with pytest.raises(ValueError, match="^partial_fit does not support early_stopping=True$"):
+        model.partial_fit(X, y)
+    assert model.n_iter_ == 1
 
 
 def test_cosine_schedule_restarts_on_a_warm_start(data):
@@ -92,6 +151,118 @@ def test_partial_fit_after_changing_the_solver_starts_a_fresh_optimizer(data):
     model = TorchMLPRegressor((8,), random_state=0).partial_fit(X, y)
     model.set_params(solver="sgd").partial_fit(X, y)
     assert model.n_iter_ == 2
+
+
+def three_layer_network(n_features, n_outputs):
+    """A module-level ``module=`` factory: deeper than ``hidden_layer_sizes`` says."""
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_features, 6),
+        torch.nn.Tanh(),
+        torch.nn.Linear(6, 5),
+        torch.nn.Tanh(),
+        torch.nn.Linear(5, n_outputs),
+    )
+
+
+def test_n_layers_counts_the_layers_of_a_users_network(data):
+    X, y = data
+    model = TorchMLPRegressor((8,), module=three_layer_network, max_iter=3, random_state=0)
+    model.fit(X, y)
+    assert model.n_layers_ == len(model.coefs_) + 1 == 4
+
+
+# ------------------------------------- parameters that change the network or targets
+# Changing any of these makes the fitted network meaningless for the new
+# setting: a warm-start fit starts over, partial_fit refuses.
+STRUCTURAL_CHANGES = [
+    {"loss": "poisson"},
+    {"loss": "gaussian_nll"},
+    {"hidden_layer_sizes": (5, 3)},
+    {"activation": "tanh"},
+    {"normalization": "layer"},
+    {"preprocessing": None},
+    {"module": three_layer_network},
+]
+CHANGE_IDS = [
+    "{}={}".format(*next(iter(change.items())))
+    if not callable(change.get("module"))
+    else "module=factory"
+    for change in STRUCTURAL_CHANGES
+]
+
+
+def _regressor(**params):
+    return TorchMLPRegressor(
+        **{"hidden_layer_sizes": (8,), "max_iter": 5, "random_state": 0, **params}
+    )
+
+
+@pytest.mark.parametrize("change", STRUCTURAL_CHANGES, ids=CHANGE_IDS)
+def test_warm_start_fit_after_a_structural_change_fits_from_scratch(data, change):
+    X, y = data  # y > 0: valid for every loss
+    model = _regressor(warm_start=True).fit(X, y)
+    model.set_params(**change).fit(X, y)
+    fresh = _regressor(warm_start=True, **change).fit(X, y)
+    assert model.n_iter_ == fresh.n_iter_ == 5
+    assert model.loss_curve_ == fresh.loss_curve_
+    np.testing.assert_array_equal(model.predict(X), fresh.predict(X))
+    assert [c.shape for c in model.coefs_] == [c.shape for c in fresh.coefs_]
+
+
+@pytest.mark.parametrize(
+    "change", [{"hidden_layer_sizes": (5, 3)}, {"activation": "tanh"}, {"normalization": "batch"}]
+)
+def test_classifier_warm_start_fit_after_a_structural_change_fits_from_scratch(change):
+    X, y = make_classification(n_samples=80, n_features=4, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), max_iter=5, warm_start=True, random_state=0)
+    model = TorchMLPClassifier(**params).fit(X, y)
+    model.set_params(**change).fit(X, y)
+    fresh = TorchMLPClassifier(**{**params, **change}).fit(X, y)
+    assert model.n_iter_ == fresh.n_iter_ == 5
+    np.testing.assert_array_equal(model.predict_proba(X), fresh.predict_proba(X))
+
+
+@pytest.mark.parametrize("change", STRUCTURAL_CHANGES, ids=CHANGE_IDS)
+def test_partial_fit_after_a_structural_change_raises_and_changes_nothing(data, change):
+    X, y = data
+    model = _regressor().partial_fit(X, y)
+    n_iter, prediction = model.n_iter_, model.predict(X)
+    name = next(iter(change))
+    model.set_params(**change)
+    with pytest.raises(ValueError, match=name) as excinfo:
+        model.partial_fit(X, y)
+    message = str(excinfo.value)
+    assert "fit" in message and ("warm_start=False" in message or "scratch" in message)
+    assert model.n_iter_ == n_iter
+    model.set_params(**{name: _regressor().get_params()[name]})
+    np.testing.assert_array_equal(model.predict(X), prediction)
+
+
+HARMLESS_CHANGES = {
+    "learning_rate_init": 0.01,
+    "alpha": 0.01,
+    "max_iter": 3,
+    "tol": 1e-3,
+    "batch_size": 50,
+}
+
+
+def test_warm_start_continues_after_changing_training_parameters(data):
+    X, y = data
+    model = _regressor(warm_start=True).fit(X, y)
+    curve, coefs = list(model.loss_curve_), model.coefs_
+    model.set_params(**HARMLESS_CHANGES).fit(X, y)
+    assert model.n_iter_ == 5 + 3 and model.loss_curve_[:5] == curve
+    # it continued from the fitted weights: no return to the initial loss
+    assert model.loss_curve_[5] < curve[0]
+    assert not np.array_equal(model.coefs_[0], coefs[0])
+
+
+def test_partial_fit_continues_after_changing_training_parameters(data):
+    X, y = data
+    model = _regressor().partial_fit(X, y)
+    model.set_params(**HARMLESS_CHANGES).partial_fit(X, y)
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
 
 
 def test_n_layers_counts_the_layers_of_the_trained_network(data):

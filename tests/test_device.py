@@ -1,11 +1,13 @@
 """Device selection, and models that move between machines with and without CUDA."""
 
+import io
 import pickle
 import subprocess
 import sys
 import textwrap
 import warnings
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -111,6 +113,23 @@ def test_pickle_on_cuda_moves_tensors_to_the_host_and_back(regression_data):
     restored = pickle.loads(payload)
     assert restored.device_ == "cuda:0" and next(restored.module_.parameters()).is_cuda
     np.testing.assert_allclose(restored.predict(X), reg.predict(X), rtol=1e-6)
+
+
+@requires_cuda
+def test_pickling_a_cuda_model_leaves_the_live_model_on_cuda(regression_data):
+    X, y = regression_data
+    reg = TorchMLPRegressor((8,), device="cuda", random_state=0).partial_fit(X, y)
+    module, optimizer_state = reg.module_, reg._optimizer_state
+    for dump in (pickle.dumps, lambda obj: joblib.dump(obj, io.BytesIO())):
+        dump(reg)
+        assert reg.module_ is module and reg._optimizer_state is optimizer_state
+        assert reg.device_ == "cuda:0"
+        assert all(p.is_cuda for p in reg.module_.parameters())
+        assert all(b.is_cuda for b in reg.module_.buffers())
+        moments = [v for s in optimizer_state["state"].values() for v in s.values()]
+        assert all(v.is_cuda for v in moments if isinstance(v, torch.Tensor) and v.dim() > 0)
+    reg.partial_fit(X, y)  # and it keeps training there
+    assert all(p.is_cuda for p in reg.module_.parameters())
 
 
 @requires_cuda

@@ -218,3 +218,72 @@ def test_batch_size_larger_than_the_data_warns_and_is_clipped():
             warnings.simplefilter("ignore", ConvergenceWarning)
             reg = TorchMLPRegressor((4,), batch_size=500, max_iter=2).fit(X, y)
     assert reg.t_ == 2 * 20
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_batch_normalization_with_batches_of_one_row_raises_a_clear_error(solver):
+    X, y = _data(TorchMLPRegressor)
+    reg = TorchMLPRegressor((4,), normalization="batch", batch_size=1, solver=solver)
+    with pytest.raises(ValueError, match="batch_size") as excinfo:
+        reg.fit(X, y)
+    assert "normalization" in str(excinfo.value)
+    assert not hasattr(reg, "n_features_in_")
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_batch_normalization_on_a_single_sample_raises_a_clear_error(solver):
+    """In scikit-learn's words for one sample (check_fit2d_1sample accepts
+    '1 sample', 'n_samples=1', 'one sample')."""
+    X, y = _data(TorchMLPRegressor)
+    reg = TorchMLPRegressor((4,), normalization="batch", solver=solver)
+    with pytest.raises(ValueError, match="normalization") as excinfo:
+        reg.fit(X[:1], y[:1])
+    assert any(words in str(excinfo.value) for words in ("1 sample", "n_samples=1", "one sample"))
+
+
+def _outputs(estimator, X):
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)
+    return estimator.predict(X)
+
+
+def _assert_clear_float32_range_error(message):
+    assert "float32" in message, message
+    assert "preprocessing" in message or "scale" in message, message
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_unpreprocessed_x_beyond_float32_range_raises_or_fits_at_fit(estimator_class, solver):
+    """The network computes in float32: 1e300 becomes infinity there. Either a
+    ValueError says so, or the fit copes; never a misleading message, a
+    RuntimeError, or NaN predictions."""
+    X, y = _data(estimator_class)
+    X, y = X.copy(), y.copy()  # y may be a view of X
+    X[0, 0] = 1e300
+    estimator = estimator_class((4,), preprocessing=None, solver=solver, max_iter=5)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(X, y)
+    except ValueError as exc:
+        _assert_clear_float32_range_error(str(exc))
+        assert not hasattr(estimator, "n_features_in_")
+    else:
+        assert np.isfinite(_outputs(estimator, X)).all()
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_unpreprocessed_x_beyond_float32_range_raises_or_predicts_at_predict(estimator_class):
+    X, y = _data(estimator_class)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = estimator_class((4,), preprocessing=None, max_iter=2, random_state=0).fit(X, y)
+    X_far = X.copy()
+    X_far[0, 0] = -1e300
+    try:
+        outputs = _outputs(fitted, X_far)
+    except ValueError as exc:
+        _assert_clear_float32_range_error(str(exc))
+    else:
+        assert np.isfinite(outputs).all()

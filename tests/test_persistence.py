@@ -104,3 +104,47 @@ def test_module_factory_defined_at_module_level_pickles(regression_data):
         assert restored.module is small_network
         np.testing.assert_array_equal(restored.predict(X), reg.predict(X))
     assert clone(reg).module is small_network
+
+
+# ------------------------------------------------ pickling leaves the estimator alone
+def _dump(estimator, how):
+    if how == "pickle":
+        return pickle.dumps(estimator)
+    buffer = io.BytesIO()
+    joblib.dump(estimator, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fitted", [False, True], ids=["unfitted", "fitted"])
+def test_getstate_returns_a_copy_that_does_not_write_through(fitted, regression_data):
+    X, y = regression_data
+    reg = TorchMLPRegressor((8,), max_iter=2, random_state=0)
+    if fitted:
+        _fit(reg, X, y)
+    attributes = dict(vars(reg))
+    state = reg.__getstate__()
+    assert state is not vars(reg)
+    for key in list(state):
+        state[key] = None
+    state["added_by_the_caller"] = 1
+    assert vars(reg) == attributes
+    assert not hasattr(reg, "added_by_the_caller")
+
+
+@pytest.mark.parametrize("how", ["pickle", "joblib"])
+@pytest.mark.parametrize("fitted_device", ["cpu", "cuda:0"])
+def test_pickling_never_replaces_the_live_models_objects(how, fitted_device, regression_data):
+    """``fitted_device='cuda:0'``: the estimator says it was fitted on an
+    accelerator (its tensors are on the CPU here), so pickling takes the path
+    that moves the network and optimizer state to the host, which must work on
+    copies."""
+    X, y = regression_data
+    reg = TorchMLPRegressor((8,), random_state=0).partial_fit(X, y)
+    prediction = reg.predict(X)
+    reg.device_ = fitted_device
+    before = {name: getattr(reg, name) for name in ("module_", "device_", "_optimizer_state")}
+    _dump(reg, how)
+    for name, value in before.items():
+        assert getattr(reg, name) is value, name
+    reg.device_ = "cpu"
+    np.testing.assert_array_equal(reg.predict(X), prediction)

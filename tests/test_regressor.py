@@ -81,17 +81,30 @@ def test_coefs_and_intercepts_have_scikit_learn_shapes(regression_data):
 
 # -------------------------------------------------------------- target scaling
 @pytest.mark.parametrize(
-    "transform",
-    [lambda y: y + 1e6, lambda y: y * 1e4, lambda y: y * 1e-4 - 3e3],
-    ids=["offset", "scaled", "tiny-and-offset"],
+    "transform, inverse",
+    [
+        (lambda y: y + 1e6, lambda p, y: p - 1e6),
+        (lambda y: y * 1e4, lambda p, y: p / 1e4),
+        (lambda y: y * 1e-4 - 3e3, lambda p, y: (p + 3e3) / 1e-4),
+        (lambda y: y / y.std() * 1e-12, lambda p, y: p / 1e-12 * y.std()),
+        (lambda y: y / y.std() * 1e200, lambda p, y: p / 1e200 * y.std()),
+    ],
+    ids=["offset", "scaled", "tiny-and-offset", "std-1e-12", "std-1e200"],
 )
-def test_target_standardization_fits_shifted_and_scaled_targets_as_well(regression_data, transform):
+def test_target_standardization_fits_shifted_and_scaled_targets_as_well(
+    regression_data, transform, inverse
+):
+    """Targets far from 1 in size are not constant: their spread is what
+    standardization divides by, however small or large (R^2 is computed back
+    in the original units, where the sums of squares stay finite)."""
     X, y = regression_data
     centred = _fit(_quick(), X, y)
     moved = _fit(_quick(), X, transform(y))
+    prediction = moved.predict(X)
+    assert np.isfinite(prediction).all()
     centred_r2 = r2_score(y, centred.predict(X))
     assert centred_r2 > 0.95
-    assert r2_score(transform(y), moved.predict(X)) == pytest.approx(centred_r2, abs=1e-3)
+    assert r2_score(y, inverse(prediction, y)) == pytest.approx(centred_r2, abs=1e-3)
 
 
 def test_constant_target_fits_without_dividing_by_a_zero_std():
@@ -215,3 +228,42 @@ def test_identity_network_matches_linear_regression(hidden_layer_sizes, max_iter
     _fit(reg, X, y)
     reference = LinearRegression().fit(X, y)
     np.testing.assert_allclose(reg.predict(X), reference.predict(X), atol=rtol * y.std())
+
+
+def _linear_regressor(**params):
+    """No hidden layer, no input preprocessing, no penalty: a linear model."""
+    defaults = dict(hidden_layer_sizes=(), preprocessing=None, alpha=0.0, random_state=0)
+    return TorchMLPRegressor(**{**defaults, **params})
+
+
+def test_no_hidden_layer_trained_by_adam_matches_linear_regression():
+    X, y = make_regression(n_samples=100, n_features=4, noise=5.0, bias=3.0, random_state=0)
+    reg = _fit(
+        _linear_regressor(
+            learning_rate_init=0.05, batch_size=100, max_iter=300, n_iter_no_change=np.inf
+        ),
+        X,
+        y,
+    )
+    reference = LinearRegression().fit(X, y)
+    # measured: 7e-7 * std(y) (float32 training)
+    np.testing.assert_allclose(reg.predict(X), reference.predict(X), atol=1e-5 * y.std())
+
+
+def test_no_hidden_layer_matches_multi_output_linear_regression():
+    X, Y = make_regression(
+        n_samples=100, n_features=4, n_targets=3, noise=5.0, bias=3.0, random_state=0
+    )
+    reg = _fit(_linear_regressor(solver="lbfgs", max_iter=200), X, Y)
+    reference = LinearRegression().fit(X, Y)
+    # measured: 6e-5 * std(Y)
+    np.testing.assert_allclose(reg.predict(X), reference.predict(X), atol=1e-3 * Y.std())
+
+
+def test_no_hidden_layer_without_preprocessing_extrapolates_a_linear_target():
+    """A linear model, so exact far outside the training range: y = 3x + 1
+    learnt on [-1, 1] predicts 301 at x = 100."""
+    rng = np.random.RandomState(0)
+    x = rng.uniform(-1, 1, size=(50, 1))
+    reg = _fit(_linear_regressor(solver="lbfgs", max_iter=100), x, 3 * x.ravel() + 1)
+    np.testing.assert_allclose(reg.predict([[100.0], [-50.0]]), [301.0, -149.0], rtol=1e-4)
