@@ -408,8 +408,12 @@ def run_lbfgs(
     state = optimizer.state[next(iter(module.parameters()))]
     start = time.perf_counter()
     loss = None
+    parameters = [p for p in module.parameters() if p.requires_grad]
     try:
         for _ in range(params.max_iter):
+            # The line search moves the weights to trial points; an interrupt
+            # there must leave the last completed iterate.
+            completed = [p.detach().clone() for p in parameters]
             n_before = state.get("n_iter", 0)
             loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty)
             check_finite(loss, history.n_iter + 1)
@@ -425,5 +429,8 @@ def run_lbfgs(
                 break
     except KeyboardInterrupt:
         history.interrupted = True
+        with torch.no_grad():
+            for p, value in zip(parameters, completed):
+                p.copy_(value)
     if not history.loss_curve and loss is not None:
         history.record(loss, None, module, params.tol)
