@@ -54,7 +54,7 @@ ESTIMATORS = [
 ]
 
 
-# Training runs in float32 (issue 2). Fitting with integer sample weights and
+# Training runs in float32. Fitting with integer sample weights and
 # fitting on the correspondingly repeated rows compute the same objective, the
 # same weighted target and input statistics and the same full-batch gradients,
 # but sum them in a different order. Measured: predictions agree to 1e-7..1e-5

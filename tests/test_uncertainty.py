@@ -1,4 +1,4 @@
-"""Quality of the Gaussian NLL regressor's predictive uncertainty (issue 3).
+"""Quality of the Gaussian NLL regressor's predictive uncertainty.
 
 Seeded synthetic data with a known noise level, held-out evaluation.
 """
