@@ -41,6 +41,7 @@ from ._sklearn_private import (
     _check_sample_weight,
     _fit_context,
 )
+from ._threads import limit_threads, thread_scope, threads_for_step
 from ._training import (
     History,
     TrainingData,
@@ -270,7 +271,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             # Training needs autograd even when the caller runs under no_grad
             # or inference_mode.
-            with fork_rng(device), torch.inference_mode(False), torch.enable_grad():
+            with fork_rng(device), torch.inference_mode(False), torch.enable_grad(), thread_scope():
                 torch.manual_seed(seed)
                 history = self._train(
                     X, y_train, sample_weight, device, seed, first_pass, incremental
@@ -441,6 +442,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             train_rows, val_rows = self._validation_rows(y, seed)
             data, val_data = data.subset(train_rows), data.subset(val_rows)
         batch_size = self._batch_size(len(data))
+        limit_threads(network, batch_size, device)
         params = TrainingParams.from_estimator_params(self.get_params())
         optimizer = make_optimizer(network, params)
         if incremental and not first_pass and self._optimizer_solver == self.solver:
@@ -530,7 +532,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         module = self.module_
         module.eval()
         chunks = []
-        with torch.inference_mode():
+        rows = min(X.shape[0], _PREDICT_CHUNK)
+        with torch.inference_mode(), threads_for_step(module, rows, device):
             for start in range(0, X.shape[0], _PREDICT_CHUNK):
                 chunk = to_tensor(X[start : start + _PREDICT_CHUNK], device)
                 n_rows = len(chunk)
