@@ -75,6 +75,54 @@ def _supports_partial_fit(estimator) -> bool:
     return True
 
 
+def _check_module_output(network: torch.nn.Module, n_features: int, n_outputs: int) -> None:
+    """Raise a ValueError saying what to change when ``network``, built by a
+    ``module=`` callable, does not map ``n_features`` inputs to ``n_outputs``
+    columns; found by one forward pass on two rows of zeros, in eval mode.
+
+    A wrong width would otherwise fail deep in torch, or worse, broadcast
+    against the targets and train on a meaningless loss.
+    """
+    expected = f"module(n_features_in_, n_outputs) = module({n_features}, {n_outputs})"
+    parameter = next(network.parameters(), None)
+    device = parameter.device if parameter is not None else None
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            out = network(torch.zeros(2, n_features, device=device))
+    except Exception as exc:
+        raise ValueError(
+            f"The network built by {expected} fails on a batch of shape (2, {n_features}): "
+            f"{exc}. Check that its first layer takes n_features_in_={n_features} inputs."
+        ) from exc
+    finally:
+        network.train(was_training)
+    shape = tuple(getattr(out, "shape", ()))
+    if not isinstance(out, torch.Tensor) or shape != (2, n_outputs):
+        got = f"shape {shape}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"The network built by {expected} returns {got} for a batch of 2 rows; this "
+            f"task needs a tensor of shape (2, {n_outputs}). Give the last layer n_outputs "
+            f"units and keep the output two-dimensional."
+        )
+
+
+def _check_batch_statistics(network: torch.nn.Module, batch_size: int) -> None:
+    """Raise a ValueError when batch normalization would meet a 1-row batch,
+    whose statistics do not exist (torch's own error names no parameter)."""
+    if batch_size >= 2:
+        return
+    nn = torch.nn
+    batch_norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+    if any(isinstance(layer, batch_norms) for layer in network.modules()):
+        raise ValueError(
+            "Batch normalization needs at least 2 rows per training batch to compute "
+            f"batch statistics, but batches here have {batch_size} row. Use batch_size >= 2 "
+            "and at least 2 training samples, or normalization='layer' (or None)."
+        )
+
+
 class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the sk_mlp estimators; not for direct use."""
 
@@ -331,6 +379,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 raise TypeError(
                     f"module must return a torch.nn.Module, got {type(network).__name__}."
                 )
+            _check_module_output(network, self.n_features_in_, n_outputs)
         else:
             network = build_mlp(
                 self.n_features_in_,
@@ -442,6 +491,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             train_rows, val_rows = self._validation_rows(y, seed)
             data, val_data = data.subset(train_rows), data.subset(val_rows)
         batch_size = self._batch_size(len(data))
+        _check_batch_statistics(network, batch_size)
         limit_threads(network, batch_size, device)
         params = TrainingParams.from_estimator_params(self.get_params())
         optimizer = make_optimizer(network, params)
