@@ -372,6 +372,31 @@ def progress_bar(total: int, verbose: int):
     return tqdm(total=total, unit="epoch")
 
 
+def update_bar(bar, history: History) -> None:
+    """Advance the bar by the epoch just recorded, showing its loss and, with
+    early stopping, its validation score, as the ``verbose=1`` lines do."""
+    if bar is None:
+        return
+    postfix = {"loss": f"{history.loss_curve[-1]:.4g}"}
+    if history.early_stopping:
+        postfix["validation score"] = f"{history.validation_scores[-1]:.4g}"
+    bar.set_postfix(postfix)
+    bar.update()
+
+
+def report_stop(history: History, params: TrainingParams, bar) -> str:
+    """Print why training stops early, below the closed bar if there is one."""
+    watched = "Validation score" if history.early_stopping else "Training loss"
+    message = (
+        f"{watched} did not improve more than tol={params.tol} for "
+        f"{params.n_iter_no_change} consecutive epochs. Stopping."
+    )
+    if bar is not None:
+        bar.set_description("stopped early")
+        bar.close()  # so that the message gets its own line after the bar
+    print(message)
+
+
 def penalty_scale(alpha: float, batch_size: int, data: TrainingData) -> float:
     """scikit-learn's L2 coefficient: ``alpha / (2 * sum of batch weights)``."""
     return 0.5 * alpha / (batch_size * data.mean_weight)
@@ -440,20 +465,14 @@ def run_epochs(
         score = None if validate is None else validate(module)
         history.record(loss, score, module, params.tol)
         report(history, start, params.verbose)
-        if bar is not None:
-            bar.set_postfix(loss=f"{loss:.4g}")
-            bar.update()
+        update_bar(bar, history)
         if history.no_improvement_count > params.n_iter_no_change:
             if reduce_lr(optimizer, params):
                 history.no_improvement_count = 0
                 continue
             history.converged = True
             if params.verbose:
-                watched = "Validation score" if history.early_stopping else "Training loss"
-                print(
-                    f"{watched} did not improve more than tol={params.tol} for "
-                    f"{params.n_iter_no_change} consecutive epochs. Stopping."
-                )
+                report_stop(history, params, bar)
             break
     if bar is not None:
         bar.close()
