@@ -1,11 +1,14 @@
 """scikit-learn's estimator checks over both estimators in several configurations."""
 
+import pytest
 from sklearn.utils.estimator_checks import (
     check_param_validation,
     parametrize_with_checks,
 )
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 # Small max_iter keeps the checks fast; random_state makes them deterministic.
 ESTIMATORS = [

@@ -10,6 +10,8 @@ import torch
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 from sk_mlp._training import NonFiniteLossError
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 @pytest.fixture
 def data():

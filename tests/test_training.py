@@ -14,6 +14,8 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 
 def _small_classification(n_samples=60):
     return make_classification(n_samples=n_samples, n_features=5, random_state=0)
