@@ -5,12 +5,15 @@ Adam, ``lr=1e-3``, no L2 penalty, no early stopping, a fixed number of epochs) o
 the same float32 data with the same batch size. Contenders alternate within each
 repeat (the order rotates), and the tables report medians. The same run measures
 the machine's dense float32 matrix-multiply rate, so that training FLOP/s can be
-read as a fraction of what the hardware does at best.
+read as a fraction of what the hardware does at best. A last row fits small
+default estimators on bundled data sets while another process keeps one core
+busy, sk_mlp next to scikit-learn's MLP (see ``measure_busy``).
 
 Usage, from the repository root::
 
-    python benchmarks/speed.py            # full run, a few minutes on 2 CPU cores
-    python benchmarks/speed.py --quick    # small sizes, 2 repeats, under 2 minutes
+    python benchmarks/speed.py            # full run; the report ends with its total time
+    python benchmarks/speed.py --quick    # small sizes, 2 repeats
+    python benchmarks/speed.py --only busy   # one part (a workload name, memory, gridsearch, busy)
 
 sk_mlp runs with its defaults apart from the shared settings above and
 ``dropout=0`` (the peers' networks have no dropout); in particular
@@ -747,7 +750,7 @@ def gpu_workload(quick: bool) -> Workload:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 2 repeats")
     parser.add_argument("--repeats", type=int, default=None, help="default 3 (quick: 2)")
     parser.add_argument("--only", nargs="*", default=None, help="workload names to run")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory case")

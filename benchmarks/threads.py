@@ -10,7 +10,7 @@ that each fit runs with exactly the threads asked for.
 
 Usage, from the repository root::
 
-    python benchmarks/threads.py                 # idle machine, about a minute
+    python benchmarks/threads.py                 # as the machine is
     python benchmarks/threads.py --busy          # one core taken by another process
     python benchmarks/threads.py --write         # both, into benchmarks/results-threads.txt
 

@@ -384,7 +384,7 @@ def update_bar(bar, history: History) -> None:
     bar.update()
 
 
-def report_stop(history: History, params: TrainingParams, bar) -> str:
+def report_stop(history: History, params: TrainingParams, bar) -> None:
     """Print why training stops early, below the closed bar if there is one."""
     watched = "Validation score" if history.early_stopping else "Training loss"
     message = (
