@@ -810,7 +810,7 @@ def main(argv=None):
         measure_gridsearch(args.quick, log)
     busy = None
     if not args.no_busy and (not args.only or "busy" in args.only):
-        busy = measure_busy(args.repeats or (5 if args.quick else 7), log)
+        busy = measure_busy(args.repeats or (9 if args.quick else 15), log)
     summarise(outcomes, memory, log, busy)
     log(f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s")
     if not (args.quick or args.only):  # a full run is the one the docs quote

@@ -36,7 +36,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sk_mlp import TorchMLPRegressor, _threads
 
 N_FEATURES = 20
-STEPS = 120  # training steps per timed fit
+STEPS = 60  # training steps per timed fit: 3 epochs of 20 batches
 # (hidden_layer_sizes, batch_size): work per step from about 10^4 to 10^8.
 CONFIGS = [
     ((16,), 32),
@@ -81,21 +81,60 @@ def seconds_per_step(hidden, batch, n_threads, seed):
         return (time.perf_counter() - start) / STEPS
 
 
-def table(repeats, log):
+def _busy_cpu_seconds() -> float:
+    """CPU seconds every process on the machine has used since boot (Linux)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+            int, f.readline().split()[1:9]
+        )
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def others_cores(burner, measure):
+    """Run ``measure()``; return its result and how many cores other processes
+    kept busy meanwhile (not this one, not the burner), or NaN off Linux."""
+    try:
+        before = _busy_cpu_seconds(), time.process_time(), time.perf_counter()
+        burner_before = _process_cpu_seconds(burner.pid) if burner else 0.0
+    except OSError:
+        return measure(), float("nan")
+    result = measure()
+    busy, own, wall = (
+        _busy_cpu_seconds() - before[0],
+        time.process_time() - before[1],
+        time.perf_counter() - before[2],
+    )
+    burner_cpu = _process_cpu_seconds(burner.pid) - burner_before if burner else 0.0
+    return result, max(0.0, busy - own - burner_cpu) / wall
+
+
+def _row(hidden, batch, repeats) -> dict:
+    """Seconds per step with 1 and 2 threads, alternating which goes first."""
+    times = {1: [], 2: []}
+    for rep in range(repeats):
+        for n_threads in (1, 2) if rep % 2 == 0 else (2, 1):
+            times[n_threads].append(seconds_per_step(hidden, batch, n_threads, rep))
+    return times
+
+
+def table(repeats, log, burner=None):
     log(f"load average at start {os.getloadavg()[0]:.2f}")
     log(
         f"{'hidden':<12} {'batch':>5} {'work/step':>10} {'1 thread us':>12} {'2 threads us':>13} "
-        f"{'1t / 2t':>8}"
+        f"{'1t / 2t':>8} {'others':>7}"
     )
     for hidden, batch in CONFIGS:
-        times = {1: [], 2: []}
-        for rep in range(repeats):
-            for n_threads in (1, 2) if rep % 2 == 0 else (2, 1):
-                times[n_threads].append(seconds_per_step(hidden, batch, n_threads, rep))
+        times, others = others_cores(burner, lambda h=hidden, b=batch: _row(h, b, repeats))
         one, two = (statistics.median(times[k]) for k in (1, 2))
         log(
             f"{str(hidden):<12} {batch:>5} {work_per_step(hidden, batch):>10.2g} "
-            f"{1e6 * one:>12.0f} {1e6 * two:>13.0f} {one / two:>8.2f}"
+            f"{1e6 * one:>12.0f} {1e6 * two:>13.0f} {one / two:>8.2f} {others:>7.2f}"
         )
 
 
@@ -114,6 +153,11 @@ def main(argv=None):
 
     log(f"# time per training step, 1 vs 2 torch threads, {args.repeats} repeats (medians)")
     log(f"torch {torch.__version__}, {os.cpu_count()} logical CPUs, {N_FEATURES} features")
+    log(
+        "others: cores kept busy by other processes while the row was measured (not this "
+        "one, nor the\nburner of the busy table); a row with others well above 0 was measured "
+        "on a busier machine than its title says"
+    )
     seconds_per_step((16,), 32, 1, 0)  # torch's one-off start-up
     modes = [False, True] if args.write else [args.busy]
     for busy in modes:
@@ -122,7 +166,7 @@ def main(argv=None):
         if busy:
             burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         try:
-            table(args.repeats, log)
+            table(args.repeats, log, burner)
         finally:
             if burner is not None:
                 burner.kill()

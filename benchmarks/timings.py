@@ -47,7 +47,8 @@ def describe(label: str, runs: list[tuple[float, float, float]]) -> str:
     wall, cpu, load = (statistics.median(values) for values in zip(*runs))
     return (
         f"{label:<40} wall {wall:6.1f} s   CPU {cpu:6.1f} s   "
-        f"load average at start {load:5.2f}   ({len(runs)} run{'s' * (len(runs) > 1)}, median)"
+        f"load average at start {load:5.2f}   "
+        + (f"(median of {len(runs)} runs)" if len(runs) > 1 else "(1 run)")
     )
 
 
