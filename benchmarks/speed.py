@@ -5,12 +5,15 @@ Adam, ``lr=1e-3``, no L2 penalty, no early stopping, a fixed number of epochs) o
 the same float32 data with the same batch size. Contenders alternate within each
 repeat (the order rotates), and the tables report medians. The same run measures
 the machine's dense float32 matrix-multiply rate, so that training FLOP/s can be
-read as a fraction of what the hardware does at best.
+read as a fraction of what the hardware does at best. A last row fits small
+default estimators on bundled data sets while another process keeps one core
+busy, sk_mlp next to scikit-learn's MLP (see ``measure_busy``).
 
 Usage, from the repository root::
 
-    python benchmarks/speed.py            # full run, a few minutes on 2 CPU cores
-    python benchmarks/speed.py --quick    # small sizes, 2 repeats, under 2 minutes
+    python benchmarks/speed.py            # full run; the report ends with its total time
+    python benchmarks/speed.py --quick    # small sizes, 2 repeats
+    python benchmarks/speed.py --only busy   # one part (a workload name, memory, gridsearch, busy)
 
 sk_mlp runs with its defaults apart from the shared settings above and
 ``dropout=0`` (the peers' networks have no dropout); in particular
@@ -436,6 +439,98 @@ def measure_gridsearch(quick: bool, log) -> dict:
     return med
 
 
+# --------------------------------------------------------------- busy machine
+BUSY_FITS = {
+    "diabetes": ("regression", "load_diabetes"),
+    "breast_cancer": ("classification", "load_breast_cancer"),
+}
+
+
+def _busy_contenders(task):
+    """``name: (make estimator, epochs, context)``.
+
+    Default estimators on raw inputs, as a user first tries them, with two
+    changes so that they do the same work: a fixed number of epochs (left to
+    their stopping rules, scikit-learn's MLP stops early on these raw inputs
+    where sk_mlp, which scales them, keeps improving) and ``dropout=0`` (as in
+    the workloads above; scikit-learn's MLP has no dropout). The third runs
+    sk_mlp with every thread the caller allows, as before each fit chose its
+    own (sk_mlp/_threads.py); it is so slow that it runs a tenth of the epochs.
+    """
+    from sk_mlp import _threads
+
+    ours = TorchMLPClassifier if task == "classification" else TorchMLPRegressor
+    theirs = MLPClassifier if task == "classification" else MLPRegressor
+
+    @contextlib.contextmanager
+    def all_threads():
+        saved = _threads._WORK_PER_THREAD
+        _threads._WORK_PER_THREAD = 1
+        try:
+            yield
+        finally:
+            _threads._WORK_PER_THREAD = saved
+
+    fixed = {"tol": 0.0, "n_iter_no_change": 10**9, "random_state": 0}
+    return {
+        "sk_mlp": (lambda e: ours(max_iter=e, dropout=0.0, **fixed), 100, contextlib.nullcontext),
+        "sklearn": (lambda e: theirs(max_iter=e, **fixed), 100, contextlib.nullcontext),
+        "sk_mlp all threads": (lambda e: ours(max_iter=e, dropout=0.0, **fixed), 10, all_threads),
+    }
+
+
+def _time_busy_fit(make, epochs, context, X, y) -> float:
+    est = make(epochs)
+    with context(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        start = time.perf_counter()
+        est.fit(X, y)
+        elapsed = time.perf_counter() - start
+    assert est.n_iter_ == epochs
+    return elapsed / epochs
+
+
+def measure_busy(repeats: int, log) -> dict:
+    """Small fits while another process keeps one core busy: seconds per epoch."""
+    import sklearn.datasets
+    from sklearn.model_selection import train_test_split
+
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)  # let the burner take its core
+        log(
+            "\n## busy machine: small fits on raw inputs (75% of a bundled data set) while "
+            f"another process keeps one core busy; {repeats} repeats, medians; load average "
+            f"{os.getloadavg()[0]:.2f}; caller's torch threads {torch.get_num_threads()}"
+        )
+        log(
+            f"   {'data set':<14} {'contender':<19} {'epochs':>6} {'fit s':>7} "
+            f"{'ms/epoch':>8} {'per epoch vs sk_mlp':>19}"
+        )
+        outcome = {}
+        for data_name, (task, loader) in BUSY_FITS.items():
+            X, y = getattr(sklearn.datasets, loader)(return_X_y=True)
+            X, _, y, _ = train_test_split(X, y, random_state=0)
+            contenders = _busy_contenders(task)
+            names = list(contenders)
+            per_epoch = {name: [] for name in names}
+            for rep in range(repeats):
+                for name in names[rep % 3 :] + names[: rep % 3]:
+                    per_epoch[name].append(_time_busy_fit(*contenders[name], X, y))
+            med = {name: statistics.median(t) for name, t in per_epoch.items()}
+            for name in names:
+                epochs = contenders[name][1]
+                log(
+                    f"   {data_name:<14} {name:<19} {epochs:6d} {med[name] * epochs:7.3f} "
+                    f"{1e3 * med[name]:8.2f} {med[name] / med['sk_mlp']:18.2f}x"
+                )
+            outcome[data_name] = med
+        return outcome
+    finally:
+        burner.kill()
+        burner.wait()
+
+
 # ------------------------------------------------------------------ reporting
 def fmt_s(s):
     return f"{s:8.3f}"
@@ -520,7 +615,7 @@ def check(targets, label, ok, detail):
     targets.append((label, ok, detail))
 
 
-def summarise(outcomes: dict, memory: dict | None, log):
+def summarise(outcomes: dict, memory: dict | None, log, busy: dict | None = None):
     targets = []
     for name in ("clf-100k", "reg-100k"):
         if name not in outcomes:
@@ -562,6 +657,14 @@ def summarise(outcomes: dict, memory: dict | None, log):
             ratio <= 1.2,
             f"{ratio:.2f}x ({m['sk_mlp']['us_per_step']:.0f} vs "
             f"{m['reference']['us_per_step']:.0f} us)",
+        )
+    for data_name, med in (busy or {}).items():
+        ratio = med["sklearn"] / med["sk_mlp"]
+        check(
+            targets,
+            f"busy machine, {data_name}: an epoch no slower than sklearn's",
+            ratio >= 1.0,
+            f"{ratio:.2f}x ({1e3 * med['sk_mlp']:.2f} vs {1e3 * med['sklearn']:.2f} ms)",
         )
     if memory is not None:
         extra, bound = memory["extra"], memory["bound"]
@@ -647,7 +750,7 @@ def gpu_workload(quick: bool) -> Workload:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    parser.add_argument("--quick", action="store_true", help="small sizes, 2 repeats")
     parser.add_argument("--repeats", type=int, default=None, help="default 3 (quick: 2)")
     parser.add_argument("--only", nargs="*", default=None, help="workload names to run")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory case")
@@ -655,6 +758,7 @@ def main(argv=None):
     parser.add_argument(
         "--no-search", action="store_true", help="skip the search on loky and dask (scaling.py)"
     )
+    parser.add_argument("--no-busy", action="store_true", help="skip the busy-machine fits")
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.memory_child:
@@ -711,7 +815,10 @@ def main(argv=None):
         from scaling import search_section  # benchmarks/scaling.py, beside this file
 
         search_section(args.quick, log)
-    summarise(outcomes, memory, log)
+    busy = None
+    if not args.no_busy and (not args.only or "busy" in args.only):
+        busy = measure_busy(args.repeats or (9 if args.quick else 15), log)
+    summarise(outcomes, memory, log, busy)
     log(f"\ntotal benchmark time: {time.perf_counter() - started:.0f} s")
     if not (args.quick or args.only):  # a full run is the one the docs quote
         name = "results-gpu.txt" if torch.cuda.is_available() else "results-cpu.txt"

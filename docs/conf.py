@@ -42,9 +42,13 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    # MathJax served from the built site, not from a CDN: the pages read the
+    # same offline (the package ships MathJax 3 and sets mathjax_path).
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "offline_gallery_times",
 ]
 
 exclude_patterns = ["_build", "sg_execution_times.rst", "**/*.ipynb", "**/*.zip"]
@@ -54,15 +58,29 @@ nitpicky = False
 
 # -- HTML ----------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
+_PAGE_TOC = ["page-toc", "sourcelink"]
 html_title = f"sk_mlp {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "header_links_before_dropdown": 7,
-    "secondary_sidebar_items": ["page-toc", "sourcelink"],
+    # The examples' code is up to 100 columns wide: their pages give the
+    # "On this page" column's width to the code instead. (A page matching two
+    # patterns is a warning, hence no "**".)
+    "secondary_sidebar_items": {
+        "*": _PAGE_TOC,
+        "api/*": _PAGE_TOC,
+        "user_guide/*": _PAGE_TOC,
+        "auto_examples/*": [],
+    },
 }
 html_sidebars = {"index": [], "install": [], "benchmarks": [], "accuracy": []}
 html_show_sourcelink = False
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+# "On this page" lists methods as fit(), not TorchMLPRegressor.fit(): the class
+# name repeated on every line pushed the method names out of the column.
+toc_object_entries_show_parents = "hide"
 
 # -- API reference: autodoc + numpydoc -----------------------------------------
 autodoc_default_options = {
@@ -79,16 +97,14 @@ numpydoc_show_class_members = False
 numpydoc_attributes_as_param_list = True
 
 # -- Intersphinx ---------------------------------------------------------------
-# Links to scikit-learn, PyTorch and NumPy. CI reaches package registries only,
-# so the remote inventories cannot be downloaded there; Sphinx turns that into
-# a warning, and -W into a failed build. Each project therefore lists a second,
-# local inventory written below: Sphinx tries the remote one first (full
-# coverage when online) and falls back to the local one, which only logs an
-# info line. The local inventories hold the objects these pages reference, with
-# their real URLs, so the links work offline too. Anything missing from them
-# renders as plain text (nitpicky is off), never as an error.
-intersphinx_timeout = 5
-_FALLBACK = {
+# Links to scikit-learn, PyTorch and NumPy, from small inventories written below
+# rather than downloaded: CI reaches package registries only, and a build that
+# tries the network first prints a ConnectionError per project before falling
+# back. These inventories hold the objects these pages reference, with their
+# real URLs, so the links work the same online and offline, and the build is
+# the same everywhere. A reference to an object missing from them renders as
+# plain text (nitpicky is off): add the object below to link it.
+_INVENTORIES = {
     "sklearn": (
         "https://scikit-learn.org/stable/",
         "scikit-learn",
@@ -136,6 +152,7 @@ _FALLBACK = {
             ("torch.device", "py:class", "tensor_attributes.html#torch.device"),
             ("torch.manual_seed", "py:function", "api"),
             ("torch.set_num_threads", "py:function", "api"),
+            ("torch.get_num_threads", "py:function", "api"),
             ("torch.use_deterministic_algorithms", "py:function", "api"),
             ("torch.cuda.is_available", "py:function", "api"),
         ],
@@ -151,7 +168,7 @@ _FALLBACK = {
 }
 
 
-def _write_fallback_inventory(name, project_name, entries):
+def _write_inventory(name, project_name, entries):
     """Write a Sphinx v2 ``objects.inv`` with the given entries; return its path."""
     lines = []
     for obj, role, uri in entries:
@@ -165,15 +182,15 @@ def _write_fallback_inventory(name, project_name, entries):
         f"# Sphinx inventory version 2\n# Project: {project_name}\n# Version: \n"
         "# The remainder of this file is compressed using zlib.\n"
     )
-    path = DOCS / "_build" / "intersphinx_fallback" / f"{name}.inv"
+    path = DOCS / "_build" / "intersphinx" / f"{name}.inv"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(header.encode() + zlib.compress(("\n".join(lines) + "\n").encode()))
     return str(path.relative_to(DOCS))
 
 
 intersphinx_mapping = {
-    name: (url, (f"{url}objects.inv", _write_fallback_inventory(name, project_name, entries)))
-    for name, (url, project_name, entries) in _FALLBACK.items()
+    name: (url, _write_inventory(name, project_name, entries))
+    for name, (url, project_name, entries) in _INVENTORIES.items()
 }
 
 # -- Gallery -------------------------------------------------------------------
@@ -185,7 +202,6 @@ sphinx_gallery_conf = {
     "within_subsection_order": "gallery_order.ExampleOrder",
     "backreferences_dir": "gen_modules/backreferences",
     "doc_module": ("sk_mlp",),
-    "reference_url": {"sk_mlp": None},
     "image_scrapers": ("matplotlib",),
     "matplotlib_animations": False,
     "remove_config_comments": True,

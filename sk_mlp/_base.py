@@ -26,7 +26,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._checks import check_float32_range, describe_module, drop_zero_weight_rows
+from ._checks import (
+    check_batch_statistics,
+    check_float32_range,
+    check_module_widths,
+    describe_module,
+    drop_zero_weight_rows,
+)
 from ._data import TrainingData, chunk_rows, sparse_rows, split_input_layer
 from ._device import (
     is_available,
@@ -55,6 +61,7 @@ from ._sklearn_private import (
     _check_sample_weight,
     _fit_context,
 )
+from ._threads import limit_threads, thread_scope, threads_for_step
 from ._training import (
     History,
     TrainingParams,
@@ -290,7 +297,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             seeds = self._next_seeds(first_pass)
             # Training needs autograd even when the caller runs under no_grad
             # or inference_mode.
-            with torch.inference_mode(False), torch.enable_grad():
+            with torch.inference_mode(False), torch.enable_grad(), thread_scope():
                 history = self._train(X, y_train, sample_weight, seeds, first_pass, incremental)
         if history.interrupted:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=3)
@@ -415,6 +422,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 raise TypeError(
                     f"module must return a torch.nn.Module, got {type(network).__name__}."
                 )
+        if self.module is not None:
+            check_module_widths(network, self.module, self.n_features_in_, n_outputs)
         if self.preprocessing == "robust":
             network = torch.nn.Sequential(fit_robust_input(X, sample_weight), network)
         return network
@@ -482,6 +491,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 # this fit's validation rows.
                 history.best_validation_score = validate(network)
                 history.best_state = copy.deepcopy(network.state_dict())
+        batch_size = self._batch_size(len(data))
+        check_batch_statistics(network, batch_size)
+        limit_threads(network, batch_size, device)
         params = TrainingParams.from_estimator_params(self.get_params())
         optimizer = make_optimizer(network, params)
         if incremental and not first_pass and self._optimizer_solver == self.solver:
@@ -492,7 +504,6 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             if self.solver == "lbfgs":
                 run_lbfgs(network, loss, optimizer, data, params, history)
             else:
-                batch_size = self._batch_size(len(data))
                 run_epochs(
                     network,
                     # A user's module may rely on autograd in ways a plain stack
@@ -590,7 +601,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         layer, network = split_input_layer(module)
         step = chunk_rows(X.shape[1], densify=sp.issparse(X) and not sparse)
         chunks = []
-        with torch.inference_mode():
+        with torch.inference_mode(), threads_for_step(module, min(X.shape[0], step), device):
             for start in range(0, X.shape[0], step):
                 chunk = X[start : start + step]
                 if sparse:

@@ -7,6 +7,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def check_float32_range(X) -> None:
     """Refuse float64 values that float32, in which sk_mlp computes, cannot hold."""
@@ -14,10 +16,10 @@ def check_float32_range(X) -> None:
     if values.dtype != np.float64 or values.size == 0:
         return
     largest = max(abs(float(values.max())), abs(float(values.min())))
-    if largest > np.finfo(np.float32).max:
+    if largest > _FLOAT32_MAX:
         raise ValueError(
             f"X contains values of magnitude up to {largest:.3g}, beyond the float32 "
-            f"range ({np.finfo(np.float32).max:.3g}) in which sk_mlp trains and "
+            f"range ({_FLOAT32_MAX:.3g}) in which sk_mlp trains and "
             "predicts. Rescale X first, for example divide it by a constant or take "
             "a logarithm."
         )
@@ -45,3 +47,59 @@ def drop_zero_weight_rows(X, y, sample_weight):
             "nothing to fit. Give some samples a positive weight."
         )
     return X[keep], y[keep], sample_weight[keep]
+
+
+def check_module_widths(network: torch.nn.Module, module, n_features: int, n_outputs: int) -> None:
+    """Raise a ValueError saying what to change when a user's ``network`` does
+    not map ``n_features`` inputs to ``n_outputs`` columns; found by one
+    forward pass on two rows of zeros, in eval mode.
+
+    A wrong width would otherwise fail deep in torch, or worse, broadcast
+    against the targets and train on a meaningless loss.
+    """
+    if isinstance(module, torch.nn.Module):
+        source = f"The module instance {type(module).__name__}"
+    else:
+        source = f"The network built by module({n_features}, {n_outputs})"
+    parameter = next(network.parameters(), None)
+    device = parameter.device if parameter is not None else None
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            out = network(torch.zeros(2, n_features, device=device))
+    except Exception as exc:
+        raise ValueError(
+            f"{source} fails on a batch of shape (2, {n_features}): {exc}. Check that "
+            f"its first layer takes n_features_in_={n_features} inputs."
+        ) from exc
+    finally:
+        network.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, n_outputs):
+        got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"{source} returns {got} for a batch of 2 rows; this task needs a tensor "
+            f"of shape (2, {n_outputs}). Give the last layer n_outputs={n_outputs} units and keep "
+            "the output two-dimensional."
+        )
+
+
+_BATCH_NORMS = (
+    torch.nn.BatchNorm1d,
+    torch.nn.BatchNorm2d,
+    torch.nn.BatchNorm3d,
+    torch.nn.SyncBatchNorm,
+)
+
+
+def check_batch_statistics(network: torch.nn.Module, batch_size: int) -> None:
+    """Raise a ValueError when batch normalization would meet a 1-row batch,
+    whose statistics do not exist (torch's own error names no parameter)."""
+    if batch_size >= 2 or not any(isinstance(m, _BATCH_NORMS) for m in network.modules()):
+        return
+    raise ValueError(
+        "Batch normalization needs at least 2 rows per training batch to compute "
+        f"batch statistics, but batches here have {batch_size} row (n_samples={batch_size} "
+        "or batch_size=1). Use batch_size >= 2 and at least 2 training samples, or "
+        "normalization='layer' (or None)."
+    )

@@ -293,6 +293,31 @@ def progress_bar(total: int, verbose: int):
     return tqdm(total=total, unit="epoch")
 
 
+def update_bar(bar, history: History) -> None:
+    """Advance the bar by the epoch just recorded, showing its loss and, with
+    early stopping, its validation score, as the ``verbose=1`` lines do."""
+    if bar is None:
+        return
+    postfix = {"loss": f"{history.loss_curve[-1]:.4g}"}
+    if history.early_stopping:
+        postfix["validation score"] = f"{history.validation_scores[-1]:.4g}"
+    bar.set_postfix(postfix)
+    bar.update()
+
+
+def report_stop(history: History, params: TrainingParams, bar) -> None:
+    """Print why training stops early, below the closed bar if there is one."""
+    watched = "Validation score" if history.early_stopping else "Training loss"
+    message = (
+        f"{watched} did not improve more than tol={params.tol} for "
+        f"{params.n_iter_no_change} consecutive epochs. Stopping."
+    )
+    if bar is not None:
+        bar.set_description("stopped early")
+        bar.close()  # so that the message gets its own line after the bar
+    print(message)
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -361,10 +386,8 @@ def run_epochs(
             score = None if validate is None else validate(module)
             history.record(loss, score, module, params.tol)
             report(history, start, params.verbose)
-            if bar is not None:
-                bar.set_postfix(loss=f"{loss:.4g}")
-                bar.update()
-            if _stalled(history, optimizer, params):
+            update_bar(bar, history)
+            if _stalled(history, optimizer, params, bar):
                 break
     except KeyboardInterrupt:
         history.interrupted = True
@@ -375,7 +398,9 @@ def run_epochs(
         module.load_state_dict(history.best_state)
 
 
-def _stalled(history: History, optimizer: torch.optim.Optimizer, params: TrainingParams) -> bool:
+def _stalled(
+    history: History, optimizer: torch.optim.Optimizer, params: TrainingParams, bar
+) -> bool:
     """Whether training stops: no improvement for ``n_iter_no_change`` epochs
     and, for the adaptive schedule, no smaller learning rate left to try."""
     if history.no_improvement_count <= params.n_iter_no_change:
@@ -385,11 +410,7 @@ def _stalled(history: History, optimizer: torch.optim.Optimizer, params: Trainin
         return False
     history.converged = True
     if params.verbose:
-        watched = "Validation score" if history.early_stopping else "Training loss"
-        print(
-            f"{watched} did not improve more than tol={params.tol} for "
-            f"{params.n_iter_no_change} consecutive epochs. Stopping."
-        )
+        report_stop(history, params, bar)
     return True
 
 

@@ -1,5 +1,6 @@
 """scikit-learn's estimator checks over both estimators in several configurations."""
 
+import pytest
 import torch
 from sklearn.utils.estimator_checks import (
     check_param_validation,
@@ -7,6 +8,8 @@ from sklearn.utils.estimator_checks import (
 )
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 class SmallNetwork(torch.nn.Module):

@@ -173,8 +173,8 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch():
 
 def _validation_rows_seen(estimator, X, y):
     """Fit ``estimator`` with a ``module=`` whose first layer records the rows
-    of the first evaluation-mode pass during fit: the validation split."""
-    seen = []
+    of the first evaluation-mode pass after training began: the validation split."""
+    seen, trained = [], []
 
     def factory(n_features, n_outputs):
         network = torch.nn.Sequential(
@@ -182,7 +182,9 @@ def _validation_rows_seen(estimator, X, y):
         )
 
         def record(layer, args):
-            if not layer.training and not seen:
+            if layer.training:
+                trained.append(True)
+            elif trained and not seen:
                 seen.append(args[0][:, 0].detach().numpy().astype(int))
 
         network[0].register_forward_pre_hook(record)

@@ -14,6 +14,8 @@ from sklearn.preprocessing import StandardScaler
 from sk_mlp import TorchMLPRegressor
 from sk_mlp._losses import GaussianNLL
 
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 N_SAMPLES = 2000
 
 

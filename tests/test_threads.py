@@ -1,0 +1,157 @@
+"""torch's intra-op threads per fit and prediction: chosen from the work per
+step, never above the caller's setting, and the caller's setting restored."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+from torch import nn
+
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _threads
+from sk_mlp._threads import threads_for, work_per_row
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture
+def two_threads():
+    """The caller runs torch with two threads (the suite itself runs with one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+class Probe(nn.Module):
+    """Records the thread count of each forward pass in training mode
+    (``seen``) and in eval mode (``seen_eval``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen, self.seen_eval = [], []
+
+    def forward(self, x):
+        (self.seen if self.training else self.seen_eval).append(torch.get_num_threads())
+        return x
+
+
+def probed(hidden=8):
+    """A ``module=`` callable whose network records its thread counts in ``probe.seen``."""
+    probe = Probe()
+
+    def build(n_in, n_out):
+        return nn.Sequential(nn.Linear(n_in, hidden), nn.ReLU(), probe, nn.Linear(hidden, n_out))
+
+    return build, probe
+
+
+def test_work_per_row_counts_the_linear_layers_multiply_adds():
+    net = nn.Sequential(
+        nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 3)
+    )
+    assert work_per_row(net) == 10 * 32 + 32 * 3
+
+
+def test_work_per_row_is_unknown_for_layers_whose_cost_their_shape_hides():
+    net = nn.Sequential(nn.Unflatten(1, (1, 8)), nn.Conv1d(1, 4, 3), nn.Flatten(), nn.Linear(24, 1))
+    assert work_per_row(net) is None
+
+
+def test_threads_grow_with_the_work_and_never_pass_what_is_available():
+    w = _threads._WORK_PER_THREAD
+    assert threads_for(1, 8) == 1
+    assert threads_for(w - 1, 8) == 1
+    assert threads_for(2 * w, 8) == 2
+    assert threads_for(100 * w, 8) == 8
+    assert threads_for(100 * w, 1) == 1
+    assert threads_for(None, 3) == 3
+
+
+def test_small_fit_runs_on_one_thread_and_restores_the_callers_setting(two_threads):
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    build, probe = probed()
+    TorchMLPRegressor(module=build, max_iter=2, random_state=0).fit(X, y)
+    assert set(probe.seen) == {1}
+    assert torch.get_num_threads() == 2
+
+
+def test_large_work_keeps_the_callers_threads(two_threads, monkeypatch):
+    monkeypatch.setattr(_threads, "_WORK_PER_THREAD", 1)
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    build, probe = probed()
+    TorchMLPRegressor(module=build, max_iter=2, random_state=0).fit(X, y)
+    assert set(probe.seen) == {2}
+
+
+@pytest.mark.parametrize("limit", ["torch", "threadpoolctl"])
+def test_a_lower_limit_of_the_caller_is_never_raised(two_threads, monkeypatch, limit):
+    monkeypatch.setattr(_threads, "_WORK_PER_THREAD", 1)  # the work would justify all threads
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    build, probe = probed()
+    reg = TorchMLPRegressor(module=build, max_iter=2, random_state=0)
+    if limit == "torch":
+        torch.set_num_threads(1)
+        reg.fit(X, y).predict(X)
+    else:
+        with threadpool_limits(limits=1, user_api="openmp"):
+            reg.fit(X, y).predict(X)
+    assert set(probe.seen) == {1}
+
+
+def test_prediction_chooses_its_threads_and_restores_the_callers_setting(two_threads, monkeypatch):
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    build, probe = probed()
+    reg = TorchMLPRegressor(module=build, max_iter=2, random_state=0).fit(X, y)
+    probe.seen_eval.clear()
+    reg.predict(X[:5])
+    assert probe.seen_eval == [1]
+    monkeypatch.setattr(_threads, "_WORK_PER_THREAD", 1)
+    reg.predict(X)
+    assert probe.seen_eval == [1, 2]
+    assert torch.get_num_threads() == 2
+
+
+def test_partial_fit_restores_the_callers_setting(two_threads, classification_data):
+    X, y = classification_data
+    clf = TorchMLPClassifier((8,), random_state=0)
+    clf.partial_fit(X, y, classes=np.unique(y))
+    clf.partial_fit(X, y)
+    assert torch.get_num_threads() == 2
+
+
+def test_callers_setting_is_restored_when_the_fit_fails(two_threads):
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    seen = []
+
+    class Failing(nn.Module):
+        def forward(self, x):
+            if not self.training:  # let the estimator's check of the output width pass
+                return x
+            seen.append(torch.get_num_threads())
+            raise RuntimeError("broken layer")
+
+    def build(n_in, n_out):
+        return nn.Sequential(nn.Linear(n_in, n_out), Failing())
+
+    with pytest.raises(RuntimeError, match="broken layer"):
+        TorchMLPRegressor(module=build, random_state=0).fit(X, y)
+    assert seen == [1]  # it was lowered, then restored
+    assert torch.get_num_threads() == 2
+
+
+def test_a_fit_in_another_thread_leaves_this_threads_setting_alone(two_threads):
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    after = []
+
+    def fit_elsewhere():
+        torch.set_num_threads(2)
+        TorchMLPRegressor((8,), max_iter=2, random_state=0).fit(X, y)
+        after.append(torch.get_num_threads())
+
+    worker = threading.Thread(target=fit_elsewhere)
+    worker.start()
+    worker.join()
+    assert after == [2]
+    assert torch.get_num_threads() == 2
