@@ -97,6 +97,15 @@ VARIANTS = {
     "best_epoch": {"early_stopping": True},
     "cosine": {"learning_rate": "cosine"},
     "ensemble4": {"n_ensemble": 4},
+    "onehot_32": {"max_onehot_categories": 32},
+    "light": {"beta_2": 0.95, "label_smoothing": 0.1, "early_stopping": True},
+    "realmlp_like": {
+        "numeric_embedding": "periodic",
+        "front_scale": True,
+        "beta_2": 0.95,
+        "label_smoothing": 0.1,
+        "early_stopping": True,
+    },
 }
 
 
