@@ -31,8 +31,8 @@ checks the targets of the tabular issue. ``--variants`` adds sk_mlp variants
 
 Usage, from the repository root, in an environment with the ``bench`` extra::
 
-    python benchmarks/tabular.py --quick     # 1 seed, <= 1000 rows: ~10 min on 2 cores
-    python benchmarks/tabular.py             # 3 seeds, <= 5000 rows per table
+    python benchmarks/tabular.py --quick     # 1 seed, <= 600 rows per table
+    python benchmarks/tabular.py             # 3 seeds, <= 2000 rows per table
     python benchmarks/tabular.py --variants all --models sk_mlp realmlp hgb
 
 A full run writes ``benchmarks/results-tabular.txt`` (the report, included by
@@ -270,7 +270,9 @@ def _one_fit(table, model, factory, seed):
     }
 
 
-def run(tables, model_names, variants=(), seeds=range(3), n_jobs=2):
+def run(tables, model_names, variants=(), seeds=range(3), n_jobs=2, progress=None):
+    """Fit every model on every table and seed; return result rows. Rows are
+    also appended to the CSV file ``progress`` as they come in."""
     tasks = []
     for table in tables:
         factories = {**models(table.task, model_names), **variant_models(table.task, variants)}
@@ -279,7 +281,34 @@ def run(tables, model_names, variants=(), seeds=range(3), n_jobs=2):
                 tasks.append((table, name, factory, seed))
     # RealMLP and large tables first, so that the workers finish together.
     tasks.sort(key=lambda t: -len(t[0].y) * (8 if t[1] == "realmlp" else 1))
-    return Parallel(n_jobs=n_jobs, verbose=0)(delayed(_one_fit)(*t) for t in tasks)
+    jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    rows = []
+    for row in jobs(delayed(_one_fit)(*t) for t in tasks):
+        rows.append(row)
+        if progress is not None:
+            new = not Path(progress).exists()
+            with open(progress, "a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(row))
+                if new:
+                    writer.writeheader()
+                writer.writerow(row)
+    return rows
+
+
+def read_csv(paths) -> list[dict]:
+    """Rows of per-fit CSVs; a (data set, model, seed) seen twice keeps its first row."""
+    rows, seen = [], set()
+    for path in paths:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                for key in ("score", "fit_time", "majority"):
+                    row[key] = float(row[key])
+                row["seed"] = int(row["seed"])
+                key = (row["dataset"], row["model"], row["seed"])
+                if key not in seen:
+                    seen.add(key)
+                    rows.append(row)
+    return rows
 
 
 # --------------------------------------------------------------------- report
@@ -429,9 +458,9 @@ def write_csv(rows, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="1 seed, <= 1000 rows per table")
+    parser.add_argument("--quick", action="store_true", help="1 seed, <= 600 rows per table")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--max-rows", type=int, default=5000)
+    parser.add_argument("--max-rows", type=int, default=2000)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--datasets", nargs="*", default=None, choices=list(LOADERS))
     parser.add_argument(
@@ -451,17 +480,23 @@ def main(argv=None):
     parser.add_argument(
         "--output",
         default=None,
-        help="report path (default: results-tabular.txt "
-        "for a full run with every peer and no variants)",
+        help="report path (default: results-tabular.txt for a full run on every data set)",
     )
+    parser.add_argument("--progress", default=None, help="append each fit's row to this CSV")
     parser.add_argument("--csv", default=None, help="per-fit rows (default: beside --output)")
+    parser.add_argument(
+        "--report", nargs="*", default=None, help="only print the report of these per-fit CSVs"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        print(report(read_csv(args.report)))
+        return
     variants = list(VARIANTS) if args.variants == ["all"] else args.variants
     seeds = range(1 if args.quick else args.seeds)
-    max_rows = min(args.max_rows, 1000) if args.quick else args.max_rows
+    max_rows = min(args.max_rows, 600) if args.quick else args.max_rows
     tables = load_tables(args.datasets, max_rows=max_rows)
     start = time.perf_counter()
-    rows = run(tables, args.models, variants, seeds, args.n_jobs)
+    rows = run(tables, args.models, variants, seeds, args.n_jobs, progress=args.progress)
     elapsed = time.perf_counter() - start
     command = "python benchmarks/tabular.py " + " ".join(argv if argv is not None else sys.argv[1:])
     import sklearn
@@ -496,7 +531,7 @@ def main(argv=None):
     ]
     text = "\n".join(header) + "\n" + report(rows)
     print(text)
-    default_run = not args.quick and not variants and args.datasets is None
+    default_run = not args.quick and args.datasets is None
     path = args.output or (str(HERE / "results-tabular.txt") if default_run else None)
     if path:
         Path(path).write_text(text)

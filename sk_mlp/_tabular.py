@@ -271,15 +271,15 @@ class TabularEncoder(BaseEstimator):
             medians = np.nanmedian(np.where(missing.all(axis=0), 0.0, numeric), axis=0)
         categories, categorical_missing = [], []
         for j in np.flatnonzero(is_categorical):
-            values = self._column_values(X, j)
-            seen = {_as_python(v) for v in values if not _is_missing(v)}
+            values, missing_values = self._present_values(X, j)
+            seen = {_as_python(v) for v in values}
             if len(seen) >= _MAX_CODES:
                 raise ValueError(
                     f"Categorical feature {self._name(j)} has {len(seen)} categories; "
                     f"at most {_MAX_CODES - 1} are supported."
                 )
             categories.append(sorted(seen, key=_sort_key))
-            categorical_missing.append(len(seen) == 0 or any(_is_missing(v) for v in values))
+            categorical_missing.append(len(seen) == 0 or missing_values)
         self.kinds_ = kinds
         self.is_categorical_ = is_categorical
         self.medians_ = np.asarray(medians, dtype=np.float64).reshape(-1)
@@ -390,6 +390,16 @@ class TabularEncoder(BaseEstimator):
                 "during fit.\n" + "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
             )
 
+    def _present_values(self, X, j: int) -> tuple[np.ndarray, bool]:
+        """The distinct non-missing values of column ``j``, and whether any is missing."""
+        if _is_frame(X):
+            column = X.iloc[:, j]
+            missing = column.isna().to_numpy()
+            return _pandas().unique(column[~missing].to_numpy(dtype=object)), bool(missing.any())
+        values = X[:, j]
+        missing = np.fromiter((_is_missing(v) for v in values), dtype=bool, count=len(values))
+        return values[~missing], bool(missing.any())
+
     def _column_values(self, X, j: int) -> np.ndarray:
         if _is_frame(X):
             return X.iloc[:, j].to_numpy(dtype=object)
@@ -425,6 +435,11 @@ class TabularEncoder(BaseEstimator):
             table = np.asarray([0, *table], dtype=np.int64)
             return table[column.cat.codes.to_numpy() + 1]
         values = self._column_values(X, j)
+        if _is_frame(X):
+            try:  # hashing in pandas: ~10x faster than the loop below
+                return _pandas().Index(categories, dtype=object).get_indexer(values) + 1
+            except TypeError:
+                pass
         return np.fromiter((_lookup(lookup, v) for v in values), dtype=np.int64, count=len(values))
 
 
