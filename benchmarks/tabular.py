@@ -98,6 +98,13 @@ VARIANTS = {
     "cosine": {"learning_rate": "cosine"},
     "ensemble4": {"n_ensemble": 4},
     "onehot_32": {"max_onehot_categories": 32},
+    "best_epoch+ensemble4": {"early_stopping": True, "n_ensemble": 4},
+    "best_epoch+ensemble4+b2+ls": {
+        "early_stopping": True,
+        "n_ensemble": 4,
+        "beta_2": 0.95,
+        "label_smoothing": 0.1,
+    },
     "light": {"beta_2": 0.95, "label_smoothing": 0.1, "early_stopping": True},
     "realmlp_like": {
         "numeric_embedding": "periodic",
@@ -395,6 +402,10 @@ def criteria(table, cand=CANDIDATE) -> list[tuple[bool | None, str]]:
 
 def report(rows, title="") -> str:
     models_, table = summarise(rows)
+    complete = [e for e in table if all(m in e for m in models_)]
+    if len(complete) < len(table):  # a report of a run still going
+        title = f"{title}\n(only the {len(complete)} data sets with every model's fits so far)"
+        table = complete
     peers = [m for m in models_ if not m.startswith("sk_mlp+")]
     variants = [m for m in models_ if m.startswith("sk_mlp+")]
     lines = [title, ""] if title else []

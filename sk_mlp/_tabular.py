@@ -307,12 +307,20 @@ class TabularEncoder(BaseEstimator):
         X_encoded : ndarray of shape (n_samples, n_encoded_features), dtype=float32
             The numeric features with missing values imputed, the missing
             indicators, then the category codes (0 for missing or unknown).
+            A float array without missing values is returned as it is, float64
+            included, when the encoder learned no categorical feature and no
+            indicator (:attr:`is_identity_`): then a caller that reads its
+            input batch by batch need not hold a copy.
         """
         check_is_fitted(self)
         if sp.issparse(X):
             raise TypeError("TabularEncoder takes dense data.")
         validate_data(self, X, skip_check_array=True, reset=False)
         X = self._as_table(X)
+        # The sum is finite only if no entry is NaN or infinite: one pass, no temporary.
+        if self.is_identity_ and not _is_frame(X) and X.dtype.kind == "f":
+            if np.isfinite(X.sum()):
+                return X
         if _is_frame(X):
             self._check_kinds(X)
         numeric = self._numeric_block(X, np.flatnonzero(~self.is_categorical_))
@@ -327,6 +335,12 @@ class TabularEncoder(BaseEstimator):
         return np.hstack([numeric, indicators, codes]).astype(np.float32)
 
     # ------------------------------------------------------- layout, for the module
+    @property
+    def is_identity_(self) -> bool:
+        """No categorical feature and no missing indicator: the encoding of a
+        float array without missing values is that array."""
+        return not self.is_categorical_.any() and not self.numeric_missing_.any()
+
     @property
     def n_numeric_(self) -> int:
         """Columns of the numeric block: features plus missing indicators."""

@@ -86,6 +86,19 @@ def test_numeric_array_passes_through_with_imputation():
     assert not hasattr(TabularEncoder().fit(X), "feature_names_in_")
 
 
+def test_complete_float_arrays_pass_without_a_copy():
+    X = np.random.RandomState(0).normal(size=(10, 3))
+    encoder = TabularEncoder().fit(X)
+    assert encoder.is_identity_
+    assert encoder.transform(X) is X
+    X_missing = X.copy()
+    X_missing[0, 2] = np.nan
+    X_encoded = encoder.transform(X_missing)  # imputed, without an indicator
+    assert X_encoded.dtype == np.float32
+    assert X_encoded[0, 2] == np.float32(encoder.medians_[2])
+    assert not TabularEncoder().fit(X_missing).is_identity_
+
+
 def test_array_and_frame_give_the_same_matrix():
     X = np.random.RandomState(0).normal(size=(20, 3))
     X[3, 1] = np.nan
