@@ -435,7 +435,7 @@ def _variant_table(table, variants) -> str:
     lines = [
         "== sk_mlp variants: gap to the sk_mlp default (median), wins/losses beyond "
         f"{TIE}, fit time ratio, and the issue's targets ==",
-        f"{'variant':<22}{'gap':>7}{'W/L':>7}{'time_x':>8}{'vs_real':>14}{'vs_hgb':>14}"
+        f"{'variant':<34}{'gap':>7}{'W/L':>7}{'time_x':>8}{'vs_real':>14}{'vs_hgb':>14}"
         f"{'vs_skl':>8}{'floor':>6}",
     ]
     for v in variants:
@@ -452,7 +452,7 @@ def _variant_table(table, variants) -> str:
         skl = [_versus(table, v, r)[0] for r in ("sklearn_mlp", "sklearn_mlp_std") if r in table[0]]
         floor = [c for c in criteria(table, v) if c[1].startswith("never")]
         lines.append(
-            f"{v:<22}{np.median(gaps):>+7.3f}{f'{wins}/{losses}':>7}{ratio:>8.2f}"
+            f"{v:<34}{np.median(gaps):>+7.3f}{f'{wins}/{losses}':>7}{ratio:>8.2f}"
             + "".join(f"{c:>14}" for c in cells)
             + (f"{min(skl):>8.0%}" if skl else f"{'-':>8}")
             + (f"{'ok' if floor[0][0] else 'BAD':>6}" if floor else f"{'-':>6}")
@@ -499,8 +499,14 @@ def main(argv=None):
         "--report", nargs="*", default=None, help="only print the report of these per-fit CSVs"
     )
     args = parser.parse_args(argv)
-    if args.report:
-        print(report(read_csv(args.report)))
+    command = "python benchmarks/tabular.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.report:  # a report of saved rows, for example of runs split across processes
+        rows = read_csv(args.report)
+        names = list(dict.fromkeys(r["dataset"] for r in rows))
+        tables = load_tables([n for n in LOADERS if n in names], max_rows=args.max_rows)
+        n_seeds = len({r["seed"] for r in rows})
+        timing = f"rows merged from {len(args.report)} per-fit file(s)"
+        _finish(args, command, tables, rows, n_seeds, args.max_rows, timing, default=False)
         return
     variants = list(VARIANTS) if args.variants == ["all"] else args.variants
     seeds = range(1 if args.quick else args.seeds)
@@ -508,8 +514,13 @@ def main(argv=None):
     tables = load_tables(args.datasets, max_rows=max_rows)
     start = time.perf_counter()
     rows = run(tables, args.models, variants, seeds, args.n_jobs, progress=args.progress)
-    elapsed = time.perf_counter() - start
-    command = "python benchmarks/tabular.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    timing = f"n_jobs={args.n_jobs}, wall time {time.perf_counter() - start:.0f} s"
+    default = not args.quick and args.datasets is None
+    _finish(args, command, tables, rows, len(seeds), max_rows, timing, default)
+
+
+def _finish(args, command, tables, rows, n_seeds, max_rows, timing, default):
+    """Print the report with its header; write it (and the rows) where asked."""
     import sklearn
     import torch
 
@@ -521,16 +532,19 @@ def main(argv=None):
     header = [
         "sk_mlp tabular benchmark: raw real frames, every model at its defaults",
         f"command: {command.strip()}",
-        f"machine: {machine()}; {versions}",
-        f"{len(tables)} data sets x {len(seeds)} seeds, 75/25 splits, at most {max_rows} rows "
-        f"per table; n_jobs={args.n_jobs}, one thread per fit; wall time {elapsed:.0f} s "
-        "(a shared machine: compare times within this run only)",
-        f"sklearn {sklearn.__version__}, torch {torch.__version__}",
-        "sk_mlp = PLANNED raw-frame sk_mlp (TabularEncoder + TabularInput + default MLP), "
-        "prototyped with module=; sk_mlp_ct = today's sk_mlp behind OneHotEncoder + "
-        "SimpleImputer; skl_raw / skl_std = sklearn MLP on that encoding unscaled / "
-        "standardized; hgb = HistGradientBoosting, native categoricals; linear = Ridge / "
-        "LogisticRegression (standardized one-hot); realmlp = RealMLP-TD (pytabkit, CPU)",
+        f"machine: {machine()}",
+        f"versions: scikit-learn {sklearn.__version__}, torch {torch.__version__}, {versions}",
+        f"{len(tables)} data sets x {n_seeds} seeds, 75/25 splits, at most {max_rows} rows per "
+        f"table; one thread per fit; {timing}",
+        "(a shared machine: compare fit times within one report only)",
+        "",
+        "sk_mlp     the PLANNED raw-frame sk_mlp: TabularEncoder + TabularInput + the default",
+        "           MLP, prototyped through module= (autograd: slower than the wired-in path)",
+        "sk_mlp_ct  today's sk_mlp behind ColumnTransformer(OneHotEncoder, SimpleImputer)",
+        "skl_raw    scikit-learn's MLP on that encoding; skl_std: the same, standardized",
+        "hgb        HistGradientBoosting, categorical_features='from_dtype', native NaN",
+        "linear     Ridge / LogisticRegression on the standardized one-hot encoding",
+        "realmlp    RealMLP-TD (pytabkit) on the CPU, NaN imputed by the median + indicators",
         "",
         "data sets:",
         *(
@@ -542,8 +556,7 @@ def main(argv=None):
     ]
     text = "\n".join(header) + "\n" + report(rows)
     print(text)
-    default_run = not args.quick and args.datasets is None
-    path = args.output or (str(HERE / "results-tabular.txt") if default_run else None)
+    path = args.output or (str(HERE / "results-tabular.txt") if default else None)
     if path:
         Path(path).write_text(text)
         write_csv(rows, args.csv or str(Path(path).with_suffix(".csv")))
