@@ -1,0 +1,128 @@
+"""The network's input layer for mixed-type tables: plain torch, no scikit-learn.
+
+It reads the float32 matrix that :class:`sk_mlp._tabular.TabularEncoder`
+writes (numeric block, then one integer code per categorical feature) and
+produces the input of the hidden layers: the scaled numeric block, one-hot
+vectors for low-cardinality features and learned embeddings for the others,
+concatenated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._module import fit_robust_input
+from ._tabular import default_embedding_dim
+
+
+class TabularInput(nn.Module):
+    """Split the encoded matrix and turn category codes into vectors.
+
+    Parameters
+    ----------
+    n_numeric : int
+        Leading columns that are numeric (features and missing indicators).
+    cardinalities : sequence of int
+        Number of codes of each categorical feature (its categories plus code
+        0, which stands for missing or unknown).
+    one_hot : sequence of bool
+        For each categorical feature: one-hot encode it (True) or embed it.
+    missing_slot : sequence of bool
+        For each categorical feature: code 0 was seen in fit. A one-hot feature
+        then has a "missing" slot; otherwise code 0 (a category unseen in fit)
+        maps to all zeros. An embedding starts row 0 at zero either way, so an
+        unseen category adds nothing until training has seen a missing value.
+    embedding_dims : sequence of int, optional
+        Width of each embedded feature's vectors (one entry per embedded
+        feature); by default :func:`~sk_mlp._tabular.default_embedding_dim`.
+    numeric : nn.Module, optional
+        Applied to the numeric block (for example :class:`~sk_mlp._module.RobustInput`).
+    """
+
+    def __init__(
+        self,
+        n_numeric: int,
+        cardinalities: Sequence[int],
+        one_hot: Sequence[bool],
+        missing_slot: Sequence[bool],
+        embedding_dims: Sequence[int] | None = None,
+        numeric: nn.Module | None = None,
+    ):
+        super().__init__()
+        self.n_numeric = n_numeric
+        self.numeric = numeric
+        cardinalities = [int(c) for c in cardinalities]
+        hot = [j for j, h in enumerate(one_hot) if h]
+        embedded = [j for j, h in enumerate(one_hot) if not h]
+        self.register_buffer("hot_columns", torch.tensor(hot, dtype=torch.int64) + n_numeric)
+        # Output position of each (feature, code), one table for all one-hot
+        # features; position ``hot_width`` is a dump column, dropped after the
+        # scatter, for code 0 of features that never had a missing value.
+        positions, bases, width = [], [], 0
+        for j in hot:
+            bases.append(len(positions))
+            if missing_slot[j]:
+                positions += range(width, width + cardinalities[j])
+                width += cardinalities[j]
+            else:
+                positions += [-1, *range(width, width + cardinalities[j] - 1)]
+                width += cardinalities[j] - 1
+        self.hot_width = width
+        table = torch.tensor(positions, dtype=torch.int64)
+        self.register_buffer("hot_positions", torch.where(table < 0, width, table))
+        self.register_buffer("hot_bases", torch.tensor(bases, dtype=torch.int64))
+        if embedding_dims is None:
+            embedding_dims = [default_embedding_dim(cardinalities[j] - 1) for j in embedded]
+        self.embedded_columns = [n_numeric + j for j in embedded]
+        self.embeddings = nn.ModuleList(
+            _embedding(cardinalities[j], dim) for j, dim in zip(embedded, embedding_dims)
+        )
+        self.n_outputs = n_numeric + width + sum(embedding_dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        numeric = x[:, : self.n_numeric]
+        parts = [numeric if self.numeric is None else self.numeric(numeric)]
+        if len(self.hot_bases):
+            codes = x.index_select(1, self.hot_columns).long()
+            index = self.hot_positions[codes + self.hot_bases]
+            hot = x.new_zeros(len(x), self.hot_width + 1).scatter_(1, index, 1.0)
+            parts.append(hot[:, : self.hot_width])
+        for column, embedding in zip(self.embedded_columns, self.embeddings):
+            parts.append(embedding(x[:, column].long()))
+        return torch.cat(parts, dim=1)
+
+
+def _embedding(n_codes: int, dim: int) -> nn.Embedding:
+    """Unit-variance vectors, like one-hot inputs and scaled numeric ones; row 0
+    (missing or unknown) starts at zero."""
+    embedding = nn.Embedding(n_codes, dim)
+    nn.init.normal_(embedding.weight)
+    with torch.no_grad():
+        embedding.weight[0].zero_()
+    return embedding
+
+
+def build_tabular_input(encoder, X_encoded: np.ndarray, sample_weight=None, robust=True):
+    """A :class:`TabularInput` for a fitted :class:`~sk_mlp._tabular.TabularEncoder`.
+
+    ``X_encoded`` is the encoder's output on the training rows; with ``robust``,
+    the numeric block is scaled by a :class:`~sk_mlp._module.RobustInput` fitted
+    on it (the category codes are left out of that layer).
+    """
+    n_numeric = encoder.n_numeric_
+    numeric = None
+    if robust and n_numeric:
+        if sample_weight is None:
+            sample_weight = np.ones(len(X_encoded))
+        numeric = fit_robust_input(X_encoded[:, :n_numeric], np.asarray(sample_weight))
+    return TabularInput(
+        n_numeric,
+        encoder.cardinalities_,
+        encoder.one_hot_,
+        encoder.categorical_missing_,
+        numeric=numeric,
+    )
