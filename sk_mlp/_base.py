@@ -24,12 +24,13 @@ from sklearn.base import BaseEstimator, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
 
 from ._checks import (
     check_batch_statistics,
     check_float32_range,
     check_module_widths,
+    describe_features,
     describe_module,
     drop_zero_weight_rows,
 )
@@ -61,6 +62,8 @@ from ._sklearn_private import (
     _check_sample_weight,
     _fit_context,
 )
+from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder, is_data_frame
+from ._tabular_module import build_tabular_input
 from ._threads import limit_threads, thread_scope, threads_for_step
 from ._training import (
     History,
@@ -135,6 +138,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         "dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "normalization": [StrOptions({"batch", "layer"}), None],
         "preprocessing": [StrOptions({"robust"}), None],
+        "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "device": [str, torch.device],
         "module": [callable, None],
     }
@@ -170,6 +174,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         dropout,
         normalization,
         preprocessing,
+        categorical_features,
         device,
         module,
     ):
@@ -200,6 +205,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self.dropout = dropout
         self.normalization = normalization
         self.preprocessing = preprocessing
+        self.categorical_features = categorical_features
         self.device = device
         self.module = module
 
@@ -277,17 +283,14 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         with self._unchanged_on_error():
             self._check_hidden_layer_sizes()
             first_pass = self._is_first_pass(incremental)
-            X, y = validate_data(
-                self,
-                X,
+            X, y = check_X_y(
+                self._encode_X(X, reset=first_pass),
                 y,
                 accept_sparse=["csr", "csc"],
                 dtype=(np.float64, np.float32),
                 multi_output=True,
                 y_numeric=is_regressor(self),
-                reset=first_pass,
             )
-            check_float32_range(X)
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
@@ -306,12 +309,55 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             warnings.warn(message, ConvergenceWarning, stacklevel=4)
         return self
 
+    def _encode_X(self, X, *, reset: bool):
+        """X as the network reads it; on the first pass (``reset``) also the
+        input's fitted attributes (``n_features_in_``, ``feature_names_in_``,
+        ``is_categorical_``).
+
+        Dense input goes through the frame stage
+        (:class:`~sk_mlp._tabular.TabularEncoder`, fitted on the first pass):
+        categorical columns become integer codes and missing values are
+        imputed, with indicators. A numeric array that needs neither comes back
+        as it is, so that large arrays are still read in place. Sparse input is
+        numeric and is used as it is.
+        """
+        if not (sp.issparse(X) or is_data_frame(X)):
+            # scikit-learn's own checks and messages for shapes and dtypes; NaN
+            # and strings (of categorical columns) stay for the frame stage.
+            X = check_array(X, dtype=None, ensure_all_finite=False)
+        validate_data(self, X, skip_check_array=True, reset=reset)
+        if sp.issparse(X):
+            if reset:
+                self._tabular, self.is_categorical_ = None, None
+            elif self._tabular is not None and not self._tabular.is_identity_:
+                raise ValueError(
+                    "This model was fitted on data with categorical features or missing "
+                    "values, which a sparse matrix cannot hold; pass the same columns, "
+                    "dense (for example as a DataFrame), as in fit."
+                )
+            return X
+        if reset:
+            self._tabular = TabularEncoder(
+                self.categorical_features, max_onehot_categories=MAX_ONEHOT_CATEGORIES
+            ).fit(X)
+            mask = self._tabular.is_categorical_
+            self.is_categorical_ = mask if mask.any() else None
+        elif self._tabular is None:  # fitted on sparse data
+            return X
+        if self._tabular.is_identity_ and is_data_frame(X):
+            # A numeric frame: the same float array as that of a numpy input.
+            X = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite="allow-nan")
+        encoded = self._tabular.encode(X)
+        check_float32_range(encoded)
+        return encoded
+
     def _architecture(self) -> dict:
         """The parameters that decide the network's shape and outputs and the
         target encoding: a model fitted with others cannot be continued."""
         record = {
             "loss": self._loss_kind(),
             "preprocessing": self.preprocessing,
+            "categorical_features": describe_features(self.categorical_features),
             "module": describe_module(self.module),
         }
         if self.module is None:
@@ -401,9 +447,14 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _build_module(self, X, sample_weight, loss, seed: int) -> torch.nn.Module:
         """A fresh network for the data seen on the first pass, on the CPU."""
         n_outputs = loss.n_outputs(self.n_outputs_)
+        robust = self.preprocessing == "robust"
+        tabular = None
+        if self._tabular is not None and not self._tabular.is_identity_:
+            tabular = build_tabular_input(self._tabular, X, sample_weight, robust=robust)
+        n_inputs = self.n_features_in_ if tabular is None else tabular.n_outputs
         if self.module is None:
             network = build_mlp(
-                self.n_features_in_,
+                n_inputs,
                 n_outputs,
                 self._hidden_layer_sizes,
                 self.activation,
@@ -417,15 +468,17 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             network = copy.deepcopy(self.module).cpu()
         else:
             with _GLOBAL_RNG_LOCK, seeded_global_rng(seed, torch.device("cpu")):
-                network = self.module(self.n_features_in_, n_outputs)
+                network = self.module(n_inputs, n_outputs)
             if not isinstance(network, torch.nn.Module):
                 raise TypeError(
                     f"module must return a torch.nn.Module, got {type(network).__name__}."
                 )
         if self.module is not None:
-            check_module_widths(network, self.module, self.n_features_in_, n_outputs)
-        if self.preprocessing == "robust":
-            network = torch.nn.Sequential(fit_robust_input(X, sample_weight), network)
+            check_module_widths(network, self.module, n_inputs, n_outputs)
+        if tabular is not None:
+            return torch.nn.Sequential(tabular, network)
+        if robust:
+            return torch.nn.Sequential(fit_robust_input(X, sample_weight), network)
         return network
 
     def _validation_rows(self, y, seed):
@@ -585,14 +638,11 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _forward(self, X) -> torch.Tensor:
         """Validate X for prediction and return the raw network outputs."""
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
+        X = check_array(
+            self._encode_X(X, reset=False),
             accept_sparse=["csr", "csc"],
             dtype=(np.float32, np.float64),
-            reset=False,
         )
-        check_float32_range(X)
         device = torch.device(self.device_)
         module = self.module_.eval()
         # Sparse rows reach a network sk_mlp built as sparse products; a
@@ -642,6 +692,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
         return tags
 
     def __getstate__(self):

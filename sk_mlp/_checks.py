@@ -35,6 +35,13 @@ def describe_module(module) -> str | None:
     return f"instance of {name}" if isinstance(module, torch.nn.Module) else name
 
 
+def describe_features(categorical_features):
+    """``categorical_features`` as plain data, comparable with ``==``."""
+    if categorical_features is None or isinstance(categorical_features, str):
+        return categorical_features
+    return np.asarray(categorical_features).tolist()
+
+
 def drop_zero_weight_rows(X, y, sample_weight):
     """Leave out rows of weight zero: they change nothing but could still
     overflow float32 arithmetic (a huge target times a zero weight is NaN)."""

@@ -69,6 +69,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         dropout="auto",
         normalization=None,
         preprocessing="robust",
+        categorical_features="from_dtype",
         device="cpu",
         module=None,
     ):
@@ -100,6 +101,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             dropout=dropout,
             normalization=normalization,
             preprocessing=preprocessing,
+            categorical_features=categorical_features,
             device=device,
             module=module,
         )

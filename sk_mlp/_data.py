@@ -19,6 +19,7 @@ from torch import nn
 
 from ._device import on_cpu, sparse_to_tensor, to_tensor
 from ._module import RobustInput, SparseRows
+from ._tabular_module import TabularInput
 
 # Rows per forward pass outside training (prediction, validation, L-BFGS):
 # large enough to amortise per-call overhead, small enough that hidden
@@ -32,11 +33,34 @@ _DENSE_CHUNK_BYTES = 64 * 2**20
 COPY_LIMIT_BYTES = 64 * 2**20
 
 
-def split_input_layer(module: nn.Module) -> tuple[RobustInput | None, nn.Module]:
-    """``module``'s fixed input layer, if it has one, and the network after it."""
-    if isinstance(module, nn.Sequential) and isinstance(module[0], RobustInput):
-        return module[0], module[1]
+def split_input_layer(module: nn.Module) -> tuple[nn.Module | None, nn.Module]:
+    """``module``'s fixed input layer, if it has one, and the network after it.
+
+    A fixed layer (:class:`RobustInput`, or a :class:`TabularInput` without
+    embeddings) has nothing to train, so it can be applied to the training
+    data once rather than on every step.
+    """
+    if not isinstance(module, nn.Sequential) or len(module) != 2:
+        return None, module
+    layer = module[0]
+    if isinstance(layer, RobustInput):
+        return layer, module[1]
+    if isinstance(layer, TabularInput) and not any(True for _ in layer.parameters()):
+        return layer, module[1]
     return None, module
+
+
+@torch.no_grad()
+def apply_input_layer(layer: nn.Module, X: torch.Tensor, owned: bool) -> torch.Tensor:
+    """``layer(X)``, in place where the layer can do that and ``X`` is ours
+    (``owned``), in chunks otherwise."""
+    if owned and hasattr(layer, "transform_"):
+        for start in range(0, len(X), CHUNK_ROWS):
+            layer.transform_(X[start : start + CHUNK_ROWS])
+        return X
+    return torch.cat(
+        [layer(X[start : start + CHUNK_ROWS]) for start in range(0, len(X), CHUNK_ROWS)]
+    )
 
 
 def canonical_csr(X) -> sp.csr_matrix:
@@ -84,7 +108,7 @@ class TrainingData:
     device: torch.device
     mean_weight: float = 1.0
     rows: torch.Tensor | None = None
-    transform: RobustInput | None = None
+    transform: nn.Module | None = None
     offset: torch.Tensor | None = None
     densify: bool = False
     generator: torch.Generator | None = None
@@ -130,6 +154,7 @@ class TrainingData:
                 offset = layer.transform_sparse_(data.X)
                 data.offset = None if offset is None else offset.to(device)
             return data, network
+        owned = True  # data.X is a copy of the caller's array
         if on_cpu(device):
             if not X.flags.c_contiguous:  # rows would be gathered from strided memory
                 X = np.ascontiguousarray(X, dtype=np.float32)
@@ -138,13 +163,13 @@ class TrainingData:
                 if data.X.numel() * 4 > COPY_LIMIT_BYTES:
                     data.transform = layer
                     return data, network
-                data.X = data.X.to(torch.float32, copy=True)
+                owned = False
         else:
             data.X = to_tensor(X, device)
         if layer is not None:
-            with torch.no_grad():
-                for start in range(0, len(data.X), CHUNK_ROWS):
-                    layer.transform_(data.X[start : start + CHUNK_ROWS])
+            converted = data.X.to(torch.float32)
+            owned = owned or converted.data_ptr() != data.X.data_ptr()
+            data.X = apply_input_layer(layer, converted, owned)
         return data, network
 
     def __len__(self) -> int:
@@ -178,7 +203,7 @@ class TrainingData:
             X, owned = X.to(torch.float32), True
         if self.transform is None:
             return X
-        return self.transform.transform_(X) if owned else self.transform(X)
+        return apply_input_layer(self.transform, X, owned)
 
     def chunk_rows(self) -> int:
         """Rows per forward pass outside training (see :func:`chunk_rows`)."""

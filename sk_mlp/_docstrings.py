@@ -165,6 +165,25 @@ dropout : float or 'auto', default='auto'
         with outliers (docs/accuracy.rst). ``None`` feeds X as given, as
         scikit-learn's MLP does.
 
+    categorical_features : array-like of {bool, int, str}, 'from_dtype' or \
+None, default='from_dtype'
+        The categorical features of dense X, as in
+        :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
+        ``'from_dtype'`` marks a pandas DataFrame's ``category``, ``object``
+        and string columns (none of a numpy array); otherwise a boolean mask,
+        integer indices, or column names. A categorical feature with up to
+        1000 categories seen in fit is one-hot encoded inside the model (on
+        the benchmark one-hot beat learned embeddings at every cardinality
+        tried, up to 304; docs/tabular.rst), one with more gets a learned
+        embedding. A category not seen in fit, or a missing one, counts as
+        "missing": a slot of its own if fit saw missing values there, all
+        zeros otherwise. Missing numeric values (``NaN``, ``None``, ``pd.NA``)
+        are replaced by the feature's median in fit, and a feature that had
+        missing values in fit gets a 0/1 indicator input, so that
+        "missing" can carry signal. Everything is learned on the first call
+        to ``fit`` and kept by warm starts and ``partial_fit``. Sparse X is
+        numeric and has no missing values.
+
     device : str or torch.device, default='cpu'
         Where the model trains and predicts: ``'cpu'``, ``'cuda'``,
         ``'cuda:N'``, ``'mps'``, or ``'auto'`` for the best one available.
@@ -220,6 +239,9 @@ loss_ : float or None
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit. Defined only when `X` has feature
         names that are all strings.
+
+    is_categorical_ : ndarray of shape (`n_features_in_`,), dtype=bool or None
+        Boolean mask of the categorical features; None if there are none.
 
     n_iter_ : int
         The number of epochs (or L-BFGS iterations) the solver has run.

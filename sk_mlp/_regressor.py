@@ -60,6 +60,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         dropout="auto",
         normalization=None,
         preprocessing="robust",
+        categorical_features="from_dtype",
         device="cpu",
         module=None,
     ):
@@ -91,6 +92,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
             dropout=dropout,
             normalization=normalization,
             preprocessing=preprocessing,
+            categorical_features=categorical_features,
             device=device,
             module=module,
         )

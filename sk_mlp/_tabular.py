@@ -36,6 +36,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 # float32 holds every integer up to 2**24 exactly.
 _MAX_CODES = 2**24
+# Categorical features with at most this many categories are one-hot encoded,
+# the others embedded. One-hot encoding beat embeddings on every benchmark
+# table with more than 8 categories, up to the largest one (304 categories;
+# docs/tabular.rst); past a thousand, a one-hot block would dominate the
+# network's input.
+MAX_ONEHOT_CATEGORIES = 1000
 _NUMERIC, _CATEGORICAL = "numeric", "categorical"
 
 
@@ -44,7 +50,8 @@ def _pandas():
     return sys.modules.get("pandas")
 
 
-def _is_frame(X) -> bool:
+def is_data_frame(X) -> bool:
+    """Whether X is a pandas DataFrame (without importing pandas)."""
     pd = _pandas()
     return pd is not None and isinstance(X, pd.DataFrame)
 
@@ -121,7 +128,7 @@ def check_categorical_features(X, categorical_features, kinds) -> np.ndarray:
         )
     mask = np.zeros(n_features, dtype=bool)
     if spec.dtype.kind in "UO":
-        if not _is_frame(X):
+        if not is_data_frame(X):
             raise ValueError(
                 "categorical_features should be passed as an array of integers or as "
                 "a boolean mask when the model is fitted on data without feature names."
@@ -179,7 +186,7 @@ class TabularEncoder(BaseEstimator):
 
         A DataFrame column of strings that is not marked categorical is an error.
 
-    max_onehot_categories : int, default=8
+    max_onehot_categories : int, default=1000
         Categorical features with at most this many categories (seen in fit)
         are one-hot encoded by the network's input layer; the others get a
         learned embedding.
@@ -229,7 +236,9 @@ class TabularEncoder(BaseEstimator):
            [3., 0., 1.]], dtype=float32)
     """
 
-    def __init__(self, categorical_features="from_dtype", *, max_onehot_categories=8):
+    def __init__(
+        self, categorical_features="from_dtype", *, max_onehot_categories=MAX_ONEHOT_CATEGORIES
+    ):
         self.categorical_features = categorical_features
         self.max_onehot_categories = max_onehot_categories
 
@@ -316,12 +325,18 @@ class TabularEncoder(BaseEstimator):
         if sp.issparse(X):
             raise TypeError("TabularEncoder takes dense data.")
         validate_data(self, X, skip_check_array=True, reset=False)
+        return self.encode(X)
+
+    def encode(self, X):
+        """:meth:`transform` without its check of the feature names and their
+        number, for a caller that has checked them (the estimators do, against
+        their own fitted attributes)."""
         X = self._as_table(X)
         # The sum is finite only if no entry is NaN or infinite: one pass, no temporary.
-        if self.is_identity_ and not _is_frame(X) and X.dtype.kind == "f":
+        if self.is_identity_ and not is_data_frame(X) and X.dtype.kind == "f":
             if np.isfinite(X.sum()):
                 return X
-        if _is_frame(X):
+        if is_data_frame(X):
             self._check_kinds(X)
         numeric = self._numeric_block(X, np.flatnonzero(~self.is_categorical_))
         missing = np.isnan(numeric)
@@ -364,7 +379,7 @@ class TabularEncoder(BaseEstimator):
 
     def _as_table(self, X):
         """A DataFrame as it is; anything else as a 2-D numpy array."""
-        if _is_frame(X):
+        if is_data_frame(X):
             if len(X) == 0:
                 raise ValueError(
                     f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 "
@@ -385,7 +400,7 @@ class TabularEncoder(BaseEstimator):
         return X
 
     def _kinds(self, X) -> list[str]:
-        if _is_frame(X):
+        if is_data_frame(X):
             return [_column_kind(dtype) for dtype in X.dtypes]
         return [_NUMERIC] * X.shape[1]
 
@@ -406,7 +421,7 @@ class TabularEncoder(BaseEstimator):
 
     def _present_values(self, X, j: int) -> tuple[np.ndarray, bool]:
         """The distinct non-missing values of column ``j``, and whether any is missing."""
-        if _is_frame(X):
+        if is_data_frame(X):
             column = X.iloc[:, j]
             missing = column.isna().to_numpy()
             return _pandas().unique(column[~missing].to_numpy(dtype=object)), bool(missing.any())
@@ -415,13 +430,13 @@ class TabularEncoder(BaseEstimator):
         return values[~missing], bool(missing.any())
 
     def _column_values(self, X, j: int) -> np.ndarray:
-        if _is_frame(X):
+        if is_data_frame(X):
             return X.iloc[:, j].to_numpy(dtype=object)
         return X[:, j]
 
     def _numeric_block(self, X, columns: np.ndarray) -> np.ndarray:
         """Float64 copy of the numeric columns, missing values as NaN."""
-        if _is_frame(X):
+        if is_data_frame(X):
             blocks = [X.iloc[:, j].to_numpy(dtype=np.float64, na_value=np.nan) for j in columns]
             block = np.column_stack(blocks) if blocks else np.empty((len(X), 0))
         else:
@@ -431,7 +446,7 @@ class TabularEncoder(BaseEstimator):
             try:
                 block = block.astype(np.float64)
             except (TypeError, ValueError) as exc:
-                raise ValueError(
+                raise type(exc)(
                     f"{exc}. X holds values that are not numbers: pass the indices of "
                     "such features in categorical_features, or convert them to numbers."
                 ) from exc
@@ -442,14 +457,14 @@ class TabularEncoder(BaseEstimator):
     def _codes(self, X, j: int, categories: list) -> np.ndarray:
         """Codes of column ``j``: 1 + index in ``categories``, 0 if missing or unknown."""
         lookup = {value: code for code, value in enumerate(categories, start=1)}
-        if _is_frame(X) and isinstance(X.dtypes.iloc[j], _pandas().CategoricalDtype):
+        if is_data_frame(X) and isinstance(X.dtypes.iloc[j], _pandas().CategoricalDtype):
             # Map the (few) categories of the dtype, then index with its codes.
             column = X.iloc[:, j]
             table = [lookup.get(_as_python(c), 0) for c in column.cat.categories]
             table = np.asarray([0, *table], dtype=np.int64)
             return table[column.cat.codes.to_numpy() + 1]
         values = self._column_values(X, j)
-        if _is_frame(X):
+        if is_data_frame(X):
             try:  # hashing in pandas: ~10x faster than the loop below
                 return _pandas().Index(categories, dtype=object).get_indexer(values) + 1
             except TypeError:
