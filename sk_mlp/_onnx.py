@@ -24,6 +24,7 @@ from torch import nn
 from ._losses import MAX_LOGIT_MARGIN
 from ._module import Dropout, RobustInput
 from ._persistence_modules import user_network_path
+from ._torch_private import export_onnx
 
 _DEFAULT_OPSET = 17  # LayerNormalization
 _MIN_OPSET = 13  # Softmax over one axis, Squeeze/Unsqueeze axes as inputs
@@ -209,20 +210,10 @@ def _splice_exported(g: Graph, x: str, network: nn.Module, estimator, X_sample) 
         sample = torch.cat([sample, sample])  # a batch of one would fix the batch size
     parameter = next(network.parameters(), None)
     sample = sample.to(parameter.device if parameter is not None else "cpu")
-    batch = torch.export.Dim("batch")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                network.eval(),
-                (sample,),
-                dynamo=True,
-                input_names=["x"],
-                output_names=["raw"],
-                dynamic_shapes=({0: batch},),
-                opset_version=max(g.opset, 18),
-                verbose=False,
-            )
+            exported = export_onnx(network, sample, opset=max(g.opset, 18))
     except Exception as exc:
         name = getattr(estimator.module, "__qualname__", estimator.module)
         raise ValueError(
@@ -230,9 +221,14 @@ def _splice_exported(g: Graph, x: str, network: nn.Module, estimator, X_sample) 
             f"torch.onnx.export failed with "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    model = onnx.inliner.inline_local_functions(program.model_proto)
+    model = onnx.inliner.inline_local_functions(exported)
     model = onnx.compose.add_prefix(model, g.name("module") + "/")
+    # Inlined functions leave their domains behind (torch 2.5 imports one of
+    # onnxscript's); an unused import of an unknown domain would fail the model.
+    used = {node.domain for node in model.graph.node}
     for opset in model.opset_import:
+        if opset.domain not in used | {"", "ai.onnx"}:
+            continue
         domain = opset.domain if opset.domain != "ai.onnx" else ""
         g.opset_imports[domain] = max(g.opset_imports.get(domain, 0), opset.version)
     g.opset = g.opset_imports[""]

@@ -7,6 +7,9 @@ but never correctness.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import io
 from collections.abc import Callable
 
 import torch
@@ -202,3 +205,78 @@ def fused_adam_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | 
         )
 
     return update
+
+
+# ------------------------------------------------------------------ ONNX export
+def _captured(network: torch.nn.Module, sample: torch.Tensor) -> torch.export.ExportedProgram:
+    """``network`` captured by torch.export, with a dynamic batch size.
+
+    torch.export refuses what a trace would get wrong: branches on the data
+    and code that fixes the batch size. Capturing here rather than inside
+    torch.onnx.export matters because torch 2.5's exporter falls back to
+    TorchScript tracing when torch.export fails. Non-strict first, then
+    strict, the order torch.onnx.export itself tries in torch 2.13.
+    """
+    dynamic_shapes = ({0: torch.export.Dim("batch")},)
+    try:
+        return torch.export.export(network, (sample,), dynamic_shapes=dynamic_shapes, strict=False)
+    except Exception as non_strict:
+        try:
+            return torch.export.export(
+                network, (sample,), dynamic_shapes=dynamic_shapes, strict=True
+            )
+        except Exception:
+            raise non_strict from None
+
+
+def _onnx_from_program(network: torch.nn.Module, sample: torch.Tensor, opset: int):
+    """torch.onnx.export of the captured program (torch >= 2.5)."""
+    program = torch.onnx.export(
+        _captured(network, sample),
+        (sample,),
+        dynamo=True,
+        input_names=["x"],
+        output_names=["raw"],
+        opset_version=opset,
+        verbose=False,
+    )
+    return program.model_proto
+
+
+def _onnx_by_tracing(network: torch.nn.Module, sample: torch.Tensor, opset: int):
+    """TorchScript's exporter, for torch 2.4, whose torch.export-based exporter
+    does not run with onnxscript >= 0.2. The capture still runs first, so that
+    the trace is of a network torch.export has shown to trace faithfully."""
+    import onnx
+
+    _captured(network, sample)
+    buffer = io.BytesIO()
+    torch.onnx.export(
+        network,
+        (sample,),
+        buffer,
+        dynamo=False,
+        input_names=["x"],
+        output_names=["raw"],
+        dynamic_axes={"x": {0: "batch"}, "raw": {0: "batch"}},
+        opset_version=opset,
+    )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+@functools.cache
+def _onnx_route() -> Callable:
+    # Chosen on first use: importing torch.onnx at sk_mlp's import would cost
+    # every user who never exports.
+    exporter = inspect.signature(torch.onnx.export).parameters
+    return _onnx_from_program if "dynamic_shapes" in exporter else _onnx_by_tracing
+
+
+def export_onnx(network: torch.nn.Module, sample: torch.Tensor, opset: int):
+    """An ONNX ``ModelProto`` of ``network`` in eval mode, with input ``"x"``
+    and output ``"raw"`` whose first axis is the batch, at ONNX opset
+    ``opset`` or later; raises where torch.export cannot capture it.
+
+    ``sample`` is a batch of two or more rows the export runs on.
+    """
+    return _onnx_route()(network.eval(), sample, opset)

@@ -1,5 +1,6 @@
 """ONNX export: onnxruntime reproduces predict and predict_proba."""
 
+import inspect
 import subprocess
 import sys
 import warnings
@@ -16,7 +17,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, register_skl2onnx_converters, to_onnx
+from sk_mlp import (
+    TorchMLPClassifier,
+    TorchMLPRegressor,
+    _torch_private,
+    register_skl2onnx_converters,
+    to_onnx,
+)
 
 # onnxruntime and torch sum in different orders: a few float32 roundings apart.
 RTOL = 1e-5
@@ -168,6 +175,55 @@ def test_module_network_that_cannot_be_exported_raises_naming_why():
     clf = _fit(TorchMLPClassifier(module=Branching, max_iter=2, random_state=0), X, X[:, 0] > 0)
     with pytest.raises(ValueError, match="module=Branching cannot be exported to ONNX: torch"):
         to_onnx(clf)
+
+
+def _has_parameter(function, name):
+    return name in inspect.signature(function).parameters
+
+
+# Where torch.export captured the network (torch >= 2.5), and TorchScript's
+# exporter after the same capture (torch 2.4); each runs where torch has it.
+EXPORT_ROUTES = [
+    pytest.param(
+        _torch_private._onnx_from_program,
+        marks=pytest.mark.skipif(
+            not _has_parameter(torch.onnx.export, "dynamic_shapes"),
+            reason="torch < 2.5 exports no torch.export program with onnxscript >= 0.2",
+        ),
+        id="from-program",
+    ),
+    pytest.param(
+        _torch_private._onnx_by_tracing,
+        marks=pytest.mark.skipif(
+            not _has_parameter(torch.onnx.export, "dynamic_axes"),
+            reason="this torch no longer has TorchScript's ONNX exporter",
+        ),
+        id="by-tracing",
+    ),
+]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("route", EXPORT_ROUTES)
+def test_each_export_route_reproduces_the_network_at_any_batch_size(route):
+    torch.manual_seed(0)
+    network = Residual(5, 3).eval()
+    X = _features(n=300).astype(np.float32)
+    model = route(network, torch.as_tensor(X[:2]), 18)
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 18
+    for rows in (X[:1], X[:7], X):
+        with torch.no_grad():
+            expected = network(torch.as_tensor(rows)).numpy()
+        assert_close(_run(model, x=rows)[0], expected)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("route", EXPORT_ROUTES)
+def test_each_export_route_refuses_branches_on_the_data(route):
+    with pytest.raises(Exception, match="(?i)data-dependent|control flow"):
+        route(Branching(5, 3).eval(), torch.ones(2, 5), 18)
 
 
 def test_target_opset_below_13_is_refused():
