@@ -17,8 +17,9 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _stream
-from sk_mlp._stream import BlockSpec, batch_sizes, validation_mask
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _blocks
+from sk_mlp._blocks import BlockSpec, validation_mask
+from sk_mlp._stream import batch_sizes
 
 N_ROWS, BLOCK_ROWS, N_FEATURES = 5000, 500, 8
 
@@ -73,18 +74,14 @@ def test_seeded_streamed_fit_is_reproducible():
     assert not np.allclose(first.coefs_[0], other.coefs_[0])
 
 
-def test_unshuffled_streamed_fit_is_the_in_memory_fit():
+def test_unshuffled_streamed_fit_is_the_in_memory_fit(monkeypatch):
     # Without shuffling, the blocks arrive in order and batches are cut where
     # the in-memory fit cuts them (one spans two windows here): the same
     # batches, the same dropout masks from the same generator, the same model.
     X, y = _data()
-    _stream_window = _stream.WINDOW_BYTES
-    try:
-        _stream.WINDOW_BYTES = 3 * BLOCK_ROWS * N_FEATURES * 4  # windows of 3 blocks
-        streamed = _classifier(shuffle=False, batch_size=300).fit(*_dask(X, y))
-    finally:
-        _stream.WINDOW_BYTES = _stream_window
-    in_memory = _classifier(shuffle=False, batch_size=300).fit(X, y)
+    monkeypatch.setattr(_blocks, "WINDOW_BYTES", 3 * BLOCK_ROWS * N_FEATURES * 4)
+    streamed = _classifier(shuffle=False, batch_size=400).fit(*_dask(X, y))
+    in_memory = _classifier(shuffle=False, batch_size=400).fit(X, y)
     _assert_same_weights(streamed, in_memory)
     assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-5)
     assert (streamed.n_iter_, streamed.t_) == (in_memory.n_iter_, in_memory.t_)
@@ -185,7 +182,7 @@ def test_at_most_a_window_of_blocks_is_in_memory(monkeypatch):
     blocks = _LiveBlocks(X)
     n_blocks = N_ROWS // BLOCK_ROWS
     dX = da.map_blocks(blocks, chunks=((BLOCK_ROWS,) * n_blocks, (N_FEATURES,)), dtype=np.float32)
-    monkeypatch.setattr(_stream, "WINDOW_BYTES", 2 * BLOCK_ROWS * N_FEATURES * 4)
+    monkeypatch.setattr(_blocks, "WINDOW_BYTES", 2 * BLOCK_ROWS * N_FEATURES * 4)
     with dask.config.set(scheduler="threads", num_workers=4):
         clf = _classifier(max_iter=3).fit(dX, da.from_array(y, chunks=BLOCK_ROWS))
     # Windows of 2 blocks: the statistics pass and each load compute two at
