@@ -173,9 +173,9 @@ class Plan:
     n_rows: int  # training rows (validation rows and rows of weight zero left out)
     mean_weight: float  # of the final sample weights (class weights included)
     weighted: bool  # whether those weights differ
-    window: int  # blocks per window
     labels: np.ndarray | None = None  # labels the class weights apply to
     class_weights: np.ndarray | None = None
+    window: int = 1  # blocks per window
     sample: Rows | None = None  # rows for the robust input statistics
     validation: Rows | None = None
 
@@ -224,7 +224,7 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan
         # A later partial_fit or warm start on unweighted blocks of known
         # length: each block is checked as it is loaded.
         window = window_blocks(max(source.lengths), spec.n_features)
-        return Plan(sum(source.lengths), 1.0, False, window)
+        return Plan(sum(source.lengths), 1.0, False, window=window)
     stats = scan(source, spec, sample=first_pass and estimator.preprocessing == "robust")
     if spec.classification:
         estimator._encode_targets(stats.labels, None, first_pass=first_pass, classes=classes)
@@ -239,16 +239,18 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan
     if stats.sample:
         plan.sample = _final_weights(plan, Rows.concatenate(stats.sample))
     if spec.fraction:
-        validation = _final_weights(plan, Rows.concatenate(stats.validation or []))
-        if not 0 < len(validation.X) < plan.n_rows:
+        n_val = 0
+        if stats.validation:
+            plan.validation = _final_weights(plan, Rows.concatenate(stats.validation))
+            n_val = len(plan.validation.X)
+        if not 0 < n_val < plan.n_rows:
             raise ValueError(
                 f"early_stopping needs at least one training and one validation "
                 f"sample, but validation_fraction={spec.fraction} of "
                 f"n_samples={plan.n_rows} leaves none; use more data or "
                 f"early_stopping=False."
             )
-        plan.n_rows -= len(validation.X)
-        plan.validation = validation
+        plan.n_rows -= n_val
     return plan
 
 
@@ -275,7 +277,7 @@ def _weights(estimator, stats: StreamStatistics, class_weight) -> Plan:
     weighted = bool(
         (weights * stats.weight_max)[live].max() > (weights * stats.weight_min)[live].min()
     )
-    return Plan(n_rows, mean_weight, weighted, 0, labels, None if labels is None else weights)
+    return Plan(n_rows, mean_weight, weighted, labels, None if labels is None else weights)
 
 
 def _final_weights(plan: Plan, rows: Rows) -> Rows:
@@ -314,9 +316,10 @@ class _WindowLoader:
 
 
 def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, incremental):
+    """Build or copy the network, then train it on the streamed blocks."""
     device = resolve_device(estimator.device)
     loss = estimator._loss_function() if first_pass else estimator._loss
-    sample = plan.sample
+    sample, plan.sample = plan.sample, None
     module = estimator._initial_module(
         None if sample is None else sample.X,
         None if sample is None else sample.w,
@@ -324,14 +327,15 @@ def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, increment
         spec.seed,
         first_pass,
     ).to(device)
+    del sample
     transform, network = split_input_layer(module)
     load = _WindowLoader(estimator, source, spec, plan)
     val_data = None
     if plan.validation is not None:
         X_val, y_val, w_val = load.encode(plan.validation)
+        plan.validation = None  # held by val_data alone from here
         w_val = np.ones(len(X_val)) if w_val is None else w_val
         val_data, _ = TrainingData.prepare(X_val, y_val, w_val, module, device)
-        plan.sample = plan.validation = None  # held by val_data only
     data = StreamingData(
         load,
         source.n_blocks,
