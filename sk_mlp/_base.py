@@ -238,11 +238,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. A dask array or data frame is streamed block by
+            block and never held whole in memory (see :ref:`scaling`).
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in
-            regression).
+            regression). With a dask ``X``, a dask array or series with the
+            same blocks.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights. Each sample's loss is multiplied by its weight.

@@ -192,7 +192,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. A dask array or data frame is streamed: one
+            epoch over its blocks.
 
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
             The target values.

@@ -171,7 +171,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. A dask array or data frame is streamed: one
+            epoch over its blocks.
 
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The target values.

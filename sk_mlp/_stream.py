@@ -135,6 +135,8 @@ class StreamingData:
                 if have == size:
                     yield _join(pieces)
                     size, pieces, have = next(sizes, 0), [], 0
+            if rows is None:  # slices would keep the whole window alive
+                pieces = [tuple(None if t is None else t.clone() for t in p) for p in pieces]
         if size:
             _raise_changed_blocks()
 
@@ -223,12 +225,14 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan
     ):
         # A later partial_fit or warm start on unweighted blocks of known
         # length: each block is checked as it is loaded.
+        _check_rows(sum(source.lengths))
         window = window_blocks(max(source.lengths), spec.n_features)
         return Plan(sum(source.lengths), 1.0, False, window=window)
     stats = scan(source, spec, sample=first_pass and estimator.preprocessing == "robust")
+    _check_rows(stats.n_rows)
     if spec.classification:
         estimator._encode_targets(stats.labels, None, first_pass=first_pass, classes=classes)
-    plan = _weights(estimator, stats, class_weight)
+    plan = _weights(stats, class_weight)
     plan.window = window_blocks(stats.max_block_rows, spec.n_features)
     if not spec.classification:
         if first_pass:
@@ -254,7 +258,15 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan
     return plan
 
 
-def _weights(estimator, stats: StreamStatistics, class_weight) -> Plan:
+def _check_rows(n_rows: int) -> None:
+    if not n_rows:
+        raise ValueError(
+            "Found array with 0 sample(s) (shape=(0, n_features)) while a minimum of 1 "
+            "is required: the dask input has no rows."
+        )
+
+
+def _weights(stats: StreamStatistics, class_weight) -> Plan:
     """Training rows and their mean weight, class weights included.
 
     Class weights come from the whole data's class counts, as scikit-learn's
