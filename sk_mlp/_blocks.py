@@ -20,7 +20,6 @@ from sklearn.utils import assert_all_finite
 
 from ._checks import check_float32_range
 from ._module import _PREPROCESSING_SUBSAMPLE
-from ._sklearn_private import _check_sample_weight
 
 # The rows of one window, as float32, take about this much memory: at most
 # two windows are held at once (one training, the next being computed).
@@ -62,10 +61,25 @@ def block_arrays(X, y, w, index: int, spec: BlockSpec):
             y = np.asarray(y, dtype=np.float64)
             y = y.reshape(-1, 1) if y.ndim == 1 else y
             assert_all_finite(y, input_name="y")
-        w = _check_sample_weight(w, X, dtype=np.float64, ensure_non_negative=True)
+        w = _block_weights(w, len(X))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"In row block {index} of the dask input: {exc}") from exc
     return X, y, w
+
+
+def _block_weights(w, n: int) -> np.ndarray:
+    """A block's sample weights, checked as ``_check_sample_weight`` checks
+    them, except that a block may be empty or weigh nothing: only all the
+    blocks together must weigh something."""
+    if w is None:
+        return np.ones(n)
+    w = np.full(n, w, dtype=np.float64) if np.ndim(w) == 0 else np.asarray(w, dtype=np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected {(n,)}!")
+    assert_all_finite(w, input_name="sample_weight")
+    if np.any(w < 0):
+        raise ValueError("Negative values in data passed to `sample_weight`")
+    return w
 
 
 def validation_mask(y: np.ndarray, index: int, spec: BlockSpec) -> np.ndarray:

@@ -308,3 +308,16 @@ def test_streamed_fit_computes_blocks_on_a_distributed_cluster():
         remote = _classifier().fit(dX, dy)
     for a, b in zip(local.coefs_, remote.coefs_):
         assert_array_equal(a, b)
+
+
+def test_empty_partitions_and_weightless_blocks_are_streamed_past():
+    X, y = _data(1000)
+    weight = np.ones(len(y))
+    weight[250:500] = 0  # the second partition weighs nothing
+    frame = dd.from_pandas(pd.DataFrame(X).assign(label=y, weight=weight), npartitions=4)
+    # Filtering rows empties the first partition without removing it.
+    frame = frame.map_partitions(lambda part: part[part.index >= 250])
+    assert frame.npartitions == 4
+    features = frame.drop(columns=["label", "weight"])
+    clf = _classifier(max_iter=2).fit(features, frame["label"], sample_weight=frame["weight"])
+    assert clf.t_ == 2 * 500
