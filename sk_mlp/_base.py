@@ -34,6 +34,7 @@ from ._checks import (
     describe_module,
     drop_zero_weight_rows,
 )
+from ._dask import is_dask_collection
 from ._data import TrainingData, chunk_rows, sparse_rows, split_input_layer
 from ._device import (
     is_available,
@@ -62,6 +63,7 @@ from ._sklearn_private import (
     _check_sample_weight,
     _fit_context,
 )
+from ._stream import fit_stream
 from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder, is_data_frame
 from ._tabular_module import build_tabular_input
 from ._threads import limit_threads, thread_scope, threads_for_step
@@ -249,11 +251,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. A dask array or data frame is streamed block by
+            block and never held whole in memory (see :ref:`scaling`).
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in
-            regression).
+            regression). With a dask ``X``, a dask array or series with the
+            same blocks.
 
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights. Each sample's loss is multiplied by its weight.
@@ -280,6 +284,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             raise
 
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+        if is_dask_collection(X):
+            # Data larger than memory: blocks streamed from dask (see _stream).
+            history = fit_stream(self, X, y, sample_weight, incremental, classes)
+            return self._report(history, incremental)
         with self._unchanged_on_error():
             self._check_hidden_layer_sizes()
             first_pass = self._is_first_pass(incremental)
@@ -302,11 +310,15 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             # or inference_mode.
             with torch.inference_mode(False), torch.enable_grad(), thread_scope():
                 history = self._train(X, y_train, sample_weight, seeds, first_pass, incremental)
+        return self._report(history, incremental)
+
+    def _report(self, history: History, incremental: bool):
+        """Warn about an interrupted or unconverged fit; return the estimator."""
         if history.interrupted:
-            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=3)
+            warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
         elif message := self._convergence_message(history, incremental):
-            # stacklevel: _fit <- fit <- _fit_context's wrapper <- caller
-            warnings.warn(message, ConvergenceWarning, stacklevel=4)
+            # stacklevel: _report <- _fit <- fit <- _fit_context's wrapper <- caller
+            warnings.warn(message, ConvergenceWarning, stacklevel=5)
         return self
 
     def _encode_X(self, X, *, reset: bool):
@@ -510,15 +522,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         device = resolve_device(self.device)
         early_stopping = self.early_stopping and self.solver != "lbfgs"
         loss = self._loss_function() if first_pass else self._loss
-        if first_pass:
-            module = self._build_module(X, sample_weight, loss, seed)
-            history = History(early_stopping)
-        else:
-            module = copy.deepcopy(self.module_)
-            for layer in module.modules():
-                if isinstance(layer, Dropout):  # the rate may have changed with the solver
-                    layer.p = self._dropout_rate()
-            history = self._resume_history(early_stopping, incremental)
+        module = self._initial_module(X, sample_weight, loss, seed, first_pass)
         generator = make_generator(train_seed, device)
         data, network = TrainingData.prepare(
             X,
@@ -529,10 +533,45 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             densify=self.module is not None,
             generator=generator,
         )
-        validate = None
+        val_data = None
         if early_stopping:
             train_rows, val_rows = self._validation_rows(y, seed)
             data, val_data = data.subset(train_rows), data.subset(val_rows)
+        # A user's module may rely on autograd in ways a plain stack cannot
+        # show; sparse batches go through autograd too.
+        hand_written = self.module is None and not sp.issparse(X)
+        return self._run_training(
+            module, network, loss, data, val_data, hand_written, train_seed, first_pass, incremental
+        )
+
+    def _initial_module(self, X, sample_weight, loss, seed, first_pass) -> torch.nn.Module:
+        """A fresh network on the first pass, else a copy of the fitted one."""
+        if first_pass:
+            return self._build_module(X, sample_weight, loss, seed)
+        module = copy.deepcopy(self.module_)
+        for layer in module.modules():
+            if isinstance(layer, Dropout):  # the rate may have changed with the solver
+                layer.p = self._dropout_rate()
+        return module
+
+    def _run_training(
+        self, module, network, loss, data, val_data, hand_written, seed, first_pass, incremental
+    ) -> History:
+        """Train ``network`` (``module`` after its fixed input layer) on
+        ``data``, early-stopping on ``val_data`` if given, and store the fit.
+
+        ``data`` is any object with :class:`~sk_mlp._data.TrainingData`'s
+        batches protocol: arrays in memory, or blocks streamed from dask.
+        """
+        device = data.device
+        generator = data.generator
+        early_stopping = val_data is not None
+        if first_pass:
+            history = History(early_stopping)
+        else:
+            history = self._resume_history(early_stopping, incremental)
+        validate = None
+        if early_stopping:
 
             def validate(network):
                 return self._validation_score(
@@ -553,15 +592,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             # A copy: the optimizer updates loaded state in place, and a failed
             # call must leave the fitted estimator's state untouched.
             optimizer.load_state_dict(copy.deepcopy(self._optimizer_state))
-        with self._randomness(network, generator, train_seed, device):
+        with self._randomness(network, generator, seed, device):
             if self.solver == "lbfgs":
                 run_lbfgs(network, loss, optimizer, data, params, history)
             else:
                 run_epochs(
                     network,
-                    # A user's module may rely on autograd in ways a plain stack
-                    # cannot show; sparse batches go through autograd too.
-                    make_gradients(network, loss, self.module is None and not sp.issparse(X)),
+                    make_gradients(network, loss, hand_written),
                     optimizer,
                     make_step(network, optimizer, params, batch_size * data.mean_weight),
                     data,

@@ -194,7 +194,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. A dask array or data frame is streamed: one
+            epoch over its blocks.
 
         y : array-like of shape (n_samples,) or (n_samples, n_classes)
             The target values.
@@ -205,14 +206,15 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         classes : array of shape (n_classes,), default=None
             Classes across all calls to partial_fit. Required on the first
             call for single-label targets, since ``y`` may not contain all
-            classes; can be omitted in later calls.
+            classes; can be omitted in later calls, and for a dask ``X``,
+            whose statistics pass sees every label.
 
         Returns
         -------
         self : object
             Trained MLP model.
         """
-        if not hasattr(self, "classes_") and classes is None:
+        if not hasattr(self, "classes_") and classes is None and not is_dask_collection(X):
             if not type_of_target(y).startswith("multilabel"):
                 raise ValueError("classes must be passed on the first call to partial_fit.")
         return self._partial_fit(X, y, sample_weight, classes=classes)

@@ -1,10 +1,13 @@
-"""Prediction on dask arrays and data frames: lazy, block by block.
+"""dask arrays and data frames: lazy prediction, and the blocks a fit streams.
 
 The estimators hand a dask input to :func:`predict_lazily`, which returns a
 dask array whose blocks are the in-memory predictions of the input's blocks
 (row blocks of an array, partitions of a data frame): nothing is computed at
 call time, and each block is predicted where it is computed, on a dask
 worker or in a local thread, with at most one block in memory per task.
+
+``fit`` on a dask ``X`` streams its blocks (:mod:`sk_mlp._stream`) from a
+:class:`DaskBlocks`, which lines ``y`` and ``sample_weight`` up with them.
 
 dask itself is imported only when an input is a dask collection, so that
 ``import sk_mlp`` never imports it.
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 import copy
 import sys
+from numbers import Real
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import is_classifier
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 
 def is_dask_collection(X) -> bool:
@@ -58,7 +63,7 @@ def _check_input(estimator, X):
         return
     if not isinstance(X, da.Array):
         raise TypeError(
-            f"{type(estimator).__name__} predicts on dask arrays and dask data frames; "
+            f"{type(estimator).__name__} takes dask arrays and dask data frames as X; "
             f"got a {type(X).__module__}.{type(X).__name__}. Convert it with "
             "to_dask_array() or to_frame(), or compute it first."
         )
@@ -140,3 +145,134 @@ def predict_lazily(estimator, method: str, X, **kwargs):
     if not stacked:
         return out
     return tuple(out[..., i] for i in range(sample.shape[-1]))
+
+
+# ------------------------------------------------------------ streamed fits
+def _empty_frame(X):
+    """An empty pandas frame with the columns and dtypes of dask frame ``X``."""
+    import pandas as pd
+
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in X.dtypes.items()})
+
+
+def _fit_dtype(X) -> str:
+    """The dtype X's blocks convert to, as ``validate_data`` converts arrays:
+    float32 stays, any other number becomes float64; other columns are refused."""
+    columns = dict(X.dtypes.items()) if _is_dask_frame(X) else {"X": X.dtype}
+    # pandas' nullable dtypes (Int64, Float32, boolean) have a numpy kind too.
+    refused = [f"{name!r} ({dtype})" for name, dtype in columns.items() if dtype.kind not in "biuf"]
+    if refused:
+        raise TypeError(
+            f"fit on a dask collection needs numeric columns; got {', '.join(refused)}. "
+            "Encode categorical and text columns first, for example as their "
+            "category codes (X[column].cat.codes) or as one-hot columns."
+        )
+    return "float32" if all(dtype == np.float32 for dtype in columns.values()) else "float64"
+
+
+class DaskBlocks:
+    """The row blocks of a dask ``X``, with the rows of ``y`` and
+    ``sample_weight`` that belong to each, for a fit that streams them.
+
+    Construction checks what needs no computation: X's type, shape and column
+    dtypes, its features against the estimator (``validate_data`` with
+    ``reset``, which sets ``n_features_in_`` and ``feature_names_in_``), and
+    that ``y`` and ``sample_weight`` line up with X's blocks: dask
+    collections with as many blocks (rechunked to X's where lengths are
+    known), or arrays in memory where X's block lengths are known.
+
+    Attributes
+    ----------
+    n_blocks, n_features : int
+    lengths : list of int or None
+        Rows per block, ``None`` where unknown (data frames).
+    dtype : str
+        ``'float32'`` or ``'float64'``: X's blocks as validated arrays.
+    weighted : bool
+        Whether sample weights were given.
+    """
+
+    def __init__(self, estimator, X, y, sample_weight, *, reset: bool):
+        _check_input(estimator, X)
+        frame = _is_dask_frame(X)
+        checked = _empty_frame(X) if frame else X
+        validate_data(estimator, checked, skip_check_array=True, reset=reset)
+        self.dtype = _fit_dtype(X)
+        if not frame and X.numblocks[1] > 1:
+            X = X.rechunk({1: -1})
+        self.n_features = len(X.columns) if frame else X.shape[1]
+        self.lengths = None
+        if not frame and not np.isnan(X.shape[0]):
+            self.lengths = [int(n) for n in X.chunks[0]]
+        self._X = _delayed_blocks(X)
+        self.n_blocks = len(self._X)
+        if y is None:
+            raise ValueError(f"{type(estimator).__name__} requires y to be passed, but y is None.")
+        max_ndim = 1 if is_classifier(estimator) else 2
+        self._y = self._align(y, "y", max_ndim)
+        self.weighted = sample_weight is not None
+        self._w = sample_weight
+        if sample_weight is not None and not isinstance(sample_weight, Real):
+            self._w = self._align(sample_weight, "sample_weight", 1)
+
+    def _align(self, a, name: str, max_ndim: int) -> list:
+        """``a``'s rows as delayed blocks lined up with X's."""
+        import dask.array as da
+
+        if not is_dask_collection(a):
+            if self.lengths is None:
+                raise ValueError(
+                    f"X's block lengths are unknown (a dask data frame, or an array "
+                    f"made from one), so {name} must be a dask collection with the "
+                    f"same partitions as X, not a {type(a).__name__}; use "
+                    f"X.to_dask_array(lengths=True) or pass {name} as a dask Series."
+                )
+            a = np.asarray(a)
+            if len(a) != sum(self.lengths):
+                raise ValueError(
+                    "Found input variables with inconsistent numbers of samples: "
+                    f"[{sum(self.lengths)}, {len(a)}]"
+                )
+            a = da.from_array(a, chunks=(tuple(self.lengths), *a.shape[1:]))
+        ndim = 2 if _is_dask_frame(a) else a.ndim
+        if not 1 <= ndim <= max_ndim:
+            shape = "(n_samples,)" if max_ndim == 1 else "(n_samples,) or (n_samples, n_outputs)"
+            raise ValueError(f"{name} must have shape {shape}; got {ndim} dimensions.")
+        if isinstance(a, da.Array):
+            known = not any(np.isnan(a.chunks[0]))
+            if self.lengths is not None and known:
+                if a.shape[0] != sum(self.lengths):
+                    raise ValueError(
+                        "Found input variables with inconsistent numbers of samples: "
+                        f"[{sum(self.lengths)}, {a.shape[0]}]"
+                    )
+                a = a.rechunk({0: tuple(self.lengths)})
+            if a.ndim == 2 and a.numblocks[1] > 1:
+                a = a.rechunk({1: -1})
+        blocks = _delayed_blocks(a)
+        if len(blocks) != self.n_blocks:
+            raise ValueError(
+                f"{name} has {len(blocks)} blocks but X has {self.n_blocks}: they must "
+                f"be partitioned alike. Repartition {name} like X, or build both "
+                "from one data frame."
+            )
+        return blocks
+
+    def compute(self, function, tasks) -> list:
+        """``function(X_i, y_i, w_i, i, *args)`` for each ``(i, args)`` in
+        ``tasks``, computed together on dask's scheduler (on the workers of a
+        distributed client): only the results travel back."""
+        import dask
+
+        calls = []
+        for i, args in tasks:
+            w = self._w if self._w is None or isinstance(self._w, Real) else self._w[i]
+            calls.append(dask.delayed(function)(self._X[i], self._y[i], w, i, *args))
+        return list(dask.compute(*calls))
+
+
+def _delayed_blocks(a) -> list:
+    """One delayed object per row block. The graphs stay unoptimised, so that
+    blocks of X and y computed from the same tasks share them once combined."""
+    blocks = a.to_delayed(optimize_graph=False)
+    return list(np.ravel(blocks)) if isinstance(blocks, np.ndarray) else list(blocks)

@@ -118,7 +118,6 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         return ((y - self._y_loc) / self._y_scale).astype(np.float32)
 
     def _fit_target_scaling(self, y, sample_weight):
-        self.n_outputs_ = y.shape[1]
         # Divided by its largest magnitude, y's moments stay finite (no
         # overflow near float64's range) and keep their precision at any
         # scale (no underflow for y of order 1e-12).
@@ -126,11 +125,18 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         magnitude = np.where(magnitude > 0, magnitude, 1.0)
         unit_y = y / magnitude
         unit_mean = np.average(unit_y, axis=0, weights=sample_weight)
+        unit_std = np.sqrt(np.average((unit_y - unit_mean) ** 2, axis=0, weights=sample_weight))
+        self._set_target_scaling(magnitude, unit_mean, unit_std)
+
+    def _set_target_scaling(self, magnitude, unit_mean, unit_std):
+        """The target scaling from y's largest magnitude per output and the
+        weighted mean and standard deviation of y divided by it (computed in
+        memory above, or merged over the blocks of a streamed fit)."""
+        self.n_outputs_ = len(magnitude)
         if self.loss == "poisson":
             self._y_loc = np.zeros(self.n_outputs_)
             self._y_scale = np.where(unit_mean > 0, unit_mean * magnitude, 1.0)
             return
-        unit_std = np.sqrt(np.average((unit_y - unit_mean) ** 2, axis=0, weights=sample_weight))
         self._y_loc = unit_mean * magnitude
         # A spread below float64's resolution of the mean is rounding noise:
         # such a target is constant.
@@ -167,7 +173,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data.
+            The input data. A dask array or data frame is streamed: one
+            epoch over its blocks.
 
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The target values.

@@ -113,7 +113,7 @@ def test_fits_on_dask_workers_use_at_most_their_share_of_cores(client):
     )
     with warnings.catch_warnings(), joblib.parallel_config(backend="dask"):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        result = cross_validate(estimator, X, y, cv=4, return_estimator=True)
+        result = cross_validate(estimator, X, y, cv=4, return_estimator=True, error_score="raise")
     share = max(1, os.cpu_count() // N_WORKERS)
     for fitted in result["estimator"]:
         seen = fitted.module_.seen
@@ -131,7 +131,7 @@ def test_search_sends_X_to_the_workers_as_data_not_with_each_task(client):
     )
     with warnings.catch_warnings(), joblib.parallel_config(backend="dask"):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        result = cross_validate(estimator, X, y, cv=4, return_estimator=True)
+        result = cross_validate(estimator, X, y, cv=4, return_estimator=True, error_score="raise")
     for fitted in result["estimator"]:
         assert fitted.module_.seen["held_shapes"].count(X.shape) == 1
 

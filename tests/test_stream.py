@@ -1,0 +1,323 @@
+"""fit and partial_fit on dask arrays and data frames: blocks streamed out of core."""
+
+import logging
+import threading
+import warnings
+import weakref
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.class_weight import compute_sample_weight
+
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _blocks
+from sk_mlp._blocks import BlockSpec, validation_mask
+from sk_mlp._stream import batch_sizes
+
+N_ROWS, BLOCK_ROWS, N_FEATURES = 5000, 500, 8
+
+
+@pytest.fixture(autouse=True)
+def _never_materialised(monkeypatch):
+    """Fail a test whose fit turns a dask collection into one numpy array,
+    as an in-memory fit would (check_array calls np.asarray)."""
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError(f"a dask {type(self).__name__} was computed whole")
+
+    for cls in (da.Array, dd.DataFrame, dd.Series):
+        monkeypatch.setattr(cls, "__array__", refuse)
+
+
+@pytest.fixture(autouse=True)
+def _no_convergence_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _data(n=N_ROWS, n_features=N_FEATURES, seed=0):
+    return make_classification(
+        n, n_features, n_informative=5, n_classes=3, class_sep=1.5, random_state=seed
+    )
+
+
+def _dask(*arrays, block_rows=BLOCK_ROWS):
+    return [da.from_array(a, chunks=(block_rows, *a.shape[1:])) for a in arrays]
+
+
+def _classifier(**params):
+    return TorchMLPClassifier(
+        **{"hidden_layer_sizes": (16,), "max_iter": 5, "random_state": 0, **params}
+    )
+
+
+def _assert_same_weights(a, b, rtol=1e-5, atol=1e-6):
+    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert_allclose(wa, wb, rtol=rtol, atol=atol)
+
+
+def test_seeded_streamed_fit_is_reproducible():
+    dX, dy = _dask(*_data())
+    first = _classifier().fit(dX, dy)
+    again = _classifier().fit(dX, dy)
+    other = _classifier(random_state=1).fit(dX, dy)
+    for a, b in zip(first.coefs_, again.coefs_):
+        assert_array_equal(a, b)
+    assert not np.allclose(first.coefs_[0], other.coefs_[0])
+
+
+def test_unshuffled_streamed_fit_is_the_in_memory_fit(monkeypatch):
+    # Without shuffling, the blocks arrive in order and batches are cut where
+    # the in-memory fit cuts them (one spans two windows here): the same
+    # batches, the same dropout masks from the same generator, the same model.
+    X, y = _data()
+    monkeypatch.setattr(_blocks, "WINDOW_BYTES", 3 * BLOCK_ROWS * N_FEATURES * 4)
+    streamed = _classifier(shuffle=False, batch_size=400).fit(*_dask(X, y))
+    in_memory = _classifier(shuffle=False, batch_size=400).fit(X, y)
+    _assert_same_weights(streamed, in_memory)
+    assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-5)
+    assert (streamed.n_iter_, streamed.t_) == (in_memory.n_iter_, in_memory.t_)
+
+
+def test_streamed_fit_learns_what_an_in_memory_fit_learns():
+    X, y = _data(6000)
+    X_test, y_test = X[5000:], y[5000:]
+    frame = pd.DataFrame(X[:5000], columns=[f"f{i}" for i in range(N_FEATURES)])
+    labels = dd.from_pandas(pd.Series(y[:5000]), npartitions=10)  # partitioned as the frame
+    streamed = _classifier(max_iter=20).fit(dd.from_pandas(frame, npartitions=10), labels)
+    in_memory = _classifier(max_iter=20).fit(frame, y[:5000])
+    assert_array_equal(streamed.classes_, in_memory.classes_)
+    assert streamed.n_features_in_ == in_memory.n_features_in_ == N_FEATURES
+    assert_array_equal(streamed.feature_names_in_, in_memory.feature_names_in_)
+    assert streamed.n_outputs_ == in_memory.n_outputs_
+    # Fewer rows than the robust statistics subsample: both use every row.
+    assert_allclose(streamed.module_[0].shift, in_memory.module_[0].shift, rtol=1e-6)
+    assert_allclose(streamed.module_[0].inv_scale, in_memory.module_[0].inv_scale, rtol=1e-6)
+    test_frame = pd.DataFrame(X_test, columns=frame.columns)
+    assert streamed.score(test_frame, y_test) > 0.8
+    assert abs(streamed.score(test_frame, y_test) - in_memory.score(test_frame, y_test)) < 0.03
+
+
+def test_robust_statistics_use_the_rows_an_in_memory_fit_samples():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40_000, 3)) * [1, 10, 0.1] + [0, 5, -1]
+    X[:, 2] = np.round(X[:, 2], 1)  # ties, where the chosen rows matter most
+    y = (X[:, 0] > 0).astype(int)
+    params = {"hidden_layer_sizes": (2,), "max_iter": 1, "batch_size": 2000}
+    in_memory = _classifier(**params).fit(X, y).module_[0]
+    streamed = _classifier(**params).fit(*_dask(X, y, block_rows=6000)).module_[0]
+    assert_allclose(streamed.shift, in_memory.shift, rtol=1e-6)
+    assert_allclose(streamed.inv_scale, in_memory.inv_scale, rtol=1e-6)
+    # Blocks of unknown length: a uniform sample of as many rows instead.
+    frame = dd.from_pandas(pd.DataFrame(X), npartitions=7)
+    sampled = _classifier(**params).fit(frame, dd.from_pandas(pd.Series(y), npartitions=7))
+    center, scale = _center_scale(in_memory)
+    sampled_center, sampled_scale = _center_scale(sampled.module_[0])
+    assert np.all(np.abs(sampled_center - center) < 0.05 * scale)
+    assert_allclose(sampled_scale, scale, rtol=0.05)
+
+
+def _center_scale(layer):
+    shift, inv_scale = layer.shift.numpy(), layer.inv_scale.numpy()
+    return -shift / inv_scale, 1 / inv_scale
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+def test_regressor_target_statistics_match_in_memory(loss):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 4))
+    y = np.exp(X[:, :2] + [12.0, -9.0])  # positive, at very different scales
+    weight = rng.uniform(0, 3, len(X))
+    weight[:10] = 0
+    reg = TorchMLPRegressor((4,), loss=loss, max_iter=1, random_state=0)
+    in_memory = reg.fit(X, y, sample_weight=weight)
+    expected = in_memory._y_loc, in_memory._y_scale
+    streamed = TorchMLPRegressor(**reg.get_params()).fit(*_dask(X, y, weight, block_rows=700))
+    assert streamed.n_outputs_ == 2
+    # The location relative to the scale: a mean near zero still has digits to check.
+    assert_allclose(streamed._y_loc / expected[1], expected[0] / expected[1], atol=1e-10)
+    assert_allclose(streamed._y_scale, expected[1], rtol=1e-10)
+
+
+def test_poisson_refuses_negative_targets_before_training():
+    X = np.random.default_rng(0).standard_normal((600, 3))
+    y = X[:, 0] + 5
+    y[550] = -1.0  # in the last block
+    with pytest.raises(ValueError, match="non-negative targets"):
+        TorchMLPRegressor(loss="poisson").fit(*_dask(X, y, block_rows=100))
+
+
+class _LiveBlocks:
+    """Generates X's blocks and records how many are alive at once."""
+
+    def __init__(self, X):
+        self.X, self.lock = X, threading.Lock()
+        self.live = self.most = self.made = 0
+
+    def __call__(self, block_id=None):
+        start = block_id[0] * BLOCK_ROWS
+        block = self.X[start : start + BLOCK_ROWS].astype(np.float32)
+        with self.lock:
+            self.live += 1
+            self.made += 1
+            self.most = max(self.most, self.live)
+        weakref.finalize(block, self._freed)
+        return block
+
+    def _freed(self):
+        with self.lock:
+            self.live -= 1
+
+
+def test_at_most_a_window_of_blocks_is_in_memory(monkeypatch):
+    X, y = _data()
+    blocks = _LiveBlocks(X)
+    n_blocks = N_ROWS // BLOCK_ROWS
+    dX = da.map_blocks(blocks, chunks=((BLOCK_ROWS,) * n_blocks, (N_FEATURES,)), dtype=np.float32)
+    monkeypatch.setattr(_blocks, "WINDOW_BYTES", 2 * BLOCK_ROWS * N_FEATURES * 4)
+    with dask.config.set(scheduler="threads", num_workers=4):
+        clf = _classifier(max_iter=3).fit(dX, da.from_array(y, chunks=BLOCK_ROWS))
+    # Windows of 2 blocks: the statistics pass and each load compute two at
+    # a time; a window's rows are copied out, and its blocks freed, at once.
+    assert blocks.most <= 2
+    assert blocks.made == n_blocks * (1 + clf.n_iter_)  # one pass, then one per epoch
+    with dask.config.set(scheduler="threads", num_workers=4):
+        same = _classifier(max_iter=3).fit(*_dask(X.astype(np.float32), y))
+    _assert_same_weights(clf, same, rtol=0, atol=0)
+
+
+def test_early_stopping_scores_validation_rows_drawn_from_the_blocks():
+    dX, dy = _dask(*_data(2000))
+    clf = _classifier(
+        max_iter=50, learning_rate_init=0.01, early_stopping=True, n_iter_no_change=2, tol=1e-3
+    )
+    clf.fit(dX, dy)
+    assert clf.n_iter_ < 50
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    again = _classifier(**clf.get_params()).fit(dX, dy)
+    assert again.validation_scores_ == clf.validation_scores_
+
+
+def test_validation_rows_are_stratified_within_blocks_and_drawn_again_alike():
+    y = np.repeat([0, 1, 2], [300, 150, 50])
+    spec = BlockSpec(N_FEATURES, "float64", True, fraction=0.1, seed=7)
+    mask = validation_mask(y, 3, spec)
+    assert mask.sum() == 50
+    assert_array_equal(np.bincount(y[mask]), [30, 15, 5])
+    assert_array_equal(validation_mask(y, 3, spec), mask)  # same block, same rows
+    assert not np.array_equal(validation_mask(y, 4, spec), mask)
+
+
+def test_batches_keep_their_size_and_never_leave_one_sample_alone():
+    assert batch_sizes(10, 4) == [4, 4, 2]
+    assert batch_sizes(9, 4) == [4, 5]
+    assert batch_sizes(1, 4) == [1]
+
+
+def test_partial_fit_streams_one_epoch_per_call():
+    X, y = _data()
+    dX, dy = _dask(X, y)
+    clf = _classifier()
+    clf.partial_fit(dX, dy)  # the statistics pass sees every class
+    assert_array_equal(clf.classes_, [0, 1, 2])
+    clf.partial_fit(dX, dy)
+    assert (clf.n_iter_, clf.t_) == (2, 2 * N_ROWS)
+    coefs = clf.coefs_
+    y_unknown = y.copy()
+    y_unknown[-1] = 5
+    with pytest.raises(ValueError, match="not seen"):
+        clf.partial_fit(dX, da.from_array(y_unknown, chunks=BLOCK_ROWS))
+    assert clf.n_iter_ == 2
+    for before, after in zip(coefs, clf.coefs_):
+        assert_array_equal(before, after)
+
+
+def test_class_weights_come_from_the_whole_datas_counts():
+    X, y = _data()
+    y[y == 2] = np.where(np.arange((y == 2).sum()) % 4 == 0, 2, 0)  # a rare class
+    dX, dy = _dask(X, y)
+    balanced = _classifier(class_weight="balanced").fit(dX, dy)
+    weights = da.from_array(compute_sample_weight("balanced", y), chunks=BLOCK_ROWS)
+    weighted = _classifier().fit(dX, dy, sample_weight=weights)
+    _assert_same_weights(balanced, weighted)
+
+
+def test_failed_streamed_fit_leaves_the_estimator_unchanged():
+    X, y = _data()
+    clf = _classifier(warm_start=True).fit(*_dask(X, y))
+    coefs, n_iter = clf.coefs_, clf.n_iter_
+    X_bad = X.copy()
+    X_bad[4321, 3] = np.nan
+    with pytest.raises(ValueError, match="row block 8 .*NaN"):
+        clf.fit(*_dask(X_bad, y))
+    assert clf.n_iter_ == n_iter
+    for before, after in zip(coefs, clf.coefs_):
+        assert_array_equal(before, after)
+
+
+def test_refused_inputs_say_what_to_do():
+    X, y = _data(600)
+    dX, dy = _dask(X, y, block_rows=100)
+    with pytest.raises(ValueError, match="solver='lbfgs' cannot stream"):
+        _classifier(solver="lbfgs").fit(dX, dy)
+    frame = pd.DataFrame({"a": X[:, 0], "b": pd.Categorical(np.where(y > 0, "u", "v"))})
+    with pytest.raises(TypeError, match=r"numeric columns; got 'b' \(category\)"):
+        _classifier().fit(dd.from_pandas(frame, npartitions=3), dy)
+    with pytest.raises(ValueError, match="must be a dask collection with the same partitions"):
+        _classifier().fit(dd.from_pandas(pd.DataFrame(X), npartitions=3), y)
+    with pytest.raises(ValueError, match="y has 2 blocks but X has 6"):
+        _classifier().fit(dX.to_dask_dataframe(), dd.from_pandas(pd.Series(y), npartitions=2))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        _classifier().fit(dX, y[:-1])
+    with pytest.raises(ValueError, match=r"y must have shape \(n_samples,\)"):
+        _classifier().fit(dX, da.stack([dy, dy], axis=1))
+
+
+def test_warm_start_continues_a_streamed_fit():
+    dX, dy = _dask(*_data())
+    clf = _classifier(warm_start=True, max_iter=2).fit(dX, dy)
+    shift = clf.module_[0].shift.clone()
+    clf.fit(dX, dy)
+    assert clf.n_iter_ == 4
+    assert_array_equal(clf.module_[0].shift, shift)  # the input statistics are kept
+
+
+def test_streamed_fit_computes_blocks_on_a_distributed_cluster():
+    X, y = _data()
+    dX, dy = _dask(X, y)
+    local = _classifier().fit(dX, dy)
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster),
+    ):
+        remote = _classifier().fit(dX, dy)
+    for a, b in zip(local.coefs_, remote.coefs_):
+        assert_array_equal(a, b)
+
+
+def test_empty_partitions_and_weightless_blocks_are_streamed_past():
+    X, y = _data(1000)
+    weight = np.ones(len(y))
+    weight[250:500] = 0  # the second partition weighs nothing
+    frame = dd.from_pandas(pd.DataFrame(X).assign(label=y, weight=weight), npartitions=4)
+    # Filtering rows empties the first partition without removing it.
+    frame = frame.map_partitions(lambda part: part[part.index >= 250])
+    assert frame.npartitions == 4
+    features = frame.drop(columns=["label", "weight"])
+    clf = _classifier(max_iter=2).fit(features, frame["label"], sample_weight=frame["weight"])
+    assert clf.t_ == 2 * 500
