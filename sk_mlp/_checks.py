@@ -10,10 +10,17 @@ import torch
 
 def check_float32_range(X) -> None:
     """Refuse float64 values that float32, in which sk_mlp computes, cannot hold."""
+    if isinstance(X, torch.Tensor):  # computed where X is: one number comes back
+        if X.dtype == torch.float64 and X.numel():
+            _check_largest(float(X.abs().max()))
+        return
     values = X.data if sp.issparse(X) else X
     if values.dtype != np.float64 or values.size == 0:
         return
-    largest = max(abs(float(values.max())), abs(float(values.min())))
+    _check_largest(max(abs(float(values.max())), abs(float(values.min()))))
+
+
+def _check_largest(largest: float) -> None:
     if largest > np.finfo(np.float32).max:
         raise ValueError(
             f"X contains values of magnitude up to {largest:.3g}, beyond the float32 "
@@ -44,4 +51,5 @@ def drop_zero_weight_rows(X, y, sample_weight):
             "sample_weight (times class_weight) is zero for every sample: there is "
             "nothing to fit. Give some samples a positive weight."
         )
-    return X[keep], y[keep], sample_weight[keep]
+    rows = torch.from_numpy(keep).to(X.device) if isinstance(X, torch.Tensor) else keep
+    return X[rows], y[keep], sample_weight[keep]

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ._device import on_cpu
+from ._device import on_cpu, to_numpy
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -294,20 +294,29 @@ def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
     as everywhere in fitting (rows of weight zero are absent); a sparse
     matrix's implicit zeros count as the values they are, so that ``X`` and
     ``X.toarray()`` give the same layer.
+
+    ``X`` may be a torch tensor on any device: the subsample is taken there
+    and comes to the host one block of columns at a time, where the same
+    code as for NumPy arrays computes the same statistics.
     """
     if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
         rows = np.sort(
             np.random.default_rng(0).choice(X.shape[0], _PREPROCESSING_SUBSAMPLE, replace=False)
         )
-        X, sample_weight = X[rows], sample_weight[rows]
+        if isinstance(X, torch.Tensor):
+            X = X.index_select(0, torch.from_numpy(rows).to(X.device))
+        else:
+            X = X[rows]
+        sample_weight = sample_weight[rows]
     # Equal weights as ones: exact integer sums, whatever the layout.
     weights = sample_weight if np.ptp(sample_weight) > 0 else np.ones(len(sample_weight))
     weights = np.asarray(weights, dtype=np.float64)
     # Column blocks keep the sort's temporaries to a few tens of MB.
     step = max(1, _STATISTICS_BLOCK // max(X.shape[0], 1))
+    tensor = isinstance(X, torch.Tensor)
     blocks = [
-        _column_statistics(X[:, start : start + step], weights)
-        for start in range(0, X.shape[1], step)
+        _column_statistics(to_numpy(block) if tensor else block, weights)
+        for block in (X[:, start : start + step] for start in range(0, X.shape[1], step))
     ]
     center = np.concatenate([c for c, _ in blocks])
     scale = np.concatenate([s for _, s in blocks])

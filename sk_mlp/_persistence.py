@@ -23,6 +23,7 @@ import warnings
 import numpy as np
 import torch
 
+from ._array_api import to_host
 from ._device import available_devices, resolve_device
 from ._persistence_codec import Decoder, Encoder, estimator_classes
 
@@ -172,8 +173,8 @@ def save(estimator, path) -> None:
     for name, value in vars(estimator).items():
         if name == "module" and value is not None:
             attributes[name] = {"$type": "sk_mlp.module_param", "name": _qualified_name(value)}
-        else:
-            attributes[name] = encoder.encode(value, name)
+        else:  # arrays of other libraries (fitted under array API dispatch) as NumPy
+            attributes[name] = encoder.encode(to_host(value), name)
     header = {
         "format": "sk_mlp",
         "format_version": FORMAT_VERSION,
