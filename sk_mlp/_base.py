@@ -39,6 +39,7 @@ from ._array_api import (
 from ._checks import check_float32_range, describe_module, drop_zero_weight_rows
 from ._data import TrainingData, chunk_rows, sparse_rows, split_input_layer
 from ._device import (
+    check_precision,
     float32_rows,
     is_available,
     make_generator,
@@ -57,7 +58,7 @@ from ._module import (
     forward,
     linear_layers,
 )
-from ._persistence import check_versions, record_versions
+from ._persistence import check_versions, parameter_defaults, record_versions
 from ._sklearn_private import (
     Interval,
     Options,
@@ -139,6 +140,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         "normalization": [StrOptions({"batch", "layer"}), None],
         "preprocessing": [StrOptions({"robust"}), None],
         "device": [str, torch.device],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "module": [callable, None],
     }
 
@@ -174,6 +176,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         normalization,
         preprocessing,
         device,
+        precision,
         module,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -204,6 +207,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self.normalization = normalization
         self.preprocessing = preprocessing
         self.device = device
+        self.precision = precision
         self.module = module
 
     # ----------------------------------------------------------- subclass hooks
@@ -462,6 +466,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _train(self, X, y, sample_weight, seeds, first_pass, incremental):
         seed, train_seed = seeds
         device = resolve_device(self.device, like=X)  # 'auto' follows a tensor X
+        check_precision(self.precision, device, self.solver)
         early_stopping = self.early_stopping and self.solver != "lbfgs"
         loss = self._loss_function() if first_pass else self._loss
         if first_pass:
@@ -513,7 +518,12 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                     network,
                     # A user's module may rely on autograd in ways a plain stack
                     # cannot show; sparse batches go through autograd too.
-                    make_gradients(network, loss, self.module is None and not sp.issparse(X)),
+                    make_gradients(
+                        network,
+                        loss,
+                        self.module is None and not sp.issparse(X),
+                        precision=self.precision,
+                    ),
                     optimizer,
                     make_step(network, optimizer, params, batch_size * data.mean_weight),
                     data,
@@ -680,6 +690,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def __setstate__(self, state):
         check_versions(state, type(self).__name__)  # warns when the versions differ
+        state = {**parameter_defaults(type(self)), **state}  # parameters added since
         super().__setstate__(state)
         device = getattr(self, "device_", "cpu")
         if on_cpu(torch.device(device)):

@@ -70,6 +70,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         normalization=None,
         preprocessing="robust",
         device="cpu",
+        precision="float32",
         module=None,
     ):
         super().__init__(
@@ -101,6 +102,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             normalization=normalization,
             preprocessing=preprocessing,
             device=device,
+            precision=precision,
             module=module,
         )
         self.class_weight = class_weight

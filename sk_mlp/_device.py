@@ -57,6 +57,28 @@ def _normalized(device: torch.device) -> torch.device:
     return torch.device("mps") if device.type == "mps" else device
 
 
+def check_precision(precision: str, device: torch.device, solver: str) -> None:
+    """Refuse a ``precision`` that ``device`` or ``solver`` cannot train in."""
+    if precision == "float32":
+        return
+    if solver == "lbfgs":
+        raise ValueError(
+            f"precision={precision!r} needs a stochastic solver: L-BFGS's line search "
+            "compares losses more finely than bfloat16 resolves. Use solver='adam' "
+            "or precision='float32'."
+        )
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        raise ValueError(
+            f"precision={precision!r}: {torch.cuda.get_device_name(device)} has no "
+            "bfloat16 arithmetic (NVIDIA GPUs have it from the Ampere generation "
+            "on). Use precision='float32'."
+        )
+    if not torch.amp.is_autocast_available(device.type):
+        raise ValueError(
+            f"precision={precision!r} is not available on {device.type!r}; use precision='float32'."
+        )
+
+
 def is_available(device: str) -> bool:
     """Whether a device name, such as a fitted ``device_``, exists here."""
     return device in available_devices()

@@ -68,15 +68,18 @@ class Dropout(nn.Dropout):
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         """A fresh mask shaped like ``x``: ``1 / (1 - p)`` for kept units, 0 for dropped."""
+        # At least float32, so that the scale is exact under bfloat16 autocast.
+        dtype = torch.promote_types(x.dtype, torch.float32)
         if not on_cpu(x):
             keep = 1.0 - self.p
-            return torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
+            mask = torch.empty_like(x, dtype=dtype)
+            return mask.bernoulli_(keep, generator=self.generator).div_(keep)
         n = x.numel()
         words = torch.randint(
             _INT64.min, _INT64.max, ((n + 3) // 4,), dtype=torch.int64, generator=self.generator
         )
         # Uniform integers in [-32768, 32767]; P(value < threshold) = drop / 65536.
-        lanes = words.view(torch.int16)[:n].view(x.shape).to(x.dtype)
+        lanes = words.view(torch.int16)[:n].view(x.shape).to(dtype)
         drop = round(self.p * 65536)
         # (value - threshold + 1) is >= 1 for a kept unit and <= 0 for a dropped one.
         keep_scale = 65536 / (65536 - drop)
@@ -155,8 +158,10 @@ def forward(network: nn.Module, X: torch.Tensor | SparseRows) -> torch.Tensor:
     if not isinstance(X, SparseRows):
         return network(X)
     first, *rest = network
-    bias = first.bias if X.offset is None else torch.addmv(first.bias, first.weight, X.offset)
-    h = torch.addmm(bias, X.values, first.weight.t())
+    # Sparse products have no bfloat16 kernels: in float32 under autocast too.
+    with torch.autocast(X.values.device.type, enabled=False):
+        bias = first.bias if X.offset is None else torch.addmv(first.bias, first.weight, X.offset)
+        h = torch.addmm(bias, X.values, first.weight.t())
     for layer in rest:
         h = layer(h)
     return h

@@ -16,6 +16,7 @@ they differ on load; the estimators' ``__getstate__``/``__setstate__`` call them
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import warnings
@@ -297,7 +298,7 @@ def load(path, *, device=None, module=None):
         )
     _warn_on_version_change(versions, cls.__name__, stacklevel=2)
     estimator = cls.__new__(cls)
-    estimator.__dict__.update(attributes)
+    estimator.__dict__.update({**parameter_defaults(cls), **attributes})
     _place(estimator, device)
     return estimator
 
@@ -322,6 +323,13 @@ def _place(estimator, device) -> None:
     if "module_" in vars(estimator):
         estimator.module_.to(resolved)
         estimator.device_ = str(resolved)
+
+
+def parameter_defaults(cls) -> dict:
+    """``cls``'s parameters and their defaults: what a model saved or pickled
+    before a parameter existed takes for it."""
+    parameters = inspect.signature(cls.__init__).parameters
+    return {name: parameters[name].default for name in cls._get_param_names()}
 
 
 # ---------------------------------------------------------------- pickle hooks

@@ -62,6 +62,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         normalization=None,
         preprocessing="robust",
         device="cpu",
+        precision="float32",
         module=None,
     ):
         super().__init__(
@@ -93,6 +94,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
             normalization=normalization,
             preprocessing=preprocessing,
             device=device,
+            precision=precision,
             module=module,
         )
 
