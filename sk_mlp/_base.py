@@ -690,7 +690,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def __setstate__(self, state):
         check_versions(state, type(self).__name__)  # warns when the versions differ
-        state = {**parameter_defaults(type(self)), **state}  # parameters added since
+        state = {**state, **parameter_defaults(type(self), missing_from=state)}  # added since
         super().__setstate__(state)
         device = getattr(self, "device_", "cpu")
         if on_cpu(torch.device(device)):

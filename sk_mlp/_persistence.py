@@ -298,7 +298,7 @@ def load(path, *, device=None, module=None):
         )
     _warn_on_version_change(versions, cls.__name__, stacklevel=2)
     estimator = cls.__new__(cls)
-    estimator.__dict__.update({**parameter_defaults(cls), **attributes})
+    estimator.__dict__.update({**attributes, **parameter_defaults(cls, missing_from=attributes)})
     _place(estimator, device)
     return estimator
 
@@ -325,11 +325,12 @@ def _place(estimator, device) -> None:
         estimator.device_ = str(resolved)
 
 
-def parameter_defaults(cls) -> dict:
-    """``cls``'s parameters and their defaults: what a model saved or pickled
-    before a parameter existed takes for it."""
+def parameter_defaults(cls, missing_from: dict) -> dict:
+    """The defaults of ``cls``'s parameters that ``missing_from`` lacks: what a
+    model saved or pickled before a parameter existed takes for it."""
     parameters = inspect.signature(cls.__init__).parameters
-    return {name: parameters[name].default for name in cls._get_param_names()}
+    names = [name for name in cls._get_param_names() if name not in missing_from]
+    return {name: parameters[name].default for name in names}
 
 
 # ---------------------------------------------------------------- pickle hooks
