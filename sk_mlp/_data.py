@@ -229,11 +229,11 @@ class TrainingData:
         """Rows per forward pass outside training (see :func:`chunk_rows`)."""
         return chunk_rows(self.n_features, sp.issparse(self.X) and self.densify)
 
-    def batches(
+    def plan(
         self, batch_size: int, shuffle: bool
-    ) -> Iterator[tuple[torch.Tensor | SparseRows, torch.Tensor, torch.Tensor | None]]:
-        """Yield ``(X, y, weight)`` batches; a trailing batch of one sample is
-        merged into the one before, so batch normalization always sees two."""
+    ) -> tuple[torch.Tensor | None, list[int], list[int]]:
+        """An epoch's row order (``None``: the rows as stored) and its batches'
+        start and end positions in it (see :meth:`batches`)."""
         n = len(self)
         starts = list(range(0, n, batch_size))
         if len(starts) > 1 and n - starts[-1] == 1:
@@ -244,6 +244,14 @@ class TrainingData:
             order = torch.randperm(n, device=self.device, generator=self.generator)
         if self.rows is not None:
             order = self.rows if order is None else self.rows[order]
+        return order, starts, ends
+
+    def batches(
+        self, batch_size: int, shuffle: bool
+    ) -> Iterator[tuple[torch.Tensor | SparseRows, torch.Tensor, torch.Tensor | None]]:
+        """Yield ``(X, y, weight)`` batches; a trailing batch of one sample is
+        merged into the one before, so batch normalization always sees two."""
+        order, starts, ends = self.plan(batch_size, shuffle)
         # Hoisted out of the loop: at small batch sizes the per-step Python
         # work is a visible share of the step.
         X, y, weight = self.X, self.y, self.weight

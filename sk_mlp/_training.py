@@ -23,6 +23,7 @@ from torch import nn
 
 from ._backprop import Backprop
 from ._data import TrainingData
+from ._gpu_step import graphed_epoch
 from ._module import forward, linear_layers, squared_weight_norm
 from ._torch_private import foreach_add_, foreach_mul_, fused_adam_update
 
@@ -364,6 +365,8 @@ def run_epochs(
     """
     batch_weight = batch_size * data.mean_weight
     penalty = 0.0 if params.solver == "adamw" else l2_penalty(params.alpha, batch_weight)
+    # CUDA graphs where sk_mlp._gpu_step's switch asks for them.
+    epoch = graphed_epoch(module, gradients, step, optimizer, data, batch_size) or train_epoch
     bar = progress_bar(n_epochs, params.verbose)
     start = time.perf_counter()
     try:
@@ -371,7 +374,7 @@ def run_epochs(
             lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
             if lr is not None:
                 set_lr(optimizer, lr)
-            total = train_epoch(module, gradients, step, data, batch_size, params.shuffle)
+            total = epoch(module, gradients, step, data, batch_size, params.shuffle)
             history.n_iter += 1
             history.t += len(data)
             loss = total.item() / len(data)  # the epoch's one host-device sync
