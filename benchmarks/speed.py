@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -46,7 +47,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from torch import nn
 
 import sk_mlp
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _gpu_step
 
 HIDDEN = (256, 256)
 LR = 1e-3
@@ -122,7 +123,7 @@ def n_outputs(workload):
     return N_CLASSES if workload.task == "classification" else 1
 
 
-def run_sk_mlp(w: Workload, X, y, X_test, seed):
+def run_sk_mlp(w: Workload, X, y, X_test, seed, device=None, precision="float32"):
     cls = TorchMLPClassifier if w.task == "classification" else TorchMLPRegressor
     est = cls(
         hidden_layer_sizes=w.hidden,
@@ -134,9 +135,35 @@ def run_sk_mlp(w: Workload, X, y, X_test, seed):
         tol=0.0,
         n_iter_no_change=10**9,
         random_state=seed,
-        device=w.device,
+        device=device or w.device,
+        precision=precision,
     )
     return est.fit, est.predict, (X, y), X_test
+
+
+def run_sk_mlp_variant(
+    w: Workload, X, y, X_test, seed, route="autograd", precision="float32", device=None, threads=0
+):
+    """sk_mlp with a CUDA step route (sk_mlp._gpu_step.STEP), a precision, or
+    on another device with a given number of torch threads, during its fit
+    and predict alone."""
+    fit, predict, fit_args, X_test = run_sk_mlp(w, X, y, X_test, seed, device, precision)
+
+    def within_settings(function):
+        def call(*args):
+            saved = _gpu_step.STEP, torch.get_num_threads()
+            _gpu_step.STEP = route
+            if threads:
+                torch.set_num_threads(threads)
+            try:
+                return function(*args)
+            finally:
+                _gpu_step.STEP = saved[0]
+                torch.set_num_threads(saved[1])
+
+        return call
+
+    return within_settings(fit), within_settings(predict), fit_args, X_test
 
 
 def run_sklearn(w: Workload, X, y, X_test, seed):
@@ -234,6 +261,12 @@ def run_reference(w: Workload, X, y, X_test, seed):
 
 CONTENDERS = {
     "sk_mlp": run_sk_mlp,
+    # GPU variants (benchmarks/gpu.py): CUDA step routes, bfloat16, and the
+    # same fit on 2 CPU cores.
+    "sk_mlp backprop": functools.partial(run_sk_mlp_variant, route="backprop"),
+    "sk_mlp graph": functools.partial(run_sk_mlp_variant, route="graph"),
+    "sk_mlp bf16": functools.partial(run_sk_mlp_variant, precision="bfloat16"),
+    "sk_mlp cpu x2": functools.partial(run_sk_mlp_variant, device="cpu", threads=2),
     "sklearn": run_sklearn,
     "skorch": run_skorch,
     "reference": run_reference,
@@ -584,7 +617,7 @@ def run_workload(w: Workload, repeats: int, log) -> dict:
     )
     metric = "accuracy" if w.task == "classification" else "R2"
     log(
-        f"   {'contender':<10} {'fit s':>8} {'predict s':>9} {metric:>8} "
+        f"   {'contender':<15} {'fit s':>8} {'predict s':>9} {metric:>8} "
         f"{'us/step':>8} {'GFLOP/s':>8} {'% matmul':>8} {'fit vs sk_mlp':>13} "
         f"{'predict vs sk_mlp':>17}"
     )
@@ -595,7 +628,7 @@ def run_workload(w: Workload, repeats: int, log) -> dict:
         fit_ratio = m["fit"] / base["fit"] if base else float("nan")
         pred_ratio = m["predict"] / base["predict"] if base else float("nan")
         log(
-            f"   {name:<10} {fmt_s(m['fit'])} {m['predict']:9.3f} {m['score']:8.4f} "
+            f"   {name:<15} {fmt_s(m['fit'])} {m['predict']:9.3f} {m['score']:8.4f} "
             f"{1e6 * m['fit'] / steps:8.1f} {achieved / 1e9:8.1f} {100 * achieved / rate:7.0f}% "
             f"{fit_ratio:12.2f}x {pred_ratio:16.2f}x"
         )
@@ -693,7 +726,10 @@ def machine_line() -> str:
                     break
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    import skorch
+    try:
+        import skorch
+    except ImportError:  # the GPU check runs without it
+        skorch = argparse.Namespace(__version__="not installed")
 
     return (
         f"machine: {cpu}, {os.cpu_count()} logical CPUs, torch threads "
@@ -741,7 +777,7 @@ def gpu_workload(quick: bool) -> Workload:
         100_000 if quick else 1_000_000,
         batch_size=4096,
         epochs=5,
-        contenders=("sk_mlp", "reference"),
+        contenders=("sk_mlp", "sk_mlp backprop", "sk_mlp graph", "sk_mlp bf16", "reference"),
         n_features=100,
         hidden=(512, 512, 512),
         device="cuda",

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._device import on_cpu
+from ._gpu_step import hand_written_on
 from ._module import Dropout
 from ._torch_private import KERNELS, has_autograd_hooks
 
@@ -152,19 +152,21 @@ class Backprop:
         ]
         # Per batch size, per block; an epoch has at most two batch sizes.
         self._buffers: dict[int, list[_Buffers]] = {}
+        self.uses_dropout = any(layer.dropout is not None for layer in self._layers)
 
     @classmethod
     def for_network(cls, network: nn.Module, loss) -> Backprop | None:
-        """A :class:`Backprop` for ``network`` on the CPU, or ``None`` where
-        autograd must do it: other layers, a layer or parameter used twice,
-        frozen parameters, hooks, other devices or dtypes, no closed-form loss."""
+        """A :class:`Backprop` for ``network`` on the CPU (and on CUDA where
+        :mod:`sk_mlp._gpu_step` says so), or ``None`` where autograd must do
+        it: other layers, a layer or parameter used twice, frozen parameters,
+        hooks, other devices or dtypes, no closed-form loss."""
         blocks = _blocks(network)
         if blocks is None or not hasattr(loss, "value_and_grad"):
             return None
         if len(list(network.parameters())) != 2 * len(blocks):
             return None  # shared layers or parameters: their gradients would have to add up
-        if any(
-            not on_cpu(p) or p.dtype != torch.float32 or not p.requires_grad
+        if len({p.device for p in network.parameters()}) != 1 or any(
+            not hand_written_on(p.device) or p.dtype != torch.float32 or not p.requires_grad
             for p in network.parameters()
         ):
             return None

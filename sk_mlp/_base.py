@@ -26,6 +26,16 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
 
+from ._array_api import (
+    Output,
+    check_fit_space,
+    follow_inputs,
+    input_space,
+    moved,
+    to_host,
+    validate_fit,
+    validate_predict,
+)
 from ._checks import (
     check_batch_statistics,
     check_float32_range,
@@ -37,13 +47,14 @@ from ._checks import (
 from ._dask import is_dask_collection
 from ._data import TrainingData, chunk_rows, sparse_rows, split_input_layer
 from ._device import (
+    check_precision,
+    float32_rows,
     is_available,
     make_generator,
     on_cpu,
     resolve_device,
     seeded_global_rng,
     to_numpy,
-    to_tensor,
     tree_to,
 )
 from ._module import (
@@ -55,7 +66,7 @@ from ._module import (
     forward,
     linear_layers,
 )
-from ._persistence import check_versions, record_versions
+from ._persistence import check_versions, parameter_defaults, record_versions
 from ._sklearn_private import (
     Interval,
     Options,
@@ -142,6 +153,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         "preprocessing": [StrOptions({"robust"}), None],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "device": [str, torch.device],
+        "precision": [StrOptions({"float32", "bfloat16"})],
         "module": [callable, None],
     }
 
@@ -178,6 +190,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         preprocessing,
         categorical_features,
         device,
+        precision,
         module,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -209,6 +222,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self.preprocessing = preprocessing
         self.categorical_features = categorical_features
         self.device = device
+        self.precision = precision
         self.module = module
 
     # ----------------------------------------------------------- subclass hooks
@@ -291,17 +305,24 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         with self._unchanged_on_error():
             self._check_hidden_layer_sizes()
             first_pass = self._is_first_pass(incremental)
-            X, y = check_X_y(
-                self._encode_X(X, reset=first_pass),
-                y,
-                accept_sparse=["csr", "csc"],
-                dtype=(np.float64, np.float32),
-                multi_output=True,
-                y_numeric=is_regressor(self),
-            )
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float64, ensure_non_negative=True
-            )
+            if (space := input_space(X)) is not None:  # array API dispatch: X stays put
+                X, y, sample_weight = validate_fit(
+                    self, space, X, y, sample_weight, reset=first_pass
+                )
+                if first_pass:
+                    self._tabular, self.is_categorical_ = None, None  # numeric arrays
+            else:
+                X, y = check_X_y(
+                    self._encode_X(X, reset=first_pass),
+                    y,
+                    accept_sparse=["csr", "csc"],
+                    dtype=(np.float64, np.float32),
+                    multi_output=True,
+                    y_numeric=is_regressor(self),
+                )
+                sample_weight = _check_sample_weight(
+                    sample_weight, X, dtype=np.float64, ensure_non_negative=True
+                )
             y_train = self._encode_targets(y, sample_weight, first_pass=first_pass, classes=classes)
             sample_weight = self._class_sample_weight(y, sample_weight)
             X, y_train, sample_weight = drop_zero_weight_rows(X, y_train, sample_weight)
@@ -310,6 +331,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             # or inference_mode.
             with torch.inference_mode(False), torch.enable_grad(), thread_scope():
                 history = self._train(X, y_train, sample_weight, seeds, first_pass, incremental)
+            follow_inputs(self, space)  # fitted arrays in X's namespace, on X's device
         return self._report(history, incremental)
 
     def _report(self, history: History, incremental: bool):
@@ -519,7 +541,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _train(self, X, y, sample_weight, seeds, first_pass, incremental):
         seed, train_seed = seeds
-        device = resolve_device(self.device)
+        device = resolve_device(self.device, like=X)  # 'auto' follows a tensor X
+        check_precision(self.precision, device, self.solver)
         early_stopping = self.early_stopping and self.solver != "lbfgs"
         loss = self._loss_function() if first_pass else self._loss
         module = self._initial_module(X, sample_weight, loss, seed, first_pass)
@@ -598,7 +621,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             else:
                 run_epochs(
                     network,
-                    make_gradients(network, loss, hand_written),
+                    make_gradients(network, loss, hand_written, precision=self.precision),
                     optimizer,
                     make_step(network, optimizer, params, batch_size * data.mean_weight),
                     data,
@@ -672,21 +695,33 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             self.best_loss_ = history.best_loss
 
     # ---------------------------------------------------------------- prediction
+    def _output(self, X, method: str) -> Output:
+        """How ``method`` returns its results for X: NumPy arrays, or X's
+        namespace and device under array API dispatch (sk_mlp._array_api)."""
+        check_is_fitted(self)
+        check_fit_space(self, X, method)
+        return Output(input_space(X))
+
     def _forward(self, X) -> torch.Tensor:
         """Validate X for prediction and return the raw network outputs."""
         check_is_fitted(self)
-        X = check_array(
-            self._encode_X(X, reset=False),
-            accept_sparse=["csr", "csc"],
-            dtype=(np.float32, np.float64),
-        )
+        if (space := input_space(X)) is not None:  # array API dispatch: X stays put
+            X = validate_predict(self, space, X)
+        else:
+            X = check_array(
+                self._encode_X(X, reset=False),
+                accept_sparse=["csr", "csc"],
+                dtype=(np.float32, np.float64),
+            )
         device = torch.device(self.device_)
         module = self.module_.eval()
         # Sparse rows reach a network sk_mlp built as sparse products; a
         # user's module gets them densified, in chunks bounded in bytes.
         sparse = sp.issparse(X) and self._fitted_architecture["module"] is None
         layer, network = split_input_layer(module)
-        step = chunk_rows(X.shape[1], densify=sp.issparse(X) and not sparse)
+        step = chunk_rows(
+            X.shape[1], densify=sp.issparse(X) and not sparse, device=device, network=module
+        )
         chunks = []
         with torch.inference_mode(), threads_for_step(module, min(X.shape[0], step), device):
             for start in range(0, X.shape[0], step):
@@ -694,10 +729,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 if sparse:
                     chunks.append(forward(network, sparse_rows(chunk, layer, device)))
                     continue
-                chunk = chunk.toarray() if sp.issparse(chunk) else chunk
-                # One layout for every input, so that the same rows give the
-                # same float32 arithmetic whatever container they came in.
-                chunk = to_tensor(np.ascontiguousarray(chunk, dtype=np.float32), device)
+                chunk = float32_rows(chunk.toarray() if sp.issparse(chunk) else chunk, device)
                 n_rows = len(chunk)
                 if n_rows < _MIN_GEMM_ROWS:
                     # BLAS picks other kernels for very few rows, whose float32
@@ -726,17 +758,28 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         return [to_numpy(layer.bias).copy() for layer in linear_layers(self.module_)]
 
     # ---------------------------------------------------------- tags & pickling
+    # Fitted arrays that follow X's namespace and device (see sk_mlp._array_api).
+    _arrays_following_X: tuple[str, ...] = ()
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
+        tags.array_api_support = True
         return tags
+
+    def __sklearn_array_api_convert__(self, converter):
+        # scikit-learn's move_estimator_to: the arrays that follow X move.
+        return moved(self, converter)
 
     def __getstate__(self):
         # A copy: on Python >= 3.11 scikit-learn returns the live __dict__,
         # and pickling must never move the live network off its device.
         state = dict(super().__getstate__())
+        for name in self._arrays_following_X:  # a pickle holds host arrays
+            if name in state:
+                state[name] = to_host(state[name])
         if "module_" in state and not on_cpu(torch.device(self.device_)):
             state["module_"] = copy.deepcopy(self.module_).to("cpu")
             state["_optimizer_state"] = tree_to(self._optimizer_state, "cpu")
@@ -744,6 +787,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def __setstate__(self, state):
         check_versions(state, type(self).__name__)  # warns when the versions differ
+        state = {**state, **parameter_defaults(type(self), missing_from=state)}  # added since
         super().__setstate__(state)
         device = getattr(self, "device_", "cpu")
         if on_cpu(torch.device(device)):

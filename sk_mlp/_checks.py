@@ -12,10 +12,17 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def check_float32_range(X) -> None:
     """Refuse float64 values that float32, in which sk_mlp computes, cannot hold."""
+    if isinstance(X, torch.Tensor):  # computed where X is: one number comes back
+        if X.dtype == torch.float64 and X.numel():
+            _check_largest(float(X.abs().max()))
+        return
     values = X.data if sp.issparse(X) else X
     if values.dtype != np.float64 or values.size == 0:
         return
-    largest = max(abs(float(values.max())), abs(float(values.min())))
+    _check_largest(max(abs(float(values.max())), abs(float(values.min()))))
+
+
+def _check_largest(largest: float) -> None:
     if largest > _FLOAT32_MAX:
         raise ValueError(
             f"X contains values of magnitude up to {largest:.3g}, beyond the float32 "

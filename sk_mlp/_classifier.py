@@ -14,7 +14,7 @@ from sklearn.utils.validation import column_or_1d
 from . import _docstrings
 from ._base import BaseTorchMLP, _supports_partial_fit
 from ._dask import is_dask_collection, predict_lazily
-from ._device import to_numpy
+from ._device import widest_float
 from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
 from ._sklearn_private import StrOptions, _fit_context
 
@@ -71,6 +71,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         preprocessing="robust",
         categorical_features="from_dtype",
         device="cpu",
+        precision="float32",
         module=None,
     ):
         super().__init__(
@@ -103,6 +104,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             preprocessing=preprocessing,
             categorical_features=categorical_features,
             device=device,
+            precision=precision,
             module=module,
         )
         self.class_weight = class_weight
@@ -235,10 +237,11 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         """
         if is_dask_collection(X):
             return predict_lazily(self, "predict", X)
-        proba = self.predict_proba(X)
+        output = self._output(X, "predict")
+        proba = self._log_proba(X).exp()
         if self._target_type == "multilabel-indicator":
-            return (proba > 0.5).astype(int)
-        return self.classes_[proba.argmax(axis=1)]
+            return output((proba > 0.5).to(torch.int64))
+        return output.labels(self.classes_, proba.argmax(dim=1))
 
     def predict_proba(self, X):
         """Probability estimates.
@@ -256,7 +259,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         """
         if is_dask_collection(X):
             return predict_lazily(self, "predict_proba", X)
-        return np.exp(self.predict_log_proba(X))
+        return self._output(X, "predict_proba")(self._log_proba(X).exp())
 
     def predict_log_proba(self, X):
         """Return the log of probability estimates.
@@ -275,13 +278,18 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         """
         if is_dask_collection(X):
             return predict_lazily(self, "predict_log_proba", X)
+        return self._output(X, "predict_log_proba")(self._log_proba(X))
+
+    def _log_proba(self, X) -> torch.Tensor:
+        """Log-probabilities, computed where the network is."""
+        raw = self._forward(X)
         # float64 for the link, so that probabilities sum to one to float64
         # precision, as scikit-learn's metrics check.
-        raw = self._forward(X).double()
+        raw = raw.to(widest_float(raw.device))
         log_proba = self._loss.log_proba(raw)
         if self._target_type == "binary":
             log_proba = torch.cat([self._loss.complement_log_proba(raw), log_proba], dim=1)
-        return to_numpy(log_proba)
+        return log_proba
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

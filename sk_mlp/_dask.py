@@ -31,11 +31,18 @@ def is_dask_collection(X) -> bool:
     already. Other objects that hold dask data (an xarray ``DataArray``, say)
     take the in-memory path, as before.
     """
-    da = sys.modules.get("dask.array")
-    if da is not None and isinstance(X, da.Array):
-        return True
-    dd = sys.modules.get("dask.dataframe")
-    return dd is not None and isinstance(X, (dd.DataFrame, dd.Series))
+    types = _loaded_types("dask.array", "Array") + _loaded_types(
+        "dask.dataframe", "DataFrame", "Series"
+    )
+    return isinstance(X, types)
+
+
+def _loaded_types(module: str, *names: str) -> tuple[type, ...]:
+    """The named classes of ``module`` if it is imported already. A module
+    that another thread is still importing (a dask worker imports in threads
+    of its own) may lack them yet: then no input can be of those types."""
+    found = (getattr(sys.modules.get(module), name, None) for name in names)
+    return tuple(cls for cls in found if isinstance(cls, type))
 
 
 def _predict_block(block, estimator, method: str, kwargs: dict):
@@ -51,8 +58,7 @@ def _predict_block_stacked(block, estimator, method: str, kwargs: dict):
 def _is_dask_frame(X) -> bool:
     # dask.dataframe needs more than dask.array does (pandas, pyarrow); an
     # input that is one has imported it already.
-    dd = sys.modules.get("dask.dataframe")
-    return dd is not None and isinstance(X, dd.DataFrame)
+    return isinstance(X, _loaded_types("dask.dataframe", "DataFrame"))
 
 
 def _check_input(estimator, X):

@@ -17,14 +17,16 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ._device import on_cpu, sparse_to_tensor, to_tensor
-from ._module import RobustInput, SparseRows
+from ._device import on_cpu, shares_memory, sparse_to_tensor, to_tensor
+from ._module import RobustInput, SparseRows, linear_layers
 from ._tabular_module import TabularInput
 
 # Rows per forward pass outside training (prediction, validation, L-BFGS):
 # large enough to amortise per-call overhead, small enough that hidden
 # activations stay a few hundred MB at most.
 CHUNK_ROWS = 16384
+# Float32 activations per layer when predicting on an accelerator.
+_DEVICE_CHUNK_BYTES = 256 * 2**20
 # Sparse rows densified for a user's module are chunked to about this size.
 _DENSE_CHUNK_BYTES = 64 * 2**20
 # On the CPU, the caller's C-ordered X is read in place, batch by batch, rather
@@ -78,12 +80,23 @@ def sparse_rows(X, layer: RobustInput | None, device: torch.device) -> SparseRow
     return SparseRows(sparse_to_tensor(X, device), None if offset is None else offset.to(device))
 
 
-def chunk_rows(n_features: int, densify: bool) -> int:
+def chunk_rows(
+    n_features: int,
+    densify: bool,
+    device: torch.device | None = None,
+    network: nn.Module | None = None,
+) -> int:
     """Rows per chunk outside training; sparse rows densified for a user's
-    module are bounded in bytes."""
-    if not densify:
+    module are bounded in bytes. Prediction on an accelerator (``device``)
+    takes larger chunks, as many rows as keep the widest layer of
+    ``network`` within ``_DEVICE_CHUNK_BYTES``: fewer, larger kernels."""
+    if densify:
+        return max(1, min(CHUNK_ROWS, _DENSE_CHUNK_BYTES // (4 * max(n_features, 1))))
+    if device is None or on_cpu(device):
         return CHUNK_ROWS
-    return max(1, min(CHUNK_ROWS, _DENSE_CHUNK_BYTES // (4 * max(n_features, 1))))
+    layers = [] if network is None else linear_layers(network)
+    widest = max([n_features, *(layer.out_features for layer in layers)])
+    return max(CHUNK_ROWS, _DEVICE_CHUNK_BYTES // (4 * widest))
 
 
 @dataclass
@@ -154,6 +167,9 @@ class TrainingData:
                 offset = layer.transform_sparse_(data.X)
                 data.offset = None if offset is None else offset.to(device)
             return data, network
+        if isinstance(X, torch.Tensor):  # array API dispatch: the caller's tensor
+            data._use_tensor(X, layer)
+            return data, network
         owned = True  # data.X is a copy of the caller's array
         if on_cpu(device):
             if not X.flags.c_contiguous:  # rows would be gathered from strided memory
@@ -171,6 +187,30 @@ class TrainingData:
             owned = owned or converted.data_ptr() != data.X.data_ptr()
             data.X = apply_input_layer(layer, converted, owned)
         return data, network
+
+    def _use_tensor(self, X: torch.Tensor, layer: RobustInput | None) -> None:
+        """Take a torch tensor as ``X`` without a trip through the host, and
+        never writing it. The rules for NumPy arrays apply: on the CPU, the
+        caller's C-ordered rows are read in place in their own dtype (and
+        passed through the input layer batch by batch where a transformed copy
+        would be large); on other devices the data become a float32 tensor
+        there (moved or cast only if they are not one already), transformed
+        once, on a copy where the tensor is the caller's."""
+        caller = X.detach()
+        if on_cpu(self.device):
+            X = caller.to(self.device)
+            if not X.is_contiguous():
+                X = X.to(dtype=torch.float32, memory_format=torch.contiguous_format)
+        else:
+            X = caller.to(self.device, torch.float32).contiguous()
+        self.X = X
+        if layer is None:
+            return
+        owned = not shares_memory(X, caller)
+        if not owned and on_cpu(self.device) and X.numel() * 4 > COPY_LIMIT_BYTES:
+            self.transform = layer
+            return
+        self.X = apply_input_layer(layer, X.to(torch.float32), owned or X.dtype != torch.float32)
 
     def __len__(self) -> int:
         return self.X.shape[0] if self.rows is None else len(self.rows)
@@ -209,11 +249,11 @@ class TrainingData:
         """Rows per forward pass outside training (see :func:`chunk_rows`)."""
         return chunk_rows(self.n_features, sp.issparse(self.X) and self.densify)
 
-    def batches(
+    def plan(
         self, batch_size: int, shuffle: bool
-    ) -> Iterator[tuple[torch.Tensor | SparseRows, torch.Tensor, torch.Tensor | None]]:
-        """Yield ``(X, y, weight)`` batches; a trailing batch of one sample is
-        merged into the one before, so batch normalization always sees two."""
+    ) -> tuple[torch.Tensor | None, list[int], list[int]]:
+        """An epoch's row order (``None``: the rows as stored) and its batches'
+        start and end positions in it (see :meth:`batches`)."""
         n = len(self)
         starts = list(range(0, n, batch_size))
         if len(starts) > 1 and n - starts[-1] == 1:
@@ -224,6 +264,14 @@ class TrainingData:
             order = torch.randperm(n, device=self.device, generator=self.generator)
         if self.rows is not None:
             order = self.rows if order is None else self.rows[order]
+        return order, starts, ends
+
+    def batches(
+        self, batch_size: int, shuffle: bool
+    ) -> Iterator[tuple[torch.Tensor | SparseRows, torch.Tensor, torch.Tensor | None]]:
+        """Yield ``(X, y, weight)`` batches; a trailing batch of one sample is
+        merged into the one before, so batch normalization always sees two."""
+        order, starts, ends = self.plan(batch_size, shuffle)
         # Hoisted out of the loop: at small batch sizes the per-step Python
         # work is a visible share of the step.
         X, y, weight = self.X, self.y, self.weight

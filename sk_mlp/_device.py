@@ -22,13 +22,17 @@ def available_devices() -> list[str]:
     return names
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str, like=None) -> torch.device:
     """Turn a user's ``device`` parameter into a :class:`torch.device`.
 
-    ``"auto"`` picks the best available device. A device that is not present
-    raises a ``ValueError`` naming what is available instead.
+    ``"auto"`` picks the device of ``like`` where that is a torch tensor (under
+    array API dispatch, the data decide), else the best available device. An
+    explicit device always wins. A device that is not present raises a
+    ``ValueError`` naming what is available instead.
     """
     available = available_devices()
+    if device == "auto" and isinstance(like, torch.Tensor):
+        return _normalized(like.device)
     if device == "auto":
         return torch.device(available[0])
     try:
@@ -48,6 +52,33 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+def _normalized(device: torch.device) -> torch.device:
+    """The name :func:`available_devices` uses for a tensor's device."""
+    return torch.device("mps") if device.type == "mps" else device
+
+
+def check_precision(precision: str, device: torch.device, solver: str) -> None:
+    """Refuse a ``precision`` that ``device`` or ``solver`` cannot train in."""
+    if precision == "float32":
+        return
+    if solver == "lbfgs":
+        raise ValueError(
+            f"precision={precision!r} needs a stochastic solver: L-BFGS's line search "
+            "compares losses more finely than bfloat16 resolves. Use solver='adam' "
+            "or precision='float32'."
+        )
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        raise ValueError(
+            f"precision={precision!r}: {torch.cuda.get_device_name(device)} has no "
+            "bfloat16 arithmetic (NVIDIA GPUs have it from the Ampere generation "
+            "on). Use precision='float32'."
+        )
+    if not torch.amp.is_autocast_available(device.type):
+        raise ValueError(
+            f"precision={precision!r} is not available on {device.type!r}; use precision='float32'."
+        )
+
+
 def is_available(device: str) -> bool:
     """Whether a device name, such as a fitted ``device_``, exists here."""
     return device in available_devices()
@@ -63,6 +94,26 @@ def to_tensor(X, device: torch.device, dtype=torch.float32) -> torch.Tensor:
         # because the tensor could write to them, which sk_mlp never does.
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.as_tensor(np.asarray(X), dtype=dtype, device=device)
+
+
+def float32_rows(rows, device: torch.device) -> torch.Tensor:
+    """Dense rows (a NumPy array or a torch tensor) as a C-contiguous float32
+    tensor on ``device``: one layout for every input, so that the same rows
+    give the same float32 arithmetic whatever container they came in. A
+    float32 tensor already there is used as it is."""
+    if isinstance(rows, torch.Tensor):
+        return rows.detach().to(device=device, dtype=torch.float32).contiguous()
+    return to_tensor(np.ascontiguousarray(rows, dtype=np.float32), device)
+
+
+def widest_float(device: torch.device) -> torch.dtype:
+    """float64, or float32 on devices without float64 arithmetic (MPS)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether two tensors are views of the same storage."""
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
 def sparse_to_tensor(X: sp.csr_matrix, device: torch.device) -> torch.Tensor:

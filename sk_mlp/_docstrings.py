@@ -186,7 +186,17 @@ None, default='from_dtype'
 
     device : str or torch.device, default='cpu'
         Where the model trains and predicts: ``'cpu'``, ``'cuda'``,
-        ``'cuda:N'``, ``'mps'``, or ``'auto'`` for the best one available.
+        ``'cuda:N'``, ``'mps'``, or ``'auto'`` for the best one available
+        (under array API dispatch, ``'auto'`` is the device of a torch X).
+
+    precision : {'float32', 'bfloat16'}, default='float32'
+        Arithmetic of training. ``'bfloat16'`` is mixed precision: the
+        forward and backward passes run under ``torch.autocast`` in bfloat16
+        (matrix products on a GPU's tensor cores), while the weights, the
+        optimizer state and the loss stay float32. Faster on GPUs with
+        bfloat16 units (NVIDIA Ampere and later), at a small cost in
+        accuracy (:ref:`devices`); slower on most CPUs. Stochastic solvers
+        only. Prediction is always float32.
 
     module : callable, torch.nn.Module or None, default=None
         A callable ``(n_features_in, n_outputs) -> torch.nn.Module`` that

@@ -10,7 +10,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ._device import on_cpu
+from ._device import on_cpu, to_numpy
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -68,15 +68,18 @@ class Dropout(nn.Dropout):
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         """A fresh mask shaped like ``x``: ``1 / (1 - p)`` for kept units, 0 for dropped."""
+        # At least float32, so that the scale is exact under bfloat16 autocast.
+        dtype = torch.promote_types(x.dtype, torch.float32)
         if not on_cpu(x):
             keep = 1.0 - self.p
-            return torch.empty_like(x).bernoulli_(keep, generator=self.generator).div_(keep)
+            mask = torch.empty_like(x, dtype=dtype)
+            return mask.bernoulli_(keep, generator=self.generator).div_(keep)
         n = x.numel()
         words = torch.randint(
             _INT64.min, _INT64.max, ((n + 3) // 4,), dtype=torch.int64, generator=self.generator
         )
         # Uniform integers in [-32768, 32767]; P(value < threshold) = drop / 65536.
-        lanes = words.view(torch.int16)[:n].view(x.shape).to(x.dtype)
+        lanes = words.view(torch.int16)[:n].view(x.shape).to(dtype)
         drop = round(self.p * 65536)
         # (value - threshold + 1) is >= 1 for a kept unit and <= 0 for a dropped one.
         keep_scale = 65536 / (65536 - drop)
@@ -155,8 +158,10 @@ def forward(network: nn.Module, X: torch.Tensor | SparseRows) -> torch.Tensor:
     if not isinstance(X, SparseRows):
         return network(X)
     first, *rest = network
-    bias = first.bias if X.offset is None else torch.addmv(first.bias, first.weight, X.offset)
-    h = torch.addmm(bias, X.values, first.weight.t())
+    # Sparse products have no bfloat16 kernels: in float32 under autocast too.
+    with torch.autocast(X.values.device.type, enabled=False):
+        bias = first.bias if X.offset is None else torch.addmv(first.bias, first.weight, X.offset)
+        h = torch.addmm(bias, X.values, first.weight.t())
     for layer in rest:
         h = layer(h)
     return h
@@ -294,20 +299,29 @@ def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
     as everywhere in fitting (rows of weight zero are absent); a sparse
     matrix's implicit zeros count as the values they are, so that ``X`` and
     ``X.toarray()`` give the same layer.
+
+    ``X`` may be a torch tensor on any device: the subsample is taken there
+    and comes to the host one block of columns at a time, where the same
+    code as for NumPy arrays computes the same statistics.
     """
     if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
         rows = np.sort(
             np.random.default_rng(0).choice(X.shape[0], _PREPROCESSING_SUBSAMPLE, replace=False)
         )
-        X, sample_weight = X[rows], sample_weight[rows]
+        if isinstance(X, torch.Tensor):
+            X = X.index_select(0, torch.from_numpy(rows).to(X.device))
+        else:
+            X = X[rows]
+        sample_weight = sample_weight[rows]
     # Equal weights as ones: exact integer sums, whatever the layout.
     weights = sample_weight if np.ptp(sample_weight) > 0 else np.ones(len(sample_weight))
     weights = np.asarray(weights, dtype=np.float64)
     # Column blocks keep the sort's temporaries to a few tens of MB.
     step = max(1, _STATISTICS_BLOCK // max(X.shape[0], 1))
+    tensor = isinstance(X, torch.Tensor)
     blocks = [
-        _column_statistics(X[:, start : start + step], weights)
-        for start in range(0, X.shape[1], step)
+        _column_statistics(to_numpy(block) if tensor else block, weights)
+        for block in (X[:, start : start + step] for start in range(0, X.shape[1], step))
     ]
     center = np.concatenate([c for c, _ in blocks])
     scale = np.concatenate([s for _, s in blocks])

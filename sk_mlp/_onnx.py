@@ -21,6 +21,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._array_api import to_host
 from ._losses import MAX_LOGIT_MARGIN
 from ._module import Dropout, RobustInput
 from ._persistence_modules import user_network_path
@@ -293,7 +294,7 @@ def classifier_outputs(g: Graph, raw: str, estimator, dtype, integer_labels=Fals
 def regressor_outputs(g: Graph, raw: str, estimator, dtype, flatten: bool):
     """``(mean, std or None)`` names in the units of y, as predict computes them."""
     n = estimator.n_outputs_
-    scale = g.const(np.asarray(estimator._y_scale, np.float64)[None, :], "y_scale")
+    scale = g.const(np.asarray(to_host(estimator._y_scale), np.float64)[None, :], "y_scale")
     mean = raw
     std = None
     if estimator.out_activation_ == "gaussian":
@@ -309,9 +310,8 @@ def regressor_outputs(g: Graph, raw: str, estimator, dtype, flatten: bool):
         std = g.op("Mul", g.op("Sqrt", variance), scale)
     elif estimator.out_activation_ == "exp":
         mean = g.op("Exp", mean)
-    mean = g.op(
-        "Add", g.op("Mul", g.cast(mean, np.float64), scale), g.const(estimator._y_loc[None, :])
-    )
+    loc = g.const(np.asarray(to_host(estimator._y_loc), np.float64)[None, :])
+    mean = g.op("Add", g.op("Mul", g.cast(mean, np.float64), scale), loc)
     outputs = []
     for value in (mean, std):
         if value is not None and flatten and n == 1:

@@ -16,6 +16,7 @@ they differ on load; the estimators' ``__getstate__``/``__setstate__`` call them
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import warnings
@@ -23,6 +24,7 @@ import warnings
 import numpy as np
 import torch
 
+from ._array_api import to_host
 from ._device import available_devices, resolve_device
 from ._persistence_codec import Decoder, Encoder, estimator_classes
 
@@ -172,8 +174,8 @@ def save(estimator, path) -> None:
     for name, value in vars(estimator).items():
         if name == "module" and value is not None:
             attributes[name] = {"$type": "sk_mlp.module_param", "name": _qualified_name(value)}
-        else:
-            attributes[name] = encoder.encode(value, name)
+        else:  # arrays of other libraries (fitted under array API dispatch) as NumPy
+            attributes[name] = encoder.encode(to_host(value), name)
     header = {
         "format": "sk_mlp",
         "format_version": FORMAT_VERSION,
@@ -296,7 +298,7 @@ def load(path, *, device=None, module=None):
         )
     _warn_on_version_change(versions, cls.__name__, stacklevel=2)
     estimator = cls.__new__(cls)
-    estimator.__dict__.update(attributes)
+    estimator.__dict__.update({**attributes, **parameter_defaults(cls, missing_from=attributes)})
     _place(estimator, device)
     return estimator
 
@@ -321,6 +323,14 @@ def _place(estimator, device) -> None:
     if "module_" in vars(estimator):
         estimator.module_.to(resolved)
         estimator.device_ = str(resolved)
+
+
+def parameter_defaults(cls, missing_from: dict) -> dict:
+    """The defaults of ``cls``'s parameters that ``missing_from`` lacks: what a
+    model saved or pickled before a parameter existed takes for it."""
+    parameters = inspect.signature(cls.__init__).parameters
+    names = [name for name in cls._get_param_names() if name not in missing_from]
+    return {name: parameters[name].default for name in names}
 
 
 # ---------------------------------------------------------------- pickle hooks

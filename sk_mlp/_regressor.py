@@ -10,9 +10,10 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _docstrings
+from ._array_api import to_host
 from ._base import BaseTorchMLP, _supports_partial_fit
 from ._dask import is_dask_collection, predict_lazily
-from ._device import to_numpy
+from ._device import widest_float
 from ._losses import REGRESSION_LOSSES, GaussianNLL, weighted_mean
 from ._sklearn_private import StrOptions, _fit_context
 
@@ -62,6 +63,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         preprocessing="robust",
         categorical_features="from_dtype",
         device="cpu",
+        precision="float32",
         module=None,
     ):
         super().__init__(
@@ -94,8 +96,12 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
             preprocessing=preprocessing,
             categorical_features=categorical_features,
             device=device,
+            precision=precision,
             module=module,
         )
+
+    # Target statistics: fitted arrays that follow X (sk_mlp._array_api).
+    _arrays_following_X = ("_y_loc", "_y_scale")
 
     # ------------------------------------------------------------ target hooks
     def _encode_targets(self, y, sample_weight, *, first_pass, classes=None):
@@ -115,7 +121,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
                 "loss='poisson' requires non-negative targets, but y has negative "
                 "values; use loss='squared_error' or shift y."
             )
-        return ((y - self._y_loc) / self._y_scale).astype(np.float32)
+        loc, scale = to_host(self._y_loc), to_host(self._y_scale)
+        return ((y - loc) / scale).astype(np.float32)
 
     def _fit_target_scaling(self, y, sample_weight):
         # Divided by its largest magnitude, y's moments stay finite (no
@@ -220,12 +227,13 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
             )
         if is_dask_collection(X):
             return predict_lazily(self, "predict", X, return_std=return_std)
+        output = self._output(X, "predict")
         raw = self._forward(X)
-        mean = self._to_y_units(self._loss.mean(raw))
+        mean = output(self._to_y_units(self._loss.mean(raw)))
         if not return_std:
             return mean
         _, variance = self._loss.mean_variance(raw)
-        return mean, self._to_y_units(variance.sqrt(), shift=False)
+        return mean, output(self._to_y_units(variance.sqrt(), shift=False))
 
     @available_if(_predicts_a_distribution)
     def predict_interval(self, X, confidence=0.95):
@@ -253,13 +261,21 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
         mean, std = self.predict(X, return_std=True)
-        half_width = norm.ppf(0.5 + confidence / 2) * std
+        half_width = float(norm.ppf(0.5 + confidence / 2)) * std
         return mean - half_width, mean + half_width
 
-    def _to_y_units(self, values: torch.Tensor, shift: bool = True) -> np.ndarray:
-        out = to_numpy(values).astype(np.float64) * self._y_scale
+    def _to_y_units(self, values: torch.Tensor, shift: bool = True) -> torch.Tensor:
+        """Network outputs in the units of y, in float64 where the device has it."""
+        dtype = widest_float(values.device)
+
+        def statistic(name):
+            value = getattr(self, name)  # NumPy, or X's namespace (sk_mlp._array_api)
+            value = value if isinstance(value, torch.Tensor) else to_host(value)
+            return torch.as_tensor(value, dtype=dtype, device=values.device)
+
+        out = values.to(dtype) * statistic("_y_scale")
         if shift:
-            out += self._y_loc
+            out += statistic("_y_loc")
         return out.ravel() if self.n_outputs_ == 1 else out
 
     def __sklearn_tags__(self):

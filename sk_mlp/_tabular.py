@@ -52,8 +52,9 @@ def _pandas():
 
 def is_data_frame(X) -> bool:
     """Whether X is a pandas DataFrame (without importing pandas)."""
-    pd = _pandas()
-    return pd is not None and isinstance(X, pd.DataFrame)
+    # getattr: a module another thread is still importing may lack the class.
+    frame = getattr(_pandas(), "DataFrame", None)
+    return isinstance(frame, type) and isinstance(X, frame)
 
 
 def _column_kind(dtype) -> str:

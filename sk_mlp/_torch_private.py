@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim import optimizer as _optimizer
 
-from ._device import on_cpu
+from ._gpu_step import hand_written_on
 
 
 def _aten(name: str, overload: str):
@@ -146,7 +146,8 @@ def _has_step_hooks(optimizer: torch.optim.Optimizer) -> bool:
 
 
 def fused_adam_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | None:
-    """The kernel that ``optimizer.step()`` of a fused CPU Adam or AdamW runs,
+    """The kernel that ``optimizer.step()`` of a fused Adam or AdamW runs (on
+    the CPU; on CUDA where :mod:`sk_mlp._gpu_step` says so),
     as a function without the Python bookkeeping around it; ``None`` where that
     shortcut does not apply.
 
@@ -173,7 +174,8 @@ def fused_adam_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | 
         or group["weight_decay"]
         or isinstance(group["lr"], torch.Tensor)
         or len(optimizer.state) != len(params)
-        or not all(on_cpu(p) for p in params)
+        or len({p.device for p in params}) != 1
+        or not hand_written_on(params[0].device)
     ):
         return None
     states = [optimizer.state[p] for p in params]

@@ -11,6 +11,7 @@ optimizer in its fused form, and one host-device synchronisation per epoch.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -22,6 +23,7 @@ from torch import nn
 
 from ._backprop import Backprop
 from ._data import TrainingData
+from ._gpu_step import graphed_epoch
 from ._module import forward, linear_layers, squared_weight_norm
 from ._torch_private import foreach_add_, foreach_mul_, fused_adam_update
 
@@ -179,21 +181,41 @@ def scheduled_lr(params: TrainingParams, epoch: int, samples_seen: int) -> float
     return None
 
 
-def make_gradients(module: nn.Module, loss_fn: Callable, hand_written: bool = True) -> Callable:
+def make_gradients(
+    module: nn.Module,
+    loss_fn: Callable,
+    hand_written: bool = True,
+    precision: str = "float32",
+) -> Callable:
     """``gradients(X, y, weight)``: the batch loss, with the parameter
     gradients left in ``.grad``, computed by :class:`Backprop` where it handles
     the network and the loss (and ``hand_written`` allows it), by autograd
-    otherwise."""
-    backprop = Backprop.for_network(module, loss_fn) if hand_written else None
-    return backprop or autograd_gradients(module, loss_fn)
+    otherwise. ``precision='bfloat16'`` runs the network under autocast
+    (through autograd)."""
+    use_backprop = hand_written and precision == "float32"
+    backprop = Backprop.for_network(module, loss_fn) if use_backprop else None
+    return backprop or autograd_gradients(module, loss_fn, precision)
 
 
-def autograd_gradients(module: nn.Module, loss_fn: Callable) -> Callable:
+def autograd_gradients(
+    module: nn.Module, loss_fn: Callable, precision: str = "float32"
+) -> Callable:
     """``gradients(X, y, weight)``: the batch loss, with the parameter gradients
-    left in ``.grad`` by autograd."""
+    left in ``.grad`` by autograd. With ``precision='bfloat16'`` the forward
+    pass runs under ``torch.autocast`` (bfloat16 products, float32 weights),
+    and the loss is computed in float32 from its outputs."""
+    parameter = next(module.parameters(), None)
+    device_type = "cpu" if parameter is None else parameter.device.type
+
+    def autocast():
+        if precision == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type, dtype=torch.bfloat16)
 
     def gradients(X, y, weight) -> torch.Tensor:
-        loss = loss_fn.batch_loss(forward(module, X), y, weight)
+        with autocast():
+            raw = forward(module, X)
+        loss = loss_fn.batch_loss(raw.float(), y, weight)
         module.zero_grad(set_to_none=True)
         loss.backward()
         return loss.detach()
@@ -368,6 +390,8 @@ def run_epochs(
     """
     batch_weight = batch_size * data.mean_weight
     penalty = 0.0 if params.solver == "adamw" else l2_penalty(params.alpha, batch_weight)
+    # CUDA graphs where sk_mlp._gpu_step's switch asks for them.
+    epoch = graphed_epoch(module, gradients, step, optimizer, data, batch_size) or train_epoch
     bar = progress_bar(n_epochs, params.verbose)
     start = time.perf_counter()
     try:
@@ -375,7 +399,7 @@ def run_epochs(
             lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
             if lr is not None:
                 set_lr(optimizer, lr)
-            total = train_epoch(module, gradients, step, data, batch_size, params.shuffle)
+            total = epoch(module, gradients, step, data, batch_size, params.shuffle)
             history.n_iter += 1
             history.t += len(data)
             loss = total.item() / len(data)  # the epoch's one host-device sync

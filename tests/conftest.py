@@ -1,11 +1,17 @@
 """Shared fixtures: fixed seeds, small data made on demand, devices to test."""
 
-import numpy as np
-import pytest
-import torch
-from sklearn.datasets import make_classification, make_regression
+import os
 
-from sk_mlp._device import available_devices
+# scikit-learn's array API dispatch needs SciPy's array API support, which
+# SciPy reads when it is first imported: before anything below imports it.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+
+from sk_mlp._device import available_devices  # noqa: E402
 
 # pytest-xdist runs one worker per core; torch's own thread pool in each
 # worker would oversubscribe the cores, and tiny test models are fastest on

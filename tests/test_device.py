@@ -11,10 +11,14 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _gpu_step
+from sk_mlp._data import chunk_rows
 from sk_mlp._device import available_devices, resolve_device
+from sk_mlp._module import build_mlp
+from sk_mlp._torch_private import fused_adam_update
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -183,3 +187,98 @@ def test_gpu_worker_uses_the_first_gpu_it_sees(monkeypatch, device):
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     assert resolve_device(device) == torch.device("cuda:0")
     assert available_devices()[:4] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
+
+
+# ----------------------------------------------------- CUDA training routes
+ROUTE_PARAMS = {
+    "plain": dict(),
+    "dropout": dict(dropout=0.2),
+    "adamw, weights, schedule": dict(solver="adamw", alpha=0.1, learning_rate="invscaling"),
+    "early stopping": dict(early_stopping=True),
+}
+
+
+def _route_fit(monkeypatch, route, params, X, y, sample_weight=None):
+    monkeypatch.setattr(_gpu_step, "STEP", route)
+    clf = TorchMLPClassifier(
+        (32, 32), batch_size=64, max_iter=6, tol=0.0, device="cuda", random_state=0, **params
+    )
+    return _fit_weighted(clf, X, y, sample_weight)
+
+
+def _fit_weighted(estimator, X, y, sample_weight):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(X, y, sample_weight=sample_weight)
+
+
+@requires_cuda
+@pytest.mark.parametrize("route", ["backprop", "graph"])
+@pytest.mark.parametrize("name", ROUTE_PARAMS)
+def test_cuda_step_routes_train_as_autograd_does(monkeypatch, route, name):
+    """The hand-written step and its CUDA graph compute autograd's updates;
+    with dropout, the masks come from the same generator in the same order."""
+    X, y = make_classification(1000, 10, n_informative=6, n_classes=3, random_state=0)
+    weight = np.linspace(0.5, 2, len(y)) if "weights" in name else None
+    params = ROUTE_PARAMS[name]
+    expected = _route_fit(monkeypatch, "autograd", params, X, y, weight)
+    fitted = _route_fit(monkeypatch, route, params, X, y, weight)
+    np.testing.assert_allclose(fitted.loss_curve_, expected.loss_curve_, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(
+        fitted.predict_proba(X), expected.predict_proba(X), rtol=1e-3, atol=1e-4
+    )
+
+
+@requires_cuda
+@pytest.mark.parametrize("route", ["autograd", "backprop", "graph"])
+def test_cuda_training_does_not_synchronise_per_step(monkeypatch, route):
+    X, y = make_classification(4096, 10, random_state=0)
+
+    def synchronisations(n_rows):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                _route_fit(monkeypatch, route, dict(dropout=0.1), X[:n_rows], y[:n_rows])
+            finally:
+                torch.cuda.set_sync_debug_mode(0)
+        return sum("synchroniz" in str(w.message).lower() for w in caught)
+
+    assert synchronisations(2048) == synchronisations(4096)  # 32 vs 64 steps an epoch
+
+
+@requires_cuda
+def test_fused_adam_kernel_on_cuda_matches_optimizer_step(monkeypatch):
+    monkeypatch.setattr(_gpu_step, "STEP", "backprop")
+    torch.manual_seed(0)
+    params = [torch.randn(5, 3, device="cuda"), torch.randn(3, device="cuda")]
+    copies = [p.clone() for p in params]
+    optimizers = [torch.optim.Adam(ps, lr=1e-2, fused=True) for ps in (params, copies)]
+    for p, q in zip(params, copies):
+        p.grad = q.grad = torch.randn_like(p)
+    for optimizer in optimizers:
+        optimizer.step()
+    update = fused_adam_update(optimizers[0])
+    assert update is not None
+    for _ in range(3):
+        update()
+        optimizers[1].step()
+    for p, q in zip(params, copies):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+@requires_cuda
+def test_predictions_on_cuda_come_in_large_chunks(monkeypatch):
+    X, y = make_classification(40_000, 10, random_state=0)
+    clf = _fit(TorchMLPClassifier((16,), max_iter=1, device="cuda", random_state=0), X, y)
+    calls = []
+    clf.module_.register_forward_hook(lambda module, args, out: calls.append(len(out)))
+    clf.predict_proba(X)
+    assert calls == [40_000]  # one chunk, where the CPU takes three
+
+
+def test_prediction_chunks_are_larger_on_accelerators():
+    network = build_mlp(100, 5, (512, 512, 512))
+    assert chunk_rows(100, False) == chunk_rows(100, False, torch.device("cpu"), network) == 16384
+    assert chunk_rows(100, False, torch.device("cuda:0"), network) == 256 * 2**20 // (4 * 512)
+    assert chunk_rows(100, True, torch.device("cuda:0"), network) <= 16384  # densified rows
