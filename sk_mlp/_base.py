@@ -57,14 +57,15 @@ from ._device import (
     to_numpy,
     tree_to,
 )
+from ._layers import PiecewiseLinearEncoding
 from ._module import (
     ACTIVATION_ALIASES,
     ACTIVATIONS,
     Dropout,
-    build_mlp,
+    build_network,
     fit_robust_input,
     forward,
-    linear_layers,
+    weight_layers,
 )
 from ._persistence import check_versions, parameter_defaults, record_versions
 from ._sklearn_private import (
@@ -95,6 +96,26 @@ _MIN_GEMM_ROWS = 16
 # from torch's global generators, which its fit seeds and restores: such fits
 # take turns.
 _GLOBAL_RNG_LOCK = threading.Lock()
+# The piecewise-linear encoding's quantiles are fitted on at most this many rows.
+_EMBEDDING_SUBSAMPLE = 30_000
+
+
+def _fixed_output(layer: torch.nn.Module | None, X) -> np.ndarray:
+    """``layer(X)`` as a float array (``X`` if there is no layer), on a
+    subsample of rows: what the fitted piecewise-linear encoding sees."""
+    if X is None:
+        raise ValueError(
+            "numeric_embedding='piecewise_linear' fits its bins on the data of the "
+            "first fit, which this fit does not hold in memory; use numeric_embedding=None."
+        )
+    if X.shape[0] > _EMBEDDING_SUBSAMPLE:
+        rows = np.sort(np.random.default_rng(0).choice(X.shape[0], _EMBEDDING_SUBSAMPLE, False))
+        X = X[torch.from_numpy(rows).to(X.device)] if isinstance(X, torch.Tensor) else X[rows]
+    X = X.detach().cpu().float() if isinstance(X, torch.Tensor) else torch.as_tensor(X).float()
+    if layer is None:
+        return X.numpy()
+    with torch.no_grad():
+        return layer(X).numpy()
 
 
 def _supports_partial_fit(estimator) -> bool:
@@ -127,7 +148,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             StrOptions({"auto"}),
             Interval(Integral, 1, None, closed="left"),
         ],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "cosine"})],
+        "learning_rate": [
+            StrOptions({"constant", "invscaling", "adaptive", "cosine", "warmup_cosine"})
+        ],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -150,6 +173,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "normalization": [StrOptions({"batch", "layer"}), None],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
+        "numeric_embedding": [StrOptions({"piecewise_linear", "periodic"}), None],
+        "feature_scaling": ["boolean"],
         "preprocessing": [StrOptions({"robust"}), None],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
         "device": [str, torch.device],
@@ -187,6 +213,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         max_fun,
         dropout,
         normalization,
+        n_ensemble,
+        numeric_embedding,
+        feature_scaling,
         preprocessing,
         categorical_features,
         device,
@@ -219,6 +248,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self.max_fun = max_fun
         self.dropout = dropout
         self.normalization = normalization
+        self.n_ensemble = n_ensemble
+        self.numeric_embedding = numeric_embedding
+        self.feature_scaling = feature_scaling
         self.preprocessing = preprocessing
         self.categorical_features = categorical_features
         self.device = device
@@ -398,6 +430,14 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             record["hidden_layer_sizes"] = list(self._hidden_layer_sizes)
             record["activation"] = ACTIVATION_ALIASES.get(self.activation, self.activation)
             record["normalization"] = self.normalization
+            # Recorded only when set, so that models fitted before these
+            # parameters existed still warm-start.
+            if self.n_ensemble != 1:
+                record["n_ensemble"] = int(self.n_ensemble)
+            if self.numeric_embedding is not None:
+                record["numeric_embedding"] = self.numeric_embedding
+            if self.feature_scaling:
+                record["feature_scaling"] = True
         return record
 
     def _is_first_pass(self, incremental: bool) -> bool:
@@ -479,21 +519,34 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         return min(self.batch_size, n_samples)
 
     def _build_module(self, X, sample_weight, loss, seed: int) -> torch.nn.Module:
-        """A fresh network for the data seen on the first pass, on the CPU."""
+        """A fresh network for the data seen on the first pass, on the CPU:
+        the fixed input layer (frame stage, robust scaling, piecewise-linear
+        encoding), then the trained network."""
         n_outputs = loss.n_outputs(self.n_outputs_)
         robust = self.preprocessing == "robust"
-        tabular = None
+        fixed, n_inputs = None, self.n_features_in_
         if self._tabular is not None and not self._tabular.is_identity_:
-            tabular = build_tabular_input(self._tabular, X, sample_weight, robust=robust)
-        n_inputs = self.n_features_in_ if tabular is None else tabular.n_outputs
+            fixed = build_tabular_input(self._tabular, X, sample_weight, robust=robust)
+            n_inputs = fixed.n_outputs
+        elif robust:
+            fixed = fit_robust_input(X, sample_weight)
         if self.module is None:
-            network = build_mlp(
+            n_numeric = self._n_numeric_inputs()
+            if self.numeric_embedding == "piecewise_linear" and n_numeric:
+                encoding = PiecewiseLinearEncoding.fit(_fixed_output(fixed, X), n_numeric)
+                fixed = encoding if fixed is None else torch.nn.Sequential(fixed, encoding)
+                n_inputs = encoding.n_outputs
+            network = build_network(
                 n_inputs,
                 n_outputs,
                 self._hidden_layer_sizes,
                 self.activation,
                 self._dropout_rate(),
                 self.normalization,
+                n_ensemble=self.n_ensemble,
+                feature_scaling=self.feature_scaling,
+                periodic_features=n_numeric if self.numeric_embedding == "periodic" else 0,
+                out_activation=loss.out_activation,
                 generator=make_generator(seed),
             )
         elif isinstance(self.module, torch.nn.Module):
@@ -509,11 +562,22 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 )
         if self.module is not None:
             check_module_widths(network, self.module, n_inputs, n_outputs)
-        if tabular is not None:
-            return torch.nn.Sequential(tabular, network)
-        if robust:
-            return torch.nn.Sequential(fit_robust_input(X, sample_weight), network)
-        return network
+        return network if fixed is None else torch.nn.Sequential(fixed, network)
+
+    def _n_numeric_inputs(self) -> int:
+        """How many leading columns of the network's input are numeric
+        features (the frame stage puts its missing indicators and categories
+        after them): those ``numeric_embedding`` encodes."""
+        if self._tabular is None or self._tabular.is_identity_:
+            return self.n_features_in_
+        return int((~self._tabular.is_categorical_).sum())
+
+    def _check_numeric_embedding(self, X) -> None:
+        if self.numeric_embedding is not None and self.module is None and sp.issparse(X):
+            raise ValueError(
+                f"numeric_embedding={self.numeric_embedding!r} needs dense X, but X is a "
+                "sparse matrix; pass X.toarray() or set numeric_embedding=None."
+            )
 
     def _validation_rows(self, y, seed):
         """Train and validation row indices for early stopping.
@@ -543,8 +607,11 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         seed, train_seed = seeds
         device = resolve_device(self.device, like=X)  # 'auto' follows a tensor X
         check_precision(self.precision, device, self.solver)
+        if first_pass:
+            self._check_numeric_embedding(X)
         early_stopping = self.early_stopping and self.solver != "lbfgs"
-        loss = self._loss_function() if first_pass else self._loss
+        # Rebuilt on warm starts too: label_smoothing may have changed.
+        loss = self._loss_function()
         module = self._initial_module(X, sample_weight, loss, seed, first_pass)
         generator = make_generator(train_seed, device)
         data, network = TrainingData.prepare(
@@ -682,7 +749,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self.loss_curve_ = history.loss_curve
         # None when training was interrupted before its first epoch ended.
         self.loss_ = history.loss_curve[-1] if history.loss_curve else None
-        self.n_layers_ = len(linear_layers(module)) + 1
+        self.n_layers_ = len(weight_layers(module)) + 1
         self.out_activation_ = loss.out_activation
         self._loss = loss
         if history.early_stopping:
@@ -717,7 +784,12 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         module = self.module_.eval()
         # Sparse rows reach a network sk_mlp built as sparse products; a
         # user's module gets them densified, in chunks bounded in bytes.
-        sparse = sp.issparse(X) and self._fitted_architecture["module"] is None
+        architecture = self._fitted_architecture
+        sparse = (
+            sp.issparse(X)
+            and architecture["module"] is None
+            and architecture.get("numeric_embedding") is None
+        )
         layer, network = split_input_layer(module)
         step = chunk_rows(
             X.shape[1], densify=sp.issparse(X) and not sparse, device=device, network=module
@@ -746,16 +818,22 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """Weight matrices of the linear layers, each of shape (n_in, n_out).
 
         As in scikit-learn's MLP. These are numpy copies; ``module_`` holds
-        the live weights.
+        the live weights. With ``n_ensemble > 1`` the last entry holds the
+        members' output layers, of shape (n_ensemble, n_in, n_out).
         """
         check_is_fitted(self)
-        return [to_numpy(layer.weight).T.copy() for layer in linear_layers(self.module_)]
+        return [
+            to_numpy(layer.weight).swapaxes(-1, -2).copy() for layer in weight_layers(self.module_)
+        ]
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors of the linear layers (numpy copies)."""
+        """Bias vectors of the linear layers (numpy copies).
+
+        With ``n_ensemble > 1`` the last is of shape (n_ensemble, n_out).
+        """
         check_is_fitted(self)
-        return [to_numpy(layer.bias).copy() for layer in linear_layers(self.module_)]
+        return [to_numpy(layer.bias).copy() for layer in weight_layers(self.module_)]
 
     # ---------------------------------------------------------- tags & pickling
     # Fitted arrays that follow X's namespace and device (see sk_mlp._array_api).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
@@ -16,7 +18,7 @@ from ._base import BaseTorchMLP, _supports_partial_fit
 from ._dask import is_dask_collection, predict_lazily
 from ._device import widest_float
 from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
-from ._sklearn_private import StrOptions, _fit_context
+from ._sklearn_private import Interval, StrOptions, _fit_context
 
 
 def _classifier_supports_partial_fit(estimator) -> bool:
@@ -36,6 +38,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         **BaseTorchMLP._parameter_constraints,
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -66,8 +69,12 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         n_iter_no_change=10,
         max_fun=15000,
         class_weight=None,
+        label_smoothing=0.0,
         dropout="auto",
         normalization=None,
+        n_ensemble=1,
+        numeric_embedding=None,
+        feature_scaling=False,
         preprocessing="robust",
         categorical_features="from_dtype",
         device="cpu",
@@ -101,6 +108,9 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             max_fun=max_fun,
             dropout=dropout,
             normalization=normalization,
+            n_ensemble=n_ensemble,
+            numeric_embedding=numeric_embedding,
+            feature_scaling=feature_scaling,
             preprocessing=preprocessing,
             categorical_features=categorical_features,
             device=device,
@@ -108,6 +118,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             module=module,
         )
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     # ------------------------------------------------------------ target hooks
     def _encode_targets(self, y, sample_weight, *, first_pass, classes=None):
@@ -173,7 +184,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         return None if self._target_type == "multilabel-indicator" else y_train
 
     def _loss_function(self):
-        return classification_loss(self._target_type)
+        return classification_loss(self._target_type, self.label_smoothing)
 
     def _loss_kind(self) -> str:
         return "log_loss"  # 'cross_entropy' is an alias; the targets decide the form
@@ -183,9 +194,10 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
 
         Accuracy, which scikit-learn's MLP uses here, plateaus on small
         validation sets and stops training long before the model is good; the
-        log loss keeps improving as long as the model does.
+        log loss keeps improving as long as the model does. It is the log
+        loss against the true labels, label smoothing or not.
         """
-        return float(-weighted_mean(loss(raw, y), weight))
+        return float(-weighted_mean(loss.log_loss(raw, y), weight))
 
     # --------------------------------------------------------------- fitting
     @available_if(_classifier_supports_partial_fit)
@@ -323,6 +335,20 @@ TorchMLPClassifier.__doc__ = _docstrings.fill(
         Class weights multiply ``sample_weight``. ``partial_fit`` is not
         available with ``'balanced'`` (one batch's class frequencies are not
         the data's); pass a dict computed from the whole target instead.
+
+    label_smoothing : float, default=0.0
+        Label smoothing of the training loss, in [0, 1): the target of the
+        cross-entropy is ``1 - label_smoothing`` on the true class plus
+        ``label_smoothing / n_classes`` on every class (for binary and
+        multilabel targets, per label with two classes), as in
+        :class:`torch.nn.CrossEntropyLoss`. It regularises the network
+        against over-confident logits; ``predict_proba`` is then less
+        confident by design: a well-fitted model's probabilities lean
+        towards ``1 - label_smoothing + label_smoothing / n_classes`` rather
+        than 1, which raises the log loss of confident correct predictions.
+        Keep the default 0 where the probabilities themselves are used (log
+        loss, calibration, thresholds). ``loss_curve_`` reports the smoothed
+        loss; early stopping scores the true log loss.
 
     {torch}
     Attributes

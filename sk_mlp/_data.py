@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ._device import on_cpu, shares_memory, sparse_to_tensor, to_tensor
+from ._layers import PiecewiseLinearEncoding
 from ._module import RobustInput, SparseRows, linear_layers
 from ._tabular_module import TabularInput
 
@@ -35,20 +36,27 @@ _DENSE_CHUNK_BYTES = 64 * 2**20
 COPY_LIMIT_BYTES = 64 * 2**20
 
 
+def _is_fixed(layer: nn.Module) -> bool:
+    """Whether ``layer`` is one of sk_mlp's input layers with nothing to train."""
+    if isinstance(layer, (RobustInput, PiecewiseLinearEncoding)):
+        return True
+    if isinstance(layer, TabularInput):
+        return not any(True for _ in layer.parameters())
+    return type(layer) is nn.Sequential and len(layer) > 0 and all(map(_is_fixed, layer))
+
+
 def split_input_layer(module: nn.Module) -> tuple[nn.Module | None, nn.Module]:
     """``module``'s fixed input layer, if it has one, and the network after it.
 
-    A fixed layer (:class:`RobustInput`, or a :class:`TabularInput` without
-    embeddings) has nothing to train, so it can be applied to the training
-    data once rather than on every step.
+    A fixed layer (:class:`RobustInput`, a :class:`TabularInput` without
+    embeddings, a :class:`PiecewiseLinearEncoding`, or a stack of them) has
+    nothing to train, so it can be applied to the training data once rather
+    than on every step.
     """
     if not isinstance(module, nn.Sequential) or len(module) != 2:
         return None, module
-    layer = module[0]
-    if isinstance(layer, RobustInput):
-        return layer, module[1]
-    if isinstance(layer, TabularInput) and not any(True for _ in layer.parameters()):
-        return layer, module[1]
+    if _is_fixed(module[0]):
+        return module[0], module[1]
     return None, module
 
 

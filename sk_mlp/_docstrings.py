@@ -54,6 +54,15 @@ default='constant'
           epochs fail to improve by ``tol``; stop once it falls below 1e-6.
         - 'cosine': cosine annealing from ``learning_rate_init`` to 0 over
           ``max_iter`` epochs.
+        - 'warmup_cosine': a linear warm-up from ``learning_rate_init / (w +
+          1)`` to ``learning_rate_init`` over the first ``w`` epochs (5% of
+          ``max_iter``, at least one), then cosine annealing to 0 at
+          ``max_iter``. The warm-up keeps Adam's first, badly estimated steps
+          small.
+
+        The cosine schedules reach their end only if training runs
+        ``max_iter`` epochs; the ``tol`` rule can stop it before (set
+        ``n_iter_no_change=np.inf`` to follow the whole schedule).
 
         Unlike scikit-learn, where schedules apply to ``solver='sgd'`` only,
         they apply to every stochastic solver here.
@@ -99,6 +108,7 @@ shuffle : bool, default=True
         initialization; otherwise, erase the previous solution. A parameter
         that changes the network or the target encoding (``loss``,
         ``hidden_layer_sizes``, ``activation``, ``normalization``,
+        ``n_ensemble``, ``numeric_embedding``, ``feature_scaling``,
         ``preprocessing``, ``module``) makes the next fit start from
         scratch; with ``early_stopping``, the starting weights are the score
         to beat on the new validation split.
@@ -154,6 +164,42 @@ dropout : float or 'auto', default='auto'
     normalization : {'batch', 'layer'} or None, default=None
         Normalization layer after each hidden linear layer.
 
+    n_ensemble : int, default=1
+        Number of networks trained together as a parameter-efficient
+        ensemble (BatchEnsemble, Wen et al., ICLR 2020, in the "mini" form of
+        TabM, Gorishniy et al., ICLR 2025). Each member multiplies the input
+        by a learned vector of its own (starting at random signs), shares
+        the hidden layers with the others, and has its own output layer.
+        The members' rows are stacked along the batch, so one fit trains all
+        of them in one pass and the shared layers run one matrix product; the
+        training loss (``loss_curve_``) is the mean of the members' losses.
+        Predictions average the members' predictions: probabilities for a
+        classifier, means for a regressor (with ``loss='gaussian_nll'``, the
+        mean and variance of the members' equal mixture). Costs about
+        ``n_ensemble`` times the hidden layers' work per step.
+
+    numeric_embedding : {'piecewise_linear', 'periodic'} or None, default=None
+        How the numeric features (not the categorical ones, nor missing
+        indicators) enter the network, after ``preprocessing``:
+
+        - None: as they are.
+        - 'piecewise_linear': each feature becomes its piecewise-linear
+          encoding over up to 16 bins at its quantiles in fit (Gorishniy et
+          al., NeurIPS 2022): one input per bin, 0 below it, 1 above it,
+          linear within it. Fixed once fitted, applied once to the training
+          data; the first layer is 16 times wider for those features.
+        - 'periodic': each feature ``x`` becomes ``x`` and a learned linear map
+          of ``cos(2 pi (w x + b))`` with 16 learned frequencies ``w`` and
+          phases ``b``, to 3 values (after RealMLP's PBLD embeddings,
+          Holzmüller et al., NeurIPS 2024). Trained through autograd.
+
+        Both need dense X.
+
+    feature_scaling : bool, default=False
+        Whether to learn a scale per network input, multiplied into the input
+        before the first layer (starting at one), so that training can damp
+        uninformative features and amplify useful ones (a RealMLP ingredient).
+
     preprocessing : {'robust'} or None, default='robust'
         Input treatment inside the model. ``'robust'`` centres each feature on
         its median, scales it by its interquartile range (as a robust
@@ -201,7 +247,8 @@ None, default='from_dtype'
     module : callable, torch.nn.Module or None, default=None
         A callable ``(n_features_in, n_outputs) -> torch.nn.Module`` that
         replaces the built network (``hidden_layer_sizes``, ``activation``,
-        ``dropout`` and ``normalization`` are then ignored), or a module
+        ``dropout``, ``normalization``, ``n_ensemble``, ``numeric_embedding``
+        and ``feature_scaling`` are then ignored), or a module
         instance, which each fit copies (the instance itself is never
         trained). The estimator still owns data handling, the loss, training
         and the device; sparse X reaches the module densified. It must be
@@ -239,9 +286,12 @@ loss_ : float or None
     coefs_ : list of shape (n_layers - 1,)
         The ith element is a numpy copy of the weight matrix of the ith
         ``torch.nn.Linear`` layer, of shape (n_in, n_out) as in scikit-learn.
+        With ``n_ensemble > 1`` the last holds the members' output layers,
+        of shape (n_ensemble, n_in, n_out).
 
     intercepts_ : list of shape (n_layers - 1,)
-        The ith element is a numpy copy of the bias vector of the ith layer.
+        The ith element is a numpy copy of the bias vector of the ith layer;
+        with ``n_ensemble > 1`` the last is of shape (n_ensemble, n_out).
 
     n_features_in_ : int
         Number of features seen during fit.

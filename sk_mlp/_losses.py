@@ -20,6 +20,20 @@ import torch.nn.functional as F
 # (0, 1) and predict_log_proba equal to the log of predict_proba. Metrics such
 # as scikit-learn's log_loss clip probabilities at the same epsilon.
 MAX_LOGIT_MARGIN = 36.0
+# The variance of :class:`GaussianNLL` is bounded below by this.
+MIN_VARIANCE = 1e-6
+
+
+def stack_members(
+    y: torch.Tensor, weight: torch.Tensor | None, n_members: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Targets and weights repeated for ``n_members`` blocks of stacked rows:
+    an ensemble's training outputs hold each member's rows one block after
+    another (see :class:`sk_mlp._layers.MemberScale`)."""
+    if n_members == 1:
+        return y, weight
+    y = y.repeat(n_members, *([1] * (y.ndim - 1)))
+    return y, None if weight is None else weight.repeat(n_members)
 
 
 def weighted_mean(values: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -35,11 +49,23 @@ class _Loss:
     def batch_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self(raw, y).mean()
 
+    def member_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each sample's loss, averaged over the ensemble members whose
+        outputs ``raw`` stacks (``len(raw)`` is a multiple of ``len(y)``)."""
+        n_members = len(raw) // len(y)
+        if n_members == 1:
+            return self(raw, y)
+        y, _ = stack_members(y, None, n_members)
+        return self(raw, y).view(n_members, -1).mean(dim=0)
+
     def batch_loss(
         self, raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None
     ) -> torch.Tensor:
         """The training loss of a batch: the mean of each sample's loss times its
-        weight (weights are normalised to mean one over the whole data)."""
+        weight (weights are normalised to mean one over the whole data). For
+        an ensemble's stacked outputs, the mean over members too."""
+        if len(raw) != len(y):
+            y, weight = stack_members(y, weight, len(raw) // len(y))
         if weight is None:
             return self.batch_mean(raw, y)
         return (self(raw, y) * weight).mean()
@@ -131,7 +157,7 @@ class GaussianNLL(_Loss):
 
     out_activation = "gaussian"
 
-    def __init__(self, beta: float = 0.5, min_variance: float = 1e-6):
+    def __init__(self, beta: float = 0.5, min_variance: float = MIN_VARIANCE):
         self.beta = beta
         self.min_variance = min_variance
 
@@ -162,24 +188,40 @@ class GaussianNLL(_Loss):
 
 
 class BinaryLogLoss(_Loss):
-    """Sigmoid cross-entropy per column: binary and multilabel targets."""
+    """Sigmoid cross-entropy per column: binary and multilabel targets.
+
+    With ``label_smoothing=eps`` each column's target is ``y * (1 - eps) +
+    eps / 2``: the two-class case of :class:`MulticlassLogLoss`'s smoothing.
+    """
 
     out_activation = "logistic"
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = label_smoothing
 
     def n_outputs(self, n_targets: int) -> int:
         return n_targets
 
+    def _target(self, y: torch.Tensor) -> torch.Tensor:
+        if not self.label_smoothing:
+            return y
+        return y * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
+
     def __call__(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = F.binary_cross_entropy_with_logits(raw, y, reduction="none")
+        loss = F.binary_cross_entropy_with_logits(raw, self._target(y), reduction="none")
         return loss.sum(dim=1)
 
+    def log_loss(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each sample's cross-entropy against the true labels (no smoothing)."""
+        return F.binary_cross_entropy_with_logits(raw, y, reduction="none").sum(dim=1)
+
     def batch_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.binary_cross_entropy_with_logits(raw, y) * raw.shape[1]
+        return F.binary_cross_entropy_with_logits(raw, self._target(y)) * raw.shape[1]
 
     def value_and_grad(self, raw, y, weight):
         """The batch loss (weighted mean over samples) and its gradient in ``raw``."""
         per_sample = self(raw, y)
-        return _batch_loss_and_grad(per_sample, torch.sigmoid(raw).sub_(y), weight)
+        return _batch_loss_and_grad(per_sample, torch.sigmoid(raw).sub_(self._target(y)), weight)
 
     def log_proba(self, raw: torch.Tensor) -> torch.Tensor:
         """Log-probabilities of the positive class, margins bounded (see
@@ -192,28 +234,44 @@ class BinaryLogLoss(_Loss):
 
 
 class MulticlassLogLoss(_Loss):
-    """Softmax cross-entropy over mutually exclusive classes."""
+    """Softmax cross-entropy over mutually exclusive classes.
+
+    With ``label_smoothing=eps`` the target is ``(1 - eps)`` times the one-hot
+    vector plus ``eps / n_classes`` for every class, as in
+    :func:`torch.nn.functional.cross_entropy`.
+    """
 
     out_activation = "softmax"
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.label_smoothing = label_smoothing
 
     def n_outputs(self, n_classes: int) -> int:
         return n_classes
 
     def __call__(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(raw, y, reduction="none", label_smoothing=self.label_smoothing)
+
+    def log_loss(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each sample's cross-entropy against the true labels (no smoothing)."""
         return F.cross_entropy(raw, y, reduction="none")
 
     def batch_mean(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(raw, y)
+        return F.cross_entropy(raw, y, label_smoothing=self.label_smoothing)
 
     def value_and_grad(self, raw, y, weight):
         """The batch loss (weighted mean over samples) and its gradient in ``raw``:
-        softmax minus the one-hot target, per sample."""
+        softmax minus the (smoothed) one-hot target, per sample."""
         log_proba = F.log_softmax(raw, dim=1)
-        if weight is None:
-            value = F.nll_loss(log_proba, y)
-        else:
-            value = (F.nll_loss(log_proba, y, reduction="none") * weight).mean()
-        grad = log_proba.exp_().scatter_add_(1, y[:, None], raw.new_full((len(y), 1), -1.0))
+        eps = self.label_smoothing
+        per_sample = F.nll_loss(log_proba, y, reduction="none")
+        if eps:
+            per_sample = (1 - eps) * per_sample - eps * log_proba.mean(dim=1)
+        value = per_sample.mean() if weight is None else (per_sample * weight).mean()
+        grad = log_proba.exp_()
+        if eps:
+            grad.sub_(eps / raw.shape[1])
+        grad.scatter_add_(1, y[:, None], raw.new_full((len(y), 1), -(1.0 - eps)))
         scale = 1.0 / len(y) if weight is None else weight[:, None] / len(y)
         return value, grad.mul_(scale)
 
@@ -234,8 +292,46 @@ REGRESSION_LOSSES = {
 CLASSIFICATION_LOSSES = ("log_loss", "cross_entropy")
 
 
-def classification_loss(target_type: str) -> BinaryLogLoss | MulticlassLogLoss:
+def classification_loss(
+    target_type: str, label_smoothing: float = 0.0
+) -> BinaryLogLoss | MulticlassLogLoss:
     """The cross-entropy that fits a scikit-learn ``type_of_target`` result."""
     if target_type == "multiclass":
-        return MulticlassLogLoss()
-    return BinaryLogLoss()
+        return MulticlassLogLoss(label_smoothing)
+    return BinaryLogLoss(label_smoothing)
+
+
+# ---------------------------------------------------------------- ensembles
+def _log_mean_exp(values: torch.Tensor) -> torch.Tensor:
+    """``log(mean(exp(values), dim=0))``, without overflow."""
+    return torch.logsumexp(values, dim=0) - math.log(len(values))
+
+
+def average_members(raw: torch.Tensor, out_activation: str) -> torch.Tensor:
+    """One raw output per sample from the raw outputs of ensemble members,
+    ``raw`` of shape (n_members, n_samples, n_outputs): the raw output whose
+    link gives the members' average prediction.
+
+    Probabilities are averaged for classifiers (logistic and softmax links),
+    means for regressors (the rate of the Poisson loss's log link). For the
+    Gaussian loss the members form an equal mixture: its mean is the mean of
+    the members' means and its variance their mean variance plus the
+    variance of their means.
+    """
+    if out_activation == "softmax":
+        # Log mean probabilities: logits whose softmax is that mean.
+        return _log_mean_exp(F.log_softmax(raw, dim=-1))
+    if out_activation == "logistic":
+        # logit(mean p) = log(mean p) - log(mean (1 - p)), without cancellation.
+        return _log_mean_exp(F.logsigmoid(raw)) - _log_mean_exp(F.logsigmoid(-raw))
+    if out_activation == "exp":
+        return _log_mean_exp(raw)
+    if out_activation == "gaussian":
+        means, raw_variances = raw.chunk(2, dim=-1)
+        mean = means.mean(dim=0)
+        variance = (F.softplus(raw_variances) + MIN_VARIANCE).mean(dim=0)
+        excess = variance + (means - mean).square().mean(dim=0) - MIN_VARIANCE
+        # The inverse of softplus, stable for small and large arguments.
+        raw_variance = excess + torch.log(-torch.expm1(-excess))
+        return torch.cat([mean, raw_variance], dim=-1)
+    return raw.mean(dim=0)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ._device import on_cpu, to_numpy
+from ._layers import FeatureScale, MemberAverage, MemberLinear, MemberScale, PeriodicEmbedding
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -151,18 +152,97 @@ class SparseRows:
         return dense if self.offset is None else dense.add_(self.offset)
 
 
+def build_network(
+    n_features: int,
+    n_outputs: int,
+    hidden_layer_sizes: Sequence[int] = (100,),
+    activation: str = "relu",
+    dropout: float = 0.0,
+    normalization: str | None = None,
+    *,
+    n_ensemble: int = 1,
+    feature_scaling: bool = False,
+    periodic_features: int = 0,
+    out_activation: str = "identity",
+    generator: torch.Generator | None = None,
+) -> nn.Sequential:
+    """:func:`build_mlp`'s network with the optional layers of
+    :mod:`sk_mlp._layers` in front and at the end.
+
+    In order: a :class:`~sk_mlp._layers.PeriodicEmbedding` of the first
+    ``periodic_features`` inputs, a :class:`~sk_mlp._layers.FeatureScale`,
+    and for ``n_ensemble > 1`` a :class:`~sk_mlp._layers.MemberScale`; then
+    the hidden blocks, shared by the members; then the output layer, one per
+    member (:class:`~sk_mlp._layers.MemberLinear`) followed by a
+    :class:`~sk_mlp._layers.MemberAverage` that averages the members'
+    predictions through the loss's link (``out_activation``) outside
+    training. Without any of them it is :func:`build_mlp`'s network, with
+    the same initial weights.
+    """
+    front: list[nn.Module] = []
+    width = n_features
+    if periodic_features:
+        embedding = PeriodicEmbedding(n_features, periodic_features, generator=generator)
+        front.append(embedding)
+        width = embedding.n_outputs
+    if feature_scaling:
+        front.append(FeatureScale(width))
+    if n_ensemble > 1:
+        front.append(MemberScale(n_ensemble, width, generator))
+    mlp = build_mlp(
+        width, n_outputs, hidden_layer_sizes, activation, dropout, normalization, generator
+    )
+    if not front and n_ensemble == 1:
+        return mlp
+    layers = [*front, *mlp]
+    if n_ensemble > 1:
+        fan_in = mlp[-1].in_features
+        layers[-1] = MemberLinear(n_ensemble, fan_in, n_outputs, generator)
+        layers.append(MemberAverage(n_ensemble, out_activation))
+    return nn.Sequential(*layers)
+
+
+def _sparse_first_layer(layers: list[nn.Module], X: SparseRows) -> tuple[torch.Tensor, int]:
+    """The output of the first linear layer (plain or one per member) for
+    sparse rows, with the scale layers in front of it folded into its weights:
+    ``(x * s) W^T = x (W * s)^T``, so that no row is densified. Returns that
+    output, stacked by member, and the number of layers it covers."""
+    factor, n_front = None, 0
+    for layer in layers:
+        if isinstance(layer, FeatureScale):
+            factor = layer.weight if factor is None else factor * layer.weight
+        elif isinstance(layer, MemberScale):
+            factor = layer.weight if factor is None else factor * layer.weight
+        else:
+            break
+        n_front += 1
+    first = layers[n_front]
+    weight, bias = first.weight, first.bias
+    if weight.ndim == 2:  # nn.Linear: one weight for every member
+        weight, bias = weight.unsqueeze(0), bias.unsqueeze(0)
+    if factor is not None:
+        weight = weight * factor.reshape(-1, 1, weight.shape[2])
+        bias = bias.expand(len(weight), -1)
+    outputs = []
+    for member_weight, member_bias in zip(weight, bias):
+        if X.offset is not None:
+            member_bias = torch.addmv(member_bias, member_weight, X.offset)
+        outputs.append(torch.addmm(member_bias, X.values, member_weight.t()))
+    return torch.cat(outputs), n_front + 1
+
+
 def forward(network: nn.Module, X: torch.Tensor | SparseRows) -> torch.Tensor:
     """``network(X)``. For :class:`SparseRows`, ``network`` is a stack that
-    :func:`build_mlp` made: its first linear layer multiplies the sparse
-    values and folds the offset into its bias, so no row is densified."""
+    :func:`build_network` made: its first linear layer multiplies the sparse
+    values and folds the offset into its bias (and the scale layers in front
+    of it into its weights), so no row is densified."""
     if not isinstance(X, SparseRows):
         return network(X)
-    first, *rest = network
+    layers = list(network)
     # Sparse products have no bfloat16 kernels: in float32 under autocast too.
     with torch.autocast(X.values.device.type, enabled=False):
-        bias = first.bias if X.offset is None else torch.addmv(first.bias, first.weight, X.offset)
-        h = torch.addmm(bias, X.values, first.weight.t())
-    for layer in rest:
+        h, n_done = _sparse_first_layer(layers, X)
+    for layer in layers[n_done:]:
         h = layer(h)
     return h
 
@@ -172,9 +252,16 @@ def linear_layers(module: nn.Module) -> list[nn.Linear]:
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
 
 
+def weight_layers(module: nn.Module) -> list[nn.Module]:
+    """The layers with connection weights (``nn.Linear`` and the members'
+    output layers), in registration order: those ``alpha`` penalises, and
+    those ``coefs_`` and ``intercepts_`` show."""
+    return [m for m in module.modules() if isinstance(m, (nn.Linear, MemberLinear))]
+
+
 def squared_weight_norm(module: nn.Module) -> torch.Tensor:
     """Sum of squared connection weights, the quantity ``alpha`` penalises."""
-    return sum(layer.weight.square().sum() for layer in linear_layers(module))
+    return sum(layer.weight.square().sum() for layer in weight_layers(module))
 
 
 class RobustInput(nn.Module):

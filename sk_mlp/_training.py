@@ -24,11 +24,13 @@ from torch import nn
 from ._backprop import Backprop
 from ._data import TrainingData
 from ._gpu_step import graphed_epoch
-from ._module import forward, linear_layers, squared_weight_norm
+from ._module import forward, squared_weight_norm, weight_layers
 from ._torch_private import foreach_add_, foreach_mul_, fused_adam_update
 
 # scikit-learn's adaptive schedule divides the rate by 5 and gives up below this.
 _MIN_ADAPTIVE_LR = 1e-6
+# The 'warmup_cosine' schedule's linear warm-up lasts this share of max_iter.
+WARMUP_FRACTION = 0.05
 
 
 @dataclass
@@ -147,7 +149,7 @@ def make_step(
     """
     decoupled = params.solver == "adamw"
     decay = params.alpha if decoupled else 2 * l2_penalty(params.alpha, batch_weight)
-    weights = [layer.weight for layer in linear_layers(module)] if decay else []
+    weights = [layer.weight for layer in weight_layers(module)] if decay else []
     update = None
 
     @torch.no_grad()
@@ -171,12 +173,19 @@ def scheduled_lr(params: TrainingParams, epoch: int, samples_seen: int) -> float
     """The learning rate for the coming epoch, or ``None`` to leave it as it is.
 
     ``invscaling`` follows scikit-learn (decay in samples seen); ``cosine``
-    anneals from ``learning_rate_init`` to zero over ``max_iter`` epochs.
+    anneals from ``learning_rate_init`` to zero over ``max_iter`` epochs;
+    ``warmup_cosine`` first rises linearly over ``WARMUP_FRACTION`` of them.
     """
     if params.learning_rate == "invscaling":
         return params.learning_rate_init / (samples_seen + 1) ** params.power_t
     if params.learning_rate == "cosine":
         progress = min(epoch / max(params.max_iter, 1), 1.0)
+        return params.learning_rate_init * 0.5 * (1 + math.cos(math.pi * progress))
+    if params.learning_rate == "warmup_cosine":
+        warmup = max(1, round(WARMUP_FRACTION * params.max_iter))
+        if epoch < warmup:
+            return params.learning_rate_init * (epoch + 1) / (warmup + 1)
+        progress = min((epoch - warmup) / max(params.max_iter - warmup, 1), 1.0)
         return params.learning_rate_init * 0.5 * (1 + math.cos(math.pi * progress))
     return None
 
@@ -263,7 +272,7 @@ def lbfgs_iteration(
         optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=data.device)
         for X, y, weight in data.batches(data.chunk_rows(), shuffle=False):
-            losses = loss_fn(forward(module, X), y)
+            losses = loss_fn.member_mean(forward(module, X), y)
             if weight is not None:
                 losses = losses * weight
             loss = losses.sum() / n
