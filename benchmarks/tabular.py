@@ -7,12 +7,11 @@ pydataset), passed RAW: string, category and bool columns and missing values as
 the package gives them. Every model runs at its defaults (only ``random_state``
 is set); what each needs to accept the raw frame is part of the model:
 
-- ``sk_mlp``: the PLANNED raw-frame sk_mlp (``tabular_prototype.FrameMLP``):
-  ``sk_mlp._tabular.TabularEncoder`` + ``TabularInput`` + today's default MLP.
-  Not yet the estimator itself: ``TorchMLPClassifier().fit(frame)`` still
-  refuses strings and NaN until the frame stage is wired in;
-- ``sk_mlp_ct``: today's sk_mlp behind a hand-written ``ColumnTransformer``
-  (``OneHotEncoder`` + median ``SimpleImputer``), as a user writes it today;
+- ``sk_mlp``: ``TorchMLPClassifier`` / ``TorchMLPRegressor`` at their defaults
+  on the raw frame (the frame stage inside the estimator encodes categories
+  and imputes missing values);
+- ``sk_mlp_ct``: the same estimator behind a hand-written ``ColumnTransformer``
+  (``OneHotEncoder`` + median ``SimpleImputer``), as a user would write it;
 - ``sklearn_mlp``: scikit-learn's MLP on the numeric encoding (one-hot +
   median imputation, unscaled), ``sklearn_mlp_std``: the same, standardized;
 - ``hgb``: HistGradientBoosting with native categoricals
@@ -27,7 +26,10 @@ is set); what each needs to accept the raw frame is part of the model:
 Each table is split 75/25 (stratified for classification) once per seed; the
 report gives medians over seeds of accuracy / R^2 and the summed fit times, and
 checks the targets of the tabular issue. ``--variants`` adds sk_mlp variants
-(the ingredients of ``tabular_prototype``) to the same run.
+(the estimator with some parameters changed, see ``VARIANTS``) to the same
+run. ``--report`` merges saved per-fit files, for example new runs with the
+RealMLP-TD rows of an earlier one (``--keep 1:realmlp`` keeps only those rows
+of the second file).
 
 Usage, from the repository root, in an environment with the ``bench`` extra::
 
@@ -79,7 +81,6 @@ for path in (ROOT, HERE):
 
 from accuracy import machine  # noqa: E402
 from tabular_data import LOADERS, load_tables  # noqa: E402
-from tabular_prototype import FrameMLP  # noqa: E402
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor  # noqa: E402
 
@@ -87,41 +88,33 @@ TIE = 0.005  # "at least as well" tolerates differences below this (score units)
 RIDGE_MARGIN = 0.05
 CANDIDATE = "sk_mlp"
 
-# sk_mlp variants for --variants: FrameMLP keyword arguments.
+# sk_mlp variants for --variants: estimator parameters that differ from the
+# defaults. Classifier-only parameters are dropped for regression tables.
 VARIANTS = {
-    "onehot_all": {"max_onehot_categories": 10**6},
-    "periodic": {"numeric_embedding": "periodic"},
-    "front_scale": {"front_scale": True},
+    "ens2": {"n_ensemble": 2},
+    "ens4": {"n_ensemble": 4},
+    "ens8": {"n_ensemble": 8},
+    "best_epoch": {"early_stopping": True},
+    "ens4+best_epoch": {"n_ensemble": 4, "early_stopping": True},
     "label_smooth": {"label_smoothing": 0.1},
     "beta2_095": {"beta_2": 0.95},
-    "best_epoch": {"early_stopping": True},
-    "cosine": {"learning_rate": "cosine"},
-    "ensemble4": {"n_ensemble": 4},
-    "onehot_32": {"max_onehot_categories": 32},
-    "best_epoch+ensemble4": {"early_stopping": True, "n_ensemble": 4},
-    "onehot_all+ensemble4": {"max_onehot_categories": 10**6, "n_ensemble": 4},
-    "recommended": {
-        "max_onehot_categories": 10**6,
-        "early_stopping": True,
-        "n_ensemble": 4,
-        "beta_2": 0.95,
-        "label_smoothing": 0.1,
-    },
-    "best_epoch+ensemble4+b2+ls": {
-        "early_stopping": True,
-        "n_ensemble": 4,
-        "beta_2": 0.95,
-        "label_smoothing": 0.1,
-    },
-    "light": {"beta_2": 0.95, "label_smoothing": 0.1, "early_stopping": True},
-    "realmlp_like": {
-        "numeric_embedding": "periodic",
-        "front_scale": True,
-        "beta_2": 0.95,
-        "label_smoothing": 0.1,
-        "early_stopping": True,
-    },
+    "feature_scaling": {"feature_scaling": True},
+    "piecewise": {"numeric_embedding": "piecewise_linear"},
+    "periodic": {"numeric_embedding": "periodic"},
+    "warmup_cosine": {"learning_rate": "warmup_cosine"},
+    "single": {"n_ensemble": 1},
 }
+CLASSIFIER_ONLY = {"label_smoothing", "class_weight"}
+
+
+def _variant_params(name: str, task: str) -> dict:
+    """The parameters of a variant; ``a+b`` combines variants ``a`` and ``b``."""
+    params = {}
+    for part in name.split("+"):
+        params.update(VARIANTS[part])
+    if task == "regression":
+        params = {k: v for k, v in params.items() if k not in CLASSIFIER_ONLY}
+    return params
 
 
 # ------------------------------------------------------------------ encodings
@@ -198,7 +191,7 @@ def models(task: str, names) -> dict:
     """Factories ``seed -> estimator`` that take the raw frame."""
     reg = task == "regression"
     factories = {
-        "sk_mlp": lambda rs: FrameMLP(task=task, random_state=rs),
+        "sk_mlp": lambda rs: (TorchMLPRegressor if reg else TorchMLPClassifier)(random_state=rs),
         "sk_mlp_ct": lambda rs: make_pipeline(
             _numeric_encoding(False),
             (TorchMLPRegressor if reg else TorchMLPClassifier)(random_state=rs),
@@ -225,10 +218,9 @@ def models(task: str, names) -> dict:
 
 
 def variant_models(task: str, variants) -> dict:
-    return {
-        f"sk_mlp+{v}": (lambda rs, kw=VARIANTS[v]: FrameMLP(task=task, random_state=rs, **kw))
-        for v in variants
-    }
+    cls = TorchMLPRegressor if task == "regression" else TorchMLPClassifier
+    params = {v: _variant_params(v, task) for v in variants}
+    return {f"sk_mlp+{v}": (lambda rs, kw=params[v]: cls(random_state=rs, **kw)) for v in variants}
 
 
 def _realmlp(regression: bool, seed: int):
@@ -244,10 +236,28 @@ def _realmlp(regression: bool, seed: int):
 
 
 # ------------------------------------------------------------------------ run
+_WARMED_UP = False
+
+
+def _warm_up():
+    """One small fit per process before the timed ones: the first torch fit
+    pays for loading kernels and thread pools, which no model should be
+    charged for."""
+    global _WARMED_UP
+    if not _WARMED_UP:
+        X = np.random.default_rng(0).normal(size=(64, 3))
+        TorchMLPClassifier(max_iter=2, n_ensemble=2).fit(X, X[:, 0] > 0)
+        TorchMLPClassifier(max_iter=2).fit(X, X[:, 0] > 0)
+        _WARMED_UP = True
+
+
 def _one_fit(table, model, factory, seed):
     import torch
 
     torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _warm_up()
     classification = table.task == "classification"
     X_tr, X_te, y_tr, y_te = train_test_split(
         table.X,
@@ -310,16 +320,21 @@ def run(tables, model_names, variants=(), seeds=range(3), n_jobs=2, progress=Non
     return rows
 
 
-def read_csv(paths) -> list[dict]:
-    """Rows of per-fit CSVs; a (data set, model, seed) seen twice keeps its first row."""
+def read_csv(paths, drop_models=()) -> list[dict]:
+    """Rows of per-fit CSVs; a (data set, model, seed) seen twice keeps its
+    first row. ``drop_models``: ``(index, model)`` pairs, rows of ``model``
+    in the ``index``-th file to leave out."""
     rows, seen = [], set()
     for run_index, path in enumerate(paths):
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
+                if (run_index, row["model"]) in drop_models:
+                    continue
                 for key in ("score", "fit_time", "majority"):
                     row[key] = float(row[key])
                 row["seed"] = int(row["seed"])
                 row["run"] = run_index
+                row.pop("duplicate", None)
                 key = (row["dataset"], row["model"], row["seed"])
                 # Kept, but marked: a variant's fit time is compared with the
                 # candidate's fits of the same run (the same machine load).
@@ -528,10 +543,17 @@ def main(argv=None):
     parser.add_argument(
         "--report", nargs="*", default=None, help="only print the report of these per-fit CSVs"
     )
+    parser.add_argument(
+        "--keep",
+        nargs="*",
+        default=None,
+        metavar="INDEX:MODEL",
+        help="with --report: from the INDEX-th file (0-based), keep only these models' rows",
+    )
     args = parser.parse_args(argv)
     command = "python benchmarks/tabular.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.report:  # a report of saved rows, for example of runs split across processes
-        rows = read_csv(args.report)
+        rows = read_csv(args.report, _dropped(args.report, args.keep))
         names = list(dict.fromkeys(r["dataset"] for r in rows))
         tables = load_tables([n for n in LOADERS if n in names], max_rows=args.max_rows)
         n_seeds = len({r["seed"] for r in rows})
@@ -547,6 +569,22 @@ def main(argv=None):
     timing = f"n_jobs={args.n_jobs}, wall time {time.perf_counter() - start:.0f} s"
     default = not args.quick and args.datasets is None
     _finish(args, command, tables, rows, len(seeds), max_rows, timing, default)
+
+
+def _dropped(paths, keep) -> set:
+    """The (file index, model) pairs that ``--keep`` leaves out."""
+    if not keep:
+        return set()
+    kept = {}
+    for entry in keep:
+        index, model = entry.split(":", 1)
+        kept.setdefault(int(index), set()).add(model)
+    dropped = set()
+    for index, models_kept in kept.items():
+        with open(paths[index], newline="") as f:
+            models_there = {row["model"] for row in csv.DictReader(f)}
+        dropped |= {(index, m) for m in models_there - models_kept}
+    return dropped
 
 
 def _finish(args, command, tables, rows, n_seeds, max_rows, timing, default):
@@ -568,9 +606,8 @@ def _finish(args, command, tables, rows, n_seeds, max_rows, timing, default):
         f"table; one thread per fit; {timing}",
         "(a shared machine: compare fit times within one report only)",
         "",
-        "sk_mlp     the PLANNED raw-frame sk_mlp: TabularEncoder + TabularInput + the default",
-        "           MLP, prototyped through module= (autograd: slower than the wired-in path)",
-        "sk_mlp_ct  today's sk_mlp behind ColumnTransformer(OneHotEncoder, SimpleImputer)",
+        "sk_mlp     TorchMLPClassifier / TorchMLPRegressor at their defaults, on the raw frame",
+        "sk_mlp_ct  the same behind ColumnTransformer(OneHotEncoder, SimpleImputer)",
         "skl_raw    scikit-learn's MLP on that encoding; skl_std: the same, standardized",
         "hgb        HistGradientBoosting, categorical_features='from_dtype', native NaN",
         "linear     Ridge / LogisticRegression on the standardized one-hot encoding",

@@ -841,7 +841,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
+        # The numeric embeddings are fitted on dense data.
+        tags.input_tags.sparse = self.numeric_embedding is None or self.module is not None
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
         tags.array_api_support = True

@@ -157,7 +157,9 @@ class PiecewiseLinearEncoding(nn.Module):
             rows = np.random.default_rng(0).choice(len(X), _QUANTILE_SUBSAMPLE, replace=False)
             X = X[np.sort(rows)]
         block = np.asarray(X[:, :n_encoded], dtype=np.float64)
-        quantiles = np.quantile(block, np.linspace(0, 1, max_bins + 1), axis=0)
+        quantiles = np.quantile(
+            block, np.linspace(0, 1, max_bins + 1), axis=0, method="inverted_cdf"
+        )
         edges = [np.unique(quantiles[:, j]) for j in range(n_encoded)]
         edges = [e if len(e) > 1 else np.array([e[0], e[0] + 1.0]) for e in edges]
         layer = cls(X.shape[1], [len(e) - 1 for e in edges])
@@ -221,3 +223,31 @@ class PeriodicEmbedding(nn.Module):
         embedded = torch.einsum("bnf,nfe->bne", torch.cos(angles), self.weight) + self.bias
         parts = [values.unsqueeze(-1), embedded]
         return torch.cat([torch.cat(parts, dim=-1).flatten(1), x[:, self.n_encoded :]], dim=1)
+
+
+# The parameter that puts each of these layers into a network, for messages.
+PARAMETER_OF_LAYER = {
+    FeatureScale: "feature_scaling=True",
+    MemberScale: "n_ensemble > 1",
+    MemberLinear: "n_ensemble > 1",
+    MemberAverage: "n_ensemble > 1",
+    PiecewiseLinearEncoding: "numeric_embedding='piecewise_linear'",
+    PeriodicEmbedding: "numeric_embedding='periodic'",
+}
+
+
+def unsupported_layer(network: nn.Module, supported, what: str) -> str:
+    """A message naming the first layer of ``network`` whose type is not in
+    ``supported`` (containers aside) and the parameter that put it there."""
+    for layer in network.modules():
+        if type(layer) is nn.Sequential or type(layer) in supported:
+            continue
+        name = type(layer).__name__
+        parameter = PARAMETER_OF_LAYER.get(type(layer))
+        if parameter is None:
+            return f"{what} does not support the {name} layer of module_."
+        return (
+            f"{what} does not support the {name} layer that {parameter} puts into "
+            f"the network; fit with the default of that parameter to use it."
+        )
+    return f"{what} does not support a layer of module_."

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._array_api import to_host
+from ._layers import unsupported_layer
 from ._losses import MAX_LOGIT_MARGIN
 from ._module import Dropout, RobustInput
 from ._persistence_modules import user_network_path
@@ -182,7 +183,7 @@ def _network(g: Graph, x: str, network: nn.Module, estimator, X_sample) -> str:
             x = _LAYERS[type(layer)](g, x, layer)
         return x
     if estimator.module is None:
-        raise ValueError(f"module_ holds a layer that ONNX export does not know: {network}")
+        raise ValueError(unsupported_layer(network, _LAYERS, "ONNX export"))
     # Export only the user's part; the input layers sk_mlp put in front are ours.
     path = user_network_path(network)
     for step in path:

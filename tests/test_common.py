@@ -30,7 +30,9 @@ class SmallNetwork(torch.nn.Module):
 # Small max_iter keeps the checks fast (with a higher learning rate, enough to
 # pass the checks' accuracy bars); random_state makes them deterministic.
 # Between them, the configurations cover every solver, every loss (aliases
-# included), class weights, both normalizations and a user's module.
+# included), class weights, both normalizations, the tabular ingredients
+# (ensembles, label smoothing, feature scaling, both numeric embeddings, the
+# warm-up schedule) and a user's module.
 ESTIMATORS = [
     TorchMLPClassifier(max_iter=100, random_state=0),
     TorchMLPRegressor(max_iter=100, random_state=0),
@@ -52,6 +54,18 @@ ESTIMATORS = [
     ),
     TorchMLPClassifier(normalization="batch", max_iter=30, learning_rate_init=0.01, random_state=0),
     TorchMLPRegressor(normalization="layer", max_iter=30, learning_rate_init=0.01, random_state=0),
+    TorchMLPClassifier(n_ensemble=3, label_smoothing=0.1, max_iter=100, random_state=0),
+    TorchMLPRegressor(
+        n_ensemble=3,
+        feature_scaling=True,
+        learning_rate="warmup_cosine",
+        max_iter=100,
+        random_state=0,
+    ),
+    TorchMLPClassifier(numeric_embedding="piecewise_linear", max_iter=30, random_state=0),
+    TorchMLPRegressor(
+        numeric_embedding="periodic", max_iter=30, learning_rate_init=0.01, random_state=0
+    ),
     TorchMLPClassifier(module=SmallNetwork, max_iter=30, learning_rate_init=0.01, random_state=0),
     TorchMLPRegressor(module=SmallNetwork, max_iter=30, learning_rate_init=0.01, random_state=0),
 ]
