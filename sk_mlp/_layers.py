@@ -139,9 +139,8 @@ class PiecewiseLinearEncoding(nn.Module):
         self.n_features = n_features
         self.n_bins = n_bins
         n_codes = sum(n_bins)
-        self.register_buffer(
-            "columns", torch.repeat_interleave(torch.arange(len(n_bins)), torch.tensor(n_bins))
-        )
+        columns = np.repeat(np.arange(len(n_bins)), n_bins)
+        self.register_buffer("columns", torch.as_tensor(columns, dtype=torch.int64))
         self.register_buffer("left", torch.zeros(n_codes))
         self.register_buffer("inv_width", torch.ones(n_codes))
         self.register_buffer("lower", torch.zeros(n_codes))

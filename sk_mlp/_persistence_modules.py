@@ -256,3 +256,49 @@ def _build_user_network(decoder, node, path: str) -> nn.Module:
         raise TypeError(f"module must return a torch.nn.Module, got {type(network).__name__}.")
     network.train(node["training"] is True)
     return network
+
+
+# ------------------------------------------------------- tabular ingredients
+# The layers of sk_mlp._layers, which n_ensemble, feature_scaling and
+# numeric_embedding put into the network. Their weights and fitted statistics
+# are parameters and buffers, filled by load_state_dict.
+def _ingredient_layers() -> dict[str, _Layer]:
+    from ._layers import (
+        FeatureScale,
+        MemberAverage,
+        MemberLinear,
+        MemberScale,
+        PeriodicEmbedding,
+        PiecewiseLinearEncoding,
+    )
+
+    def shape(**axes):
+        return lambda layer: {name: int(layer.weight.shape[axis]) for name, axis in axes.items()}
+
+    return {
+        "sk_mlp.FeatureScale": _Layer(FeatureScale, shape(n_features=0), FeatureScale),
+        "sk_mlp.MemberScale": _Layer(MemberScale, shape(n_members=0, n_features=1), MemberScale),
+        "sk_mlp.MemberLinear": _Layer(
+            MemberLinear, shape(n_members=0, out_features=1, in_features=2), MemberLinear
+        ),
+        "sk_mlp.MemberAverage": _Layer(
+            MemberAverage, _attributes("n_members", "out_activation"), MemberAverage
+        ),
+        "sk_mlp.PiecewiseLinearEncoding": _Layer(
+            PiecewiseLinearEncoding, _attributes("n_features", "n_bins"), PiecewiseLinearEncoding
+        ),
+        "sk_mlp.PeriodicEmbedding": _Layer(
+            PeriodicEmbedding,
+            lambda layer: {
+                "n_features": layer.n_features,
+                "n_encoded": layer.n_encoded,
+                "n_frequencies": int(layer.frequencies.shape[1]),
+                "n_embedding": int(layer.weight.shape[2]),
+            },
+            PeriodicEmbedding,
+        ),
+    }
+
+
+_LAYERS.update(_ingredient_layers())
+_LAYER_NAMES.update({layer.cls: name for name, layer in _ingredient_layers().items()})

@@ -259,3 +259,38 @@ def test_warmup_cosine_trains(classification_data):
         learning_rate="warmup_cosine", learning_rate_init=0.01, max_iter=60, random_state=0
     )
     assert _fit(model, X, y).score(X, y) > 0.8
+
+
+# ------------------------------------------------------------ safe format
+def _ingredient_layers():
+    import sk_mlp._layers as layers
+
+    g = torch.Generator().manual_seed(0)
+    X = np.random.RandomState(0).normal(size=(50, 5))
+    return [
+        layers.FeatureScale(5),
+        layers.MemberScale(3, 5, g),
+        layers.MemberLinear(3, 5, 2, g),
+        layers.MemberAverage(3, "softmax"),
+        layers.PiecewiseLinearEncoding.fit(X, 3),
+        layers.PeriodicEmbedding(5, 3, generator=g),
+    ]
+
+
+@pytest.mark.parametrize("layer", _ingredient_layers(), ids=lambda layer: type(layer).__name__)
+def test_ingredient_layers_rebuild_from_the_safe_format_table(layer):
+    import json
+
+    from sk_mlp._persistence_modules import _LAYER_NAMES, _LAYERS, _check_rebuilds
+
+    spec = _LAYERS[_LAYER_NAMES[type(layer)]]
+    args = spec.args(layer)
+    _check_rebuilds(layer, spec, args, "module_")  # raises if the rebuild differs
+    rebuilt = spec.build(**json.loads(json.dumps(args)))
+    rebuilt.load_state_dict(layer.state_dict())
+    # Members' layers read 3 stacked blocks of 4 rows.
+    width = 2 if type(layer).__name__ == "MemberAverage" else 5
+    x = torch.randn(12, width)
+    for mode in (True, False):
+        with torch.no_grad():
+            torch.testing.assert_close(rebuilt.train(mode)(x), layer.train(mode)(x))
