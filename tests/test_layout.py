@@ -86,15 +86,6 @@ def test_csr_and_csc_input_give_the_same_model_and_predictions(estimator_class, 
     np.testing.assert_array_equal(_outputs(csr, sp.csc_matrix(X)), _outputs(csr, sp.csr_matrix(X)))
 
 
-@pytest.fixture
-def two_threads():
-    """torch on two threads for the test (tests/conftest.py sets one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 @ESTIMATOR_CLASSES
 def test_layouts_give_the_same_model_on_two_threads(estimator_class, two_threads):
     assert torch.get_num_threads() == 2
