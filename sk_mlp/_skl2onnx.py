@@ -3,6 +3,10 @@ estimator convert with ``skl2onnx.to_onnx`` in one call.
 
 The converter builds the same graph as :func:`sk_mlp.to_onnx` and copies its
 nodes into skl2onnx's container, renaming every tensor into skl2onnx's scope.
+skl2onnx hands an estimator one float matrix, so the graph takes that: missing
+values (NaN) are filled in as ``predict`` fills them, and categorical features
+map to codes if their categories are numbers (a string column is encoded
+before the estimator in such a pipeline).
 """
 
 from __future__ import annotations
@@ -123,6 +127,12 @@ def register_skl2onnx_converters():
     probability matrix); the regressor has an option ``return_std`` that adds
     a ``std`` output for ``loss='gaussian_nll'``. :func:`to_onnx` calls this
     itself. Calling it again does nothing more.
+
+    The estimator receives the pipeline's features as one float matrix: NaN
+    in it is a missing value, filled in as ``predict`` does, and categorical
+    features (``categorical_features``) need numeric categories; to export a
+    model fitted on a DataFrame with string categories, use :func:`to_onnx`
+    on the estimator itself, which takes one input per column.
 
     Examples
     --------
