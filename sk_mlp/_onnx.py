@@ -65,6 +65,7 @@ class Graph:
         self.opset_imports: dict[str, int] = {"": opset}
         self._count = 0
         self._reserved = set(reserved)  # the graph's input names
+        self.inputs: list = []  # sk_mlp._onnx_tabular.Input entries, set by estimator_graph
 
     def name(self, hint: str) -> str:
         self._count += 1
@@ -376,10 +377,11 @@ def estimator_graph(estimator, dtype, opset: int, X_sample=None, *, skl2onnx_lay
     check_is_fitted(estimator)
     from ._classifier import TorchMLPClassifier
 
-    inputs = graph_inputs(estimator, dtype, has_categories(estimator) and not skl2onnx_layout)
+    per_column = has_categories(estimator) and not skl2onnx_layout
+    inputs = graph_inputs(estimator, dtype, per_column)
     g = Graph(max(opset, _MIN_OPSET), reserved=[i.name for i in inputs])
     g.inputs = inputs
-    x = encoded_input(g, estimator, inputs, dtype)
+    x = encoded_input(g, estimator, inputs, dtype, per_column)
     raw = _network(g, x, estimator.module_, estimator, X_sample)
     if isinstance(estimator, TorchMLPClassifier):
         label, proba = classifier_outputs(g, raw, estimator, dtype, skl2onnx_layout)

@@ -83,31 +83,22 @@ def _category_kind(value) -> str:
 
 
 # ------------------------------------------------------------- the frame stage
-def encoded_input(g, estimator, inputs: list[Input], dtype) -> str:
-    """The matrix the network reads (float32), from the graph's inputs; ``dtype``
-    is that of the numeric inputs."""
+def encoded_input(g, estimator, inputs: list[Input], dtype, per_column: bool) -> str:
+    """The matrix the network reads (float32), from the graph's inputs (one per
+    column, or one matrix); ``dtype`` is that of the numeric inputs."""
     encoder = getattr(estimator, "_tabular", None)
     if encoder is None:  # input used as it is (sparse fits, models from before frames)
         return _float32(g, inputs[0].name, dtype)
     numeric_columns = np.flatnonzero(~encoder.is_categorical_)
-    categorical_columns = np.flatnonzero(encoder.is_categorical_)
-    if len(inputs) == 1:  # one matrix
-        matrix = inputs[0].name
-        numeric = matrix
-        if len(categorical_columns):
-            numeric = g.op("Gather", matrix, g.const(numeric_columns), axis=1)
-
-        def column(j):
-            return g.op("Gather", matrix, g.const(np.array([j])), axis=1), dtype
-
-    else:
-        numeric = _concat(g, [inputs[j].name for j in numeric_columns])
-
-        def column(j):
-            return inputs[j].name, inputs[j].dtype
-
+    columns = _column_getter(g, inputs, dtype, per_column)
     parts = []
     if len(numeric_columns):
+        if per_column:
+            numeric = _concat(g, [inputs[j].name for j in numeric_columns])
+        elif encoder.is_categorical_.any():
+            numeric = g.op("Gather", inputs[0].name, g.const(numeric_columns), axis=1)
+        else:
+            numeric = inputs[0].name
         missing = g.op("IsNaN", numeric)
         medians = np.asarray(encoder.medians_, dtype=dtype)[None, :]
         imputed = g.op("Where", missing, g.const(medians, "median"), numeric)
@@ -115,10 +106,19 @@ def encoded_input(g, estimator, inputs: list[Input], dtype) -> str:
         if encoder.numeric_missing_.any():
             indicators = np.flatnonzero(encoder.numeric_missing_)
             parts.append(g.cast(g.op("Gather", missing, g.const(indicators), axis=1), np.float32))
+    categorical_columns = np.flatnonzero(encoder.is_categorical_)
     for j, categories in zip(categorical_columns, encoder.categories_):
-        codes = _codes(g, *column(j), categories, _name(estimator, j))
+        codes = _codes(g, *columns(j), categories, _name(estimator, j))
         parts.append(g.cast(codes, np.float32))
     return _concat(g, parts)
+
+
+def _column_getter(g, inputs, dtype, per_column) -> Callable[[int], tuple[str, object]]:
+    """Column ``j`` of the input, (N, 1), with its dtype: an input of its own,
+    or a slice of the one matrix."""
+    if per_column:
+        return lambda j: (inputs[j].name, inputs[j].dtype)
+    return lambda j: (g.op("Gather", inputs[0].name, g.const(np.array([j])), axis=1), dtype)
 
 
 def _codes(g, column: str, dtype, categories: list, name: str) -> str:

@@ -238,7 +238,7 @@ def load(path, *, device=None, module=None):
 
     Only the types on sk_mlp's allow-lists are built (numbers, strings,
     arrays, tensors, the torch layers sk_mlp's networks use, sk_mlp's losses
-    and a few scikit-learn label encoders); names in the file are looked up
+    and frame stage, and a few scikit-learn label encoders); names in the file are looked up
     in those lists, never imported, and nothing is unpickled. A file naming
     anything else is refused with a ``ValueError``.
 
@@ -253,10 +253,11 @@ def load(path, *, device=None, module=None):
         model was fitted on where it exists here, and otherwise uses the CPU
         with a warning (as unpickling does).
 
-    module : callable or None, default=None
-        For a model fitted with ``module=``: the same callable, which the file
-        does not store. It is called as ``module(n_features_in_, n_outputs)``
-        to build the network, whose weights are then loaded from the file.
+    module : callable, torch.nn.Module or None, default=None
+        For a model fitted with ``module=``: the same callable (or module),
+        which the file does not store. A callable is called as
+        ``module(n_inputs, n_outputs)``, as in fit, to build the network (a
+        module is copied), whose weights are then loaded from the file.
 
     Returns
     -------

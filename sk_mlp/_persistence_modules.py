@@ -22,6 +22,7 @@ passes to :func:`sk_mlp.load`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -312,7 +313,11 @@ def _build_user_network(decoder, node, path: str) -> nn.Module:
             "This model was fitted with module=; its network is saved as weights "
             "only. Pass the same callable: sk_mlp.load(path, module=<callable>)."
         )
-    network = decoder.module_factory(args["n_features"], args["n_outputs"])
+    if isinstance(decoder.module_factory, nn.Module):
+        # The parameter was a module: the estimator fitted a copy of it.
+        network = copy.deepcopy(decoder.module_factory).cpu()
+    else:
+        network = decoder.module_factory(args["n_features"], args["n_outputs"])
     if not isinstance(network, nn.Module):
         raise TypeError(f"module must return a torch.nn.Module, got {type(network).__name__}.")
     network.train(node["training"] is True)

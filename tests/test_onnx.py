@@ -394,6 +394,29 @@ def test_frame_regressor_graph_reproduces_mean_and_std_in_float64():
         assert_close(std, expected_std)
 
 
+@pytest.mark.parametrize("columns", [["c", "flag", "empty"], ["c"]])
+def test_frame_of_only_categories_booleans_and_an_empty_column_exports(columns):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {
+            "c": rng.choice(["a", "b", "c"], 200),
+            "flag": rng.rand(200) < 0.5,
+            "empty": pd.Series([None] * 200, dtype=object),  # no category seen in fit
+        }
+    )[columns]
+    y = (X.c == "a") | X.get("flag", False)
+    clf = TorchMLPClassifier((8,), max_iter=20, random_state=0, categorical_features=columns)
+    clf = _fit(clf, X, y)
+    session = _frame_session(clf, None)
+    assert [i.type for i in session.get_inputs()] == [
+        {"c": "tensor(string)", "flag": "tensor(int64)", "empty": "tensor(string)"}[c]
+        for c in columns
+    ]
+    label, proba = session.run(None, _frame_inputs(session, X))
+    assert_close(proba, clf.predict_proba(X))
+    assert_same_labels(label, clf.predict(X), clf.predict_proba(X))
+
+
 def test_array_with_missing_values_keeps_one_input_and_fills_gaps_as_predict_does():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 4))

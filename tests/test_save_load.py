@@ -316,6 +316,18 @@ def test_module_model_needs_the_callable_to_load(binary_data, tmp_path):
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
 
 
+def test_model_fitted_with_a_module_instance_loads_with_that_module(binary_data, tmp_path):
+    X, y = binary_data
+    network = small_network(X.shape[1], 1)
+    clf = _fit(TorchMLPClassifier(module=network, max_iter=2, random_state=0), X, y)
+    restored = _round_trip(clf, tmp_path, module=network)
+    assert restored.module is network
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    _continue(clf, X, y)
+    _continue(restored, X, y)
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
 def test_module_argument_is_refused_for_a_model_with_its_own_network(binary_data, tmp_path):
     X, y = binary_data
     clf = _fit(TorchMLPClassifier((4,), max_iter=2, random_state=0), X, y)
