@@ -476,6 +476,29 @@ def test_pipeline_passing_missing_values_converts_with_skl2onnx():
     assert_close(prediction.ravel(), pipe.predict(X))
 
 
+def test_pipeline_on_a_frame_joins_its_columns_in_the_converter():
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    X["n"] = rng.randint(0, 5, 200)  # int64: skl2onnx makes it an int64 input
+    X.loc[::5, "a"] = np.nan
+    y = X["a"].fillna(1).to_numpy() + X.b + X.n
+    pipe = _fit(make_pipeline(TorchMLPRegressor((8,), max_iter=10, random_state=0)), X, y)
+    register_skl2onnx_converters()
+    model = skl2onnx.to_onnx(pipe, X[:1])
+    inputs = {name: X[[name]].to_numpy() for name in X.columns}
+    (prediction,) = _run(model, **inputs)
+    assert prediction.dtype == np.float64
+    assert_close(prediction.ravel(), pipe.predict(X))
+
+
+def test_skl2onnx_refuses_string_columns_naming_why():
+    X = pd.DataFrame({"colour": ["red", "blue"] * 20, "x": np.arange(40.0)})
+    clf = _fit(TorchMLPClassifier((4,), max_iter=2, random_state=0), X, np.arange(40) % 2)
+    register_skl2onnx_converters()
+    with pytest.raises(ValueError, match=r"StringTensorType.*sk_mlp.to_onnx\(estimator\)"):
+        skl2onnx.to_onnx(make_pipeline(clf), X[:1])
+
+
 def test_skl2onnx_refuses_string_categories_naming_why():
     X = pd.DataFrame({"colour": ["red", "blue"] * 20, "x": np.arange(40.0)})
     clf = _fit(TorchMLPClassifier((4,), max_iter=2, random_state=0), X, np.arange(40) % 2)
