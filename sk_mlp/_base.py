@@ -68,7 +68,12 @@ from ._module import (
     linear_layers,
     set_dropout,
 )
-from ._persistence import check_versions, parameter_defaults, record_versions
+from ._persistence import (
+    check_versions,
+    fitted_state_defaults,
+    parameter_defaults,
+    record_versions,
+)
 from ._sklearn_private import (
     Interval,
     Options,
@@ -809,6 +814,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         check_versions(state, type(self).__name__)  # warns when the versions differ
         state = {**state, **parameter_defaults(type(self), missing_from=state)}  # added since
         super().__setstate__(state)
+        fitted_state_defaults(self)
         device = getattr(self, "device_", "cpu")
         if on_cpu(torch.device(device)):
             return

@@ -57,9 +57,14 @@ class TabularInput(nn.Module):
         generator: torch.Generator | None = None,
     ):
         super().__init__()
-        self.n_numeric = n_numeric
+        # The constructor's arguments, as plain Python values, rebuild the
+        # layer (sk_mlp's safe file format) and describe it (ONNX export).
+        self.n_numeric = int(n_numeric)
+        self.cardinalities = [int(c) for c in cardinalities]
+        self.one_hot = [bool(h) for h in one_hot]
+        self.missing_slot = [bool(m) for m in missing_slot]
         self.numeric = numeric
-        cardinalities = [int(c) for c in cardinalities]
+        cardinalities = self.cardinalities
         hot = [j for j, h in enumerate(one_hot) if h]
         embedded = [j for j, h in enumerate(one_hot) if not h]
         self.register_buffer("hot_columns", torch.tensor(hot, dtype=torch.int64) + n_numeric)
@@ -81,6 +86,7 @@ class TabularInput(nn.Module):
         self.register_buffer("hot_bases", torch.tensor(bases, dtype=torch.int64))
         if embedding_dims is None:
             embedding_dims = [default_embedding_dim(cardinalities[j] - 1) for j in embedded]
+        self.embedding_dims = [int(d) for d in embedding_dims]
         self.embedded_columns = [n_numeric + j for j in embedded]
         self.embeddings = nn.ModuleList(
             _embedding(cardinalities[j], dim, generator) for j, dim in zip(embedded, embedding_dims)
