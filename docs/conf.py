@@ -122,6 +122,7 @@ _INVENTORIES = {
             ("sklearn.preprocessing.OneHotEncoder", "py:class", "api"),
             ("sklearn.preprocessing.StandardScaler", "py:class", "api"),
             ("sklearn.impute.SimpleImputer", "py:class", "api"),
+            ("sklearn.ensemble.HistGradientBoostingClassifier", "py:class", "api"),
             ("sklearn.inspection.DecisionBoundaryDisplay", "py:class", "api"),
             ("sklearn.linear_model.LogisticRegression", "py:class", "api"),
             ("sklearn.base.clone", "py:function", "api"),

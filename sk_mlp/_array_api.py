@@ -136,9 +136,11 @@ def validate_fit(estimator, space: ArraySpace, X, y, sample_weight, *, reset: bo
         dtype=space.float_dtypes(),
         multi_output=True,
         y_numeric=is_regressor(estimator),
+        ensure_all_finite="allow-nan",
         reset=reset,
     )
     X = space.to_torch(X)
+    _check_no_nan(X)
     check_float32_range(X)
     with sklearn.config_context(array_api_dispatch=False):  # X is read for its length only
         sample_weight = _check_sample_weight(
@@ -149,9 +151,25 @@ def validate_fit(estimator, space: ArraySpace, X, y, sample_weight, *, reset: bo
 
 def validate_predict(estimator, space: ArraySpace, X) -> torch.Tensor:
     """Prediction's validation for an array API X; returns it as a tensor."""
-    X = space.to_torch(validate_data(estimator, X, dtype=space.float_dtypes(), reset=False))
+    X = validate_data(
+        estimator, X, dtype=space.float_dtypes(), ensure_all_finite="allow-nan", reset=False
+    )
+    X = space.to_torch(X)
+    _check_no_nan(X)
     check_float32_range(X)
     return X
+
+
+def _check_no_nan(X: torch.Tensor) -> None:
+    """Missing values are imputed by the frame stage, which works on the host:
+    an array kept on its device must not have any."""
+    if bool(torch.isnan(X).any()):
+        raise ValueError(
+            "Input X contains NaN. Under array API dispatch X stays where it is and "
+            "missing values are not imputed there; pass X as a NumPy array or a "
+            "pandas DataFrame (outside dispatch) to have them imputed, or impute "
+            "them first (for example with SimpleImputer)."
+        )
 
 
 def follow_inputs(estimator, space: ArraySpace | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import sys
 import threading
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -65,9 +66,15 @@ from ._module import (
     build_network,
     fit_robust_input,
     forward,
+    set_dropout,
     weight_layers,
 )
-from ._persistence import check_versions, parameter_defaults, record_versions
+from ._persistence import (
+    check_versions,
+    fitted_state_defaults,
+    parameter_defaults,
+    record_versions,
+)
 from ._sklearn_private import (
     Interval,
     Options,
@@ -116,6 +123,12 @@ def _fixed_output(layer: torch.nn.Module | None, X) -> np.ndarray:
         return X.numpy()
     with torch.no_grad():
         return layer(X).numpy()
+
+
+def _pandas_sparse_dtype() -> type:
+    """pandas' sparse column dtype, or a class nothing is an instance of."""
+    pd = sys.modules.get("pandas")
+    return getattr(pd, "SparseDtype", None) or type("NoSparseDtype", (), {})
 
 
 def _supports_partial_fit(estimator) -> bool:
@@ -387,11 +400,17 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         as it is, so that large arrays are still read in place. Sparse input is
         numeric and is used as it is.
         """
+        sparse_frame = is_data_frame(X) and len(X.columns) > 0
+        sparse_frame = sparse_frame and all(
+            isinstance(dtype, _pandas_sparse_dtype()) for dtype in X.dtypes
+        )
         if not (sp.issparse(X) or is_data_frame(X)):
             # scikit-learn's own checks and messages for shapes and dtypes; NaN
             # and strings (of categorical columns) stay for the frame stage.
             X = check_array(X, dtype=None, ensure_all_finite=False)
         validate_data(self, X, skip_check_array=True, reset=reset)
+        if sparse_frame:  # a frame of sparse columns is a sparse matrix with names
+            X = X.sparse.to_coo().tocsr()
         if sp.issparse(X):
             if reset:
                 self._tabular, self.is_categorical_ = None, None
@@ -401,6 +420,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                     "values, which a sparse matrix cannot hold; pass the same columns, "
                     "dense (for example as a DataFrame), as in fit."
                 )
+            check_float32_range(X)
             return X
         if reset:
             self._tabular = TabularEncoder(
@@ -410,8 +430,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             self.is_categorical_ = mask if mask.any() else None
         elif self._tabular is None:  # fitted on sparse data
             return X
-        if self._tabular.is_identity_ and is_data_frame(X):
-            # A numeric frame: the same float array as that of a numpy input.
+        if self._tabular.is_identity_:
+            # Numbers only: the float array of a numpy input, whatever the
+            # container or integer dtype, so that they all give one model.
             X = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite="allow-nan")
         encoded = self._tabular.encode(X)
         check_float32_range(encoded)
@@ -450,9 +471,6 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         changed = [
             name for name in current.keys() | fitted.keys() if current.get(name) != fitted.get(name)
         ]
-        has_dropout = any(isinstance(m, Dropout) for m in self.module_.modules())
-        if self.module is None and not has_dropout and self._dropout_rate() > 0:
-            changed.append("dropout")
         if not changed:
             return False
         if incremental:
@@ -526,7 +544,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         robust = self.preprocessing == "robust"
         fixed, n_inputs = None, self.n_features_in_
         if self._tabular is not None and not self._tabular.is_identity_:
-            fixed = build_tabular_input(self._tabular, X, sample_weight, robust=robust)
+            fixed = build_tabular_input(
+                self._tabular, X, sample_weight, robust=robust, generator=make_generator(seed)
+            )
             n_inputs = fixed.n_outputs
         elif robust:
             fixed = fit_robust_input(X, sample_weight)
@@ -625,7 +645,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         )
         val_data = None
         if early_stopping:
-            train_rows, val_rows = self._validation_rows(y, seed)
+            # The estimator's own seed: warm starts on the same data keep the
+            # validation rows of the first fit.
+            train_rows, val_rows = self._validation_rows(y, self._random_seed)
             data, val_data = data.subset(train_rows), data.subset(val_rows)
         # A user's module may rely on autograd in ways a plain stack cannot
         # show; sparse batches go through autograd too.
@@ -638,11 +660,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """A fresh network on the first pass, else a copy of the fitted one."""
         if first_pass:
             return self._build_module(X, sample_weight, loss, seed)
-        module = copy.deepcopy(self.module_)
-        for layer in module.modules():
-            if isinstance(layer, Dropout):  # the rate may have changed with the solver
-                layer.p = self._dropout_rate()
-        return module
+        # The rate may have changed with the solver ('auto' is 0 for lbfgs):
+        # dropout layers have no parameters, so a network can gain them.
+        return set_dropout(copy.deepcopy(self.module_), self._dropout_rate(), self.module is None)
 
     def _run_training(
         self, module, network, loss, data, val_data, hand_written, seed, first_pass, incremental
@@ -731,6 +751,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         history.t = self.t_
         if incremental and self.best_loss_ is not None:
             history.best_loss = self.best_loss_
+            history.no_improvement_count = self._no_improvement_count
         if not incremental:
             history.schedule_start = history.n_iter  # a warm start begins a new schedule
         if early_stopping and self.validation_scores_ is not None:
@@ -746,6 +767,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self._fitted_architecture = self._architecture()
         self.n_iter_ = history.n_iter
         self.t_ = history.t
+        self._no_improvement_count = history.no_improvement_count
         self.loss_curve_ = history.loss_curve
         # None when training was interrupted before its first epoch ended.
         self.loss_ = history.loss_curve[-1] if history.loss_curve else None
@@ -785,9 +807,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         # Sparse rows reach a network sk_mlp built as sparse products; a
         # user's module gets them densified, in chunks bounded in bytes.
         architecture = self._fitted_architecture
+        user_module = architecture["module"] is not None
         sparse = (
             sp.issparse(X)
-            and architecture["module"] is None
+            and not user_module
             and architecture.get("numeric_embedding") is None
         )
         layer, network = split_input_layer(module)
@@ -802,6 +825,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                     chunks.append(forward(network, sparse_rows(chunk, layer, device)))
                     continue
                 chunk = float32_rows(chunk.toarray() if sp.issparse(chunk) else chunk, device)
+                if user_module:  # it may write its input: never into the caller's array
+                    chunk = chunk.clone()
                 n_rows = len(chunk)
                 if n_rows < _MIN_GEMM_ROWS:
                     # BLAS picks other kernels for very few rows, whose float32
@@ -868,6 +893,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         check_versions(state, type(self).__name__)  # warns when the versions differ
         state = {**state, **parameter_defaults(type(self), missing_from=state)}  # added since
         super().__setstate__(state)
+        fitted_state_defaults(self)
         device = getattr(self, "device_", "cpu")
         if on_cpu(torch.device(device)):
             return

@@ -3,6 +3,8 @@ what is wrong and what to do, instead of an error from deep inside torch."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -33,13 +35,36 @@ def _check_largest(largest: float) -> None:
 
 
 def describe_module(module) -> str | None:
-    """A name for a ``module`` parameter, so that a fitted model can tell when
-    it was replaced; plain data, for the safe file format."""
+    """A description of a ``module`` parameter, plain data (for the safe file
+    format), that changes when the module is replaced by another: the class
+    and layers of an instance, the function of a callable with what it closes
+    over (the arguments of ``functools.partial`` or of a factory's closure)."""
     if module is None:
         return None
-    kind = type(module) if isinstance(module, torch.nn.Module) else module
-    name = f"{getattr(kind, '__module__', '')}.{getattr(kind, '__qualname__', repr(kind))}"
-    return f"instance of {name}" if isinstance(module, torch.nn.Module) else name
+    if isinstance(module, torch.nn.Module):
+        return f"instance of {_qualified_name(type(module))}: {module!r}"
+    if isinstance(module, functools.partial):
+        return repr(module)
+    cells = getattr(module, "__closure__", None) or ()
+    captured = ", ".join(_short_repr(cell.cell_contents) for cell in cells if _has_contents(cell))
+    return f"{_qualified_name(module)}({captured})" if captured else _qualified_name(module)
+
+
+def _qualified_name(obj) -> str:
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def _has_contents(cell) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
+
+
+def _short_repr(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:200]}..."
 
 
 def describe_features(categorical_features):

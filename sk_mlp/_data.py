@@ -117,7 +117,8 @@ class TrainingData:
     layer) as they are drawn, so that the fit holds no copy of X. Sparse X is a
     float32 CSR matrix already through the input layer, whose rows are ``X +
     offset``; batches are :class:`SparseRows`, densified where ``densify``
-    (a user's module, which gets dense tensors). ``weight`` holds the sample
+    (a user's module, which gets dense tensors of its own, never views of the
+    caller's array, which it might write). ``weight`` holds the sample
     weights normalised to mean one (``None`` when all are equal) and
     ``mean_weight`` their original mean. ``rows`` selects a subset (a train or
     validation split) without copying X. ``generator`` draws the shuffles.
@@ -299,4 +300,7 @@ class TrainingData:
                 w_batch = None if weight is None else weight.index_select(0, index)
             if prepare:  # a slice is a view of the caller's array; a selection is a copy
                 X_batch = self._prepare(X_batch, owned=order is not None)
+            elif self.densify and dense and order is None:
+                # A user's module may write its input in place: not the caller's array.
+                X_batch = X_batch.clone()
             yield X_batch, y_batch, w_batch

@@ -228,7 +228,8 @@ None, default='from_dtype'
         missing values in fit gets a 0/1 indicator input, so that
         "missing" can carry signal. Everything is learned on the first call
         to ``fit`` and kept by warm starts and ``partial_fit``. Sparse X is
-        numeric and has no missing values.
+        numeric and has no missing values. See :ref:`tabular-data` in the
+        user guide.
 
     device : str or torch.device, default='cpu'
         Where the model trains and predicts: ``'cpu'``, ``'cuda'``,

@@ -81,7 +81,7 @@ class Dropout(nn.Dropout):
         )
         # Uniform integers in [-32768, 32767]; P(value < threshold) = drop / 65536.
         lanes = words.view(torch.int16)[:n].view(x.shape).to(dtype)
-        drop = round(self.p * 65536)
+        drop = min(round(self.p * 65536), 65535)  # p < 1: keep at least one lane value
         # (value - threshold + 1) is >= 1 for a kept unit and <= 0 for a dropped one.
         keep_scale = 65536 / (65536 - drop)
         return lanes.sub_(drop - 32768 - 1).clamp_(0, 1).mul_(keep_scale)
@@ -247,6 +247,27 @@ def forward(network: nn.Module, X: torch.Tensor | SparseRows) -> torch.Tensor:
     return h
 
 
+def set_dropout(module: nn.Module, p: float, built: bool) -> nn.Module:
+    """``module`` with every sk_mlp dropout layer at rate ``p``; where
+    ``built`` (a network :func:`build_mlp` made, behind its input layer if
+    any) has none and ``p > 0``, a dropout layer is added after each hidden
+    activation, where :func:`build_mlp` puts them."""
+    layers = [m for m in module.modules() if isinstance(m, Dropout)]
+    for layer in layers:
+        layer.p = p
+    if layers or p == 0 or not built or not isinstance(module, nn.Sequential):
+        return module
+    activations = tuple(ACTIVATIONS.values())
+    if len(module) == 2 and isinstance(module[1], nn.Sequential):  # behind an input layer
+        return nn.Sequential(module[0], set_dropout(module[1], p, built))
+    stack = []
+    for layer in module:
+        stack.append(layer)
+        if isinstance(layer, activations):
+            stack.append(Dropout(p))
+    return nn.Sequential(*stack)
+
+
 def linear_layers(module: nn.Module) -> list[nn.Linear]:
     """The ``nn.Linear`` layers of ``module`` in registration order."""
     return [m for m in module.modules() if isinstance(m, nn.Linear)]
@@ -326,47 +347,71 @@ class RobustInput(nn.Module):
         return offset
 
 
+# Cumulative weights within this fraction of a quantile's target count as
+# reaching it: sums of the same weights in another order (a sparse column's
+# zeros are one entry, a dense column's are many) then decide an exact tie the
+# same way, towards the lower value.
+_TIE_TOLERANCE = 1e-10
+
+
 def _sorted_entries(X, weights: np.ndarray):
-    """Every column's entries as flat ``(values, weights, columns)``, grouped by
-    column and sorted by value within each. A sparse column's implicit zeros
-    are one entry holding their total weight, so that sparse and dense forms of
-    the same data give the same statistics."""
+    """Every column's entries as flat ``(values, weights, columns, cumulative)``,
+    grouped by column and sorted by value within each, with the cumulative
+    weight within the column. A sparse column's implicit zeros are one entry
+    holding their total weight, so that sparse and dense forms of the same
+    data give the same statistics."""
     if not sp.issparse(X):
         n, d = X.shape
         order = np.argsort(X, axis=0, kind="stable")
         values = np.take_along_axis(X, order, axis=0).astype(np.float64)
-        return values.ravel(order="F"), weights[order].ravel(order="F"), np.repeat(np.arange(d), n)
+        sorted_weights = weights[order]
+        cumulative = np.cumsum(sorted_weights, axis=0)  # per column, from zero
+        columns = np.repeat(np.arange(d), n)
+        return (
+            values.ravel(order="F"),
+            sorted_weights.ravel(order="F"),
+            columns,
+            cumulative.ravel(order="F"),
+        )
     X = sp.csc_matrix(X)
     X.sum_duplicates()
-    d = X.shape[1]
-    columns = np.repeat(np.arange(d), np.diff(X.indptr))
+    n, d = X.shape
+    stored = np.diff(X.indptr)
+    columns = np.repeat(np.arange(d), stored)
     stored_weights = weights[X.indices]
-    zero_weight = weights.sum() - np.bincount(columns, stored_weights, minlength=d)
+    total = weights.sum()
+    zero_weight = total - np.bincount(columns, stored_weights, minlength=d)
+    # A column stored in every row has no implicit zero; a difference of sums
+    # that is only rounding is none either.
+    zero_weight[(stored == n) | (zero_weight < _TIE_TOLERANCE * total)] = 0.0
     values = np.concatenate([X.data.astype(np.float64), np.zeros(d)])
-    entry_weights = np.concatenate([stored_weights, np.maximum(zero_weight, 0.0)])
+    entry_weights = np.concatenate([stored_weights, zero_weight])
     columns = np.concatenate([columns, np.arange(d)])
     order = np.lexsort((values, columns))
-    return values[order], entry_weights[order], columns[order]
+    values, entry_weights, columns = values[order], entry_weights[order], columns[order]
+    cumulative = np.cumsum(entry_weights)
+    starts = np.searchsorted(columns, np.arange(d))
+    cumulative -= np.concatenate([[0.0], cumulative])[starts][columns]  # per column
+    return values, entry_weights, columns, cumulative
 
 
 def _column_statistics(X, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted median and robust scale of each column of ``X`` (see
     :func:`fit_robust_input`); quantiles as numpy's ``'inverted_cdf'``: the
     smallest value whose cumulative weight reaches ``q`` times the total."""
-    values, entry_weights, columns = _sorted_entries(X, weights)
+    values, entry_weights, columns, cumulative = _sorted_entries(X, weights)
     d = X.shape[1]
-    cumulative = np.cumsum(entry_weights)
     starts = np.searchsorted(columns, np.arange(d))
-    cumulative -= np.concatenate([[0.0], cumulative])[starts][columns]  # per-column sums
     total = weights.sum()
+    slack = _TIE_TOLERANCE * total
     q1, center, q3 = (
         values[reached[np.searchsorted(reached, starts)]]
-        for reached in (np.flatnonzero(cumulative >= q * total) for q in (0.25, 0.5, 0.75))
+        for reached in (np.flatnonzero(cumulative >= q * total - slack) for q in (0.25, 0.5, 0.75))
     )
     # The standard deviation about the centre, for columns whose quartiles
     # coincide; deviations are divided by their largest so that squares of
     # float64 values near its range cannot overflow.
-    deviation = values - center[columns]
+    deviation = np.where(entry_weights > 0, values - center[columns], 0.0)
     largest = np.zeros(d)
     np.maximum.at(largest, columns, np.abs(deviation))
     largest[largest == 0] = 1.0
@@ -403,6 +448,8 @@ def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
     # Equal weights as ones: exact integer sums, whatever the layout.
     weights = sample_weight if np.ptp(sample_weight) > 0 else np.ones(len(sample_weight))
     weights = np.asarray(weights, dtype=np.float64)
+    if sp.issparse(X):
+        X = sp.csc_matrix(X)  # column blocks of a CSC matrix are cheap slices
     # Column blocks keep the sort's temporaries to a few tens of MB.
     step = max(1, _STATISTICS_BLOCK // max(X.shape[0], 1))
     tensor = isinstance(X, torch.Tensor)

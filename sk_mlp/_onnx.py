@@ -6,6 +6,10 @@ graph computes what torch computes and needs no exporter. A network from
 ``module=`` that uses other layers goes through ``torch.onnx.export`` and is
 spliced between the same input and output stages.
 
+The frame stage (missing values, categories) and sk_mlp's tabular input
+layer are written by :mod:`sk_mlp._onnx_tabular`, which also decides the
+graph's inputs.
+
 Precision follows the input: the network runs in float32, as in sk_mlp, and
 the output stage (softmax, sigmoid, target scaling) in float64, then is cast
 to the input's type.
@@ -25,7 +29,10 @@ from ._array_api import to_host
 from ._layers import unsupported_layer
 from ._losses import MAX_LOGIT_MARGIN
 from ._module import Dropout, RobustInput
-from ._persistence_modules import user_network_path
+from ._onnx_tabular import encoded_input, graph_inputs, has_categories, tabular_input
+from ._persistence_modules import user_network_inputs, user_network_path
+from ._tabular import is_data_frame
+from ._tabular_module import TabularInput
 from ._torch_private import export_onnx
 
 _DEFAULT_OPSET = 17  # LayerNormalization
@@ -51,16 +58,20 @@ def import_onnx():
 class Graph:
     """Nodes and initializers of a graph under construction, with unique names."""
 
-    def __init__(self, opset: int):
+    def __init__(self, opset: int, reserved=()):
         self.onnx = import_onnx()
         self.opset = opset
         self.nodes: list = []
         self.initializers: list = []
         self.opset_imports: dict[str, int] = {"": opset}
         self._count = 0
+        self._reserved = set(reserved)  # the graph's input names
+        self.inputs: list = []  # sk_mlp._onnx_tabular.Input entries, set by estimator_graph
 
     def name(self, hint: str) -> str:
         self._count += 1
+        while f"{hint}_{self._count}" in self._reserved:
+            self._count += 1
         return f"{hint}_{self._count}"
 
     def const(self, value, hint: str = "const") -> str:
@@ -89,6 +100,11 @@ class Graph:
 
     def cast(self, x: str, dtype) -> str:
         return self.op("Cast", x, to=self.onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+
+    def columns(self, x: str, start: int, stop: int) -> str:
+        """Columns ``start:stop`` of a matrix."""
+        starts, stops, axes = (self.const(np.array([v])) for v in (start, stop, 1))
+        return self.op("Slice", x, starts, stops, axes)
 
 
 # ------------------------------------------------------------------ the network
@@ -159,7 +175,18 @@ _LAYERS = {
     nn.LeakyReLU: lambda g, x, layer: g.op("LeakyRelu", x, alpha=float(layer.negative_slope)),
     nn.ELU: lambda g, x, layer: g.op("Elu", x, alpha=float(layer.alpha)),
     nn.SiLU: lambda g, x, layer: g.op("Mul", x, g.op("Sigmoid", x)),
+    TabularInput: lambda g, x, layer: tabular_input(g, x, layer, _write),
 }
+
+
+def _write(g: Graph, x: str, network: nn.Module) -> str:
+    """``network``'s output from ``x``, if it is made of layers in _LAYERS."""
+    layers = _flat_layers(network)
+    if layers is None:
+        raise ValueError(f"module_ holds a layer that ONNX export does not know: {network}")
+    for layer in layers:
+        x = _LAYERS[type(layer)](g, x, layer)
+    return x
 
 
 def _flat_layers(network: nn.Module) -> list[nn.Module] | None:
@@ -186,15 +213,39 @@ def _network(g: Graph, x: str, network: nn.Module, estimator, X_sample) -> str:
         raise ValueError(unsupported_layer(network, _LAYERS, "ONNX export"))
     # Export only the user's part; the input layers sk_mlp put in front are ours.
     path = user_network_path(network)
+    prefix = []
     for step in path:
         for layer in list(network)[: int(step)]:
             x = _LAYERS[type(layer)](g, x, layer)
+            prefix.append(layer)
         network = network[int(step)]
-    return _splice_exported(g, x, network, estimator, X_sample)
+    sample = _network_sample(estimator, X_sample, prefix)
+    return _splice_exported(g, x, network, estimator, sample)
 
 
-def _splice_exported(g: Graph, x: str, network: nn.Module, estimator, X_sample) -> str:
-    """Export ``network`` with torch's ONNX exporter and add its graph after ``x``."""
+def _network_sample(estimator, X_sample, prefix: list[nn.Module]) -> torch.Tensor:
+    """Two or more rows as the ``module=`` network receives them: ``X_sample``
+    through the frame stage and the ``prefix`` layers (zeros if None)."""
+    device = torch.device(estimator.device_)
+    if X_sample is None:
+        width = user_network_inputs(estimator.module_, estimator.n_features_in_)
+        return torch.zeros(2, width, device=device)
+    if estimator._tabular is not None:
+        rows = estimator._tabular.encode(X_sample[:2])
+    else:
+        rows = np.asarray(X_sample)[:2].reshape(-1, estimator.n_features_in_)
+    sample = torch.as_tensor(np.asarray(rows, dtype=np.float32), device=device)
+    if len(sample) < 2:
+        sample = torch.cat([sample, sample])  # a batch of one would fix the batch size
+    with torch.no_grad():
+        for layer in prefix:
+            sample = layer(sample)
+    return sample
+
+
+def _splice_exported(g: Graph, x: str, network: nn.Module, estimator, sample) -> str:
+    """Export ``network`` with torch's ONNX exporter on the rows ``sample``
+    and add its graph after ``x``."""
     onnx = g.onnx
     try:
         import onnxscript  # noqa: F401  (torch's exporter needs it)
@@ -203,13 +254,6 @@ def _splice_exported(g: Graph, x: str, network: nn.Module, estimator, X_sample) 
             f"Exporting the network from module={estimator.module!r} uses torch.onnx.export, "
             "which needs onnxscript; install it with `pip install onnxscript`."
         ) from exc
-    n_features = estimator.n_features_in_
-    if X_sample is None:
-        sample = torch.zeros(2, n_features)
-    else:
-        sample = torch.as_tensor(np.asarray(X_sample, dtype=np.float32)[:2].reshape(-1, n_features))
-    if len(sample) < 2:
-        sample = torch.cat([sample, sample])  # a batch of one would fix the batch size
     parameter = next(network.parameters(), None)
     sample = sample.to(parameter.device if parameter is not None else "cpu")
     try:
@@ -299,8 +343,8 @@ def regressor_outputs(g: Graph, raw: str, estimator, dtype, flatten: bool):
     mean = raw
     std = None
     if estimator.out_activation_ == "gaussian":
-        mean = _columns(g, raw, 0, n)
-        z = g.cast(_columns(g, raw, n, 2 * n), np.float64)
+        mean = g.columns(raw, 0, n)
+        z = g.cast(g.columns(raw, n, 2 * n), np.float64)
         # softplus(z) = max(z, 0) + log(1 + exp(-|z|)): no overflow for large |z|.
         tail = g.op("Log", g.op("Add", g.op("Exp", g.op("Neg", g.op("Abs", z))), g.const(1.0)))
         variance = g.op(
@@ -321,23 +365,24 @@ def regressor_outputs(g: Graph, raw: str, estimator, dtype, flatten: bool):
     return outputs
 
 
-def _columns(g: Graph, x: str, start: int, stop: int) -> str:
-    starts, stops, axes = (g.const(np.array([v])) for v in (start, stop, 1))
-    return g.op("Slice", x, starts, stops, axes)
-
-
 def estimator_graph(estimator, dtype, opset: int, X_sample=None, *, skl2onnx_layout=False):
-    """The whole estimator as a :class:`Graph` from input ``"X"`` to its outputs.
+    """The whole estimator as a :class:`Graph` from its inputs to its outputs.
 
-    Returns the graph and a list of ``(name, output name, elem dtype, shape)``.
-    ``skl2onnx_layout``: outputs as skl2onnx's pipelines expect them
-    (regressors always 2-D, integer or string labels).
+    Returns the graph, whose ``inputs`` lists the graph's inputs
+    (:class:`sk_mlp._onnx_tabular.Input`), and a list of ``(name, output name,
+    elem dtype, shape)``. ``skl2onnx_layout``: one input ``"X"`` and outputs as
+    skl2onnx's pipelines expect them (regressors always 2-D, integer or string
+    labels); otherwise a model with categorical features takes one input per
+    column.
     """
     check_is_fitted(estimator)
     from ._classifier import TorchMLPClassifier
 
-    g = Graph(max(opset, _MIN_OPSET))
-    x = "X" if dtype == np.float32 else g.cast("X", np.float32)
+    per_column = has_categories(estimator) and not skl2onnx_layout
+    inputs = graph_inputs(estimator, dtype, per_column)
+    g = Graph(max(opset, _MIN_OPSET), reserved=[i.name for i in inputs])
+    g.inputs = inputs
+    x = encoded_input(g, estimator, inputs, dtype, per_column)
     raw = _network(g, x, estimator.module_, estimator, X_sample)
     if isinstance(estimator, TorchMLPClassifier):
         label, proba = classifier_outputs(g, raw, estimator, dtype, skl2onnx_layout)
@@ -361,7 +406,7 @@ def estimator_graph(estimator, dtype, opset: int, X_sample=None, *, skl2onnx_lay
 
 # ------------------------------------------------------------------ public API
 def _tensor_type(onnx, dtype) -> int:
-    if np.dtype(dtype).kind in "UO":
+    if dtype is str or np.dtype(dtype).kind in "UO":
         return onnx.TensorProto.STRING
     return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
@@ -375,17 +420,21 @@ def estimator_model(estimator, dtype=np.float32, target_opset=None, X_sample=Non
     nodes = list(g.nodes)
     value_infos = []
     for name, source, elem_dtype, shape in outputs:
+        if any(i.name == name for i in g.inputs):
+            raise ValueError(
+                f"Feature {name!r} has the name of an output of the ONNX graph, whose "
+                "inputs are named after the features; rename that column and refit."
+            )
         nodes.append(helper.make_node("Identity", [source], [name], name=f"output_{name}"))
         value_infos.append(
             helper.make_tensor_value_info(name, _tensor_type(onnx, elem_dtype), shape)
         )
-    n_features = estimator.n_features_in_
+    inputs = [
+        helper.make_tensor_value_info(i.name, _tensor_type(onnx, i.dtype), list(i.shape))
+        for i in g.inputs
+    ]
     graph = helper.make_graph(
-        nodes,
-        type(estimator).__name__,
-        [helper.make_tensor_value_info("X", _tensor_type(onnx, dtype), ["N", n_features])],
-        value_infos,
-        initializer=g.initializers,
+        nodes, type(estimator).__name__, inputs, value_infos, initializer=g.initializers
     )
     opsets = [helper.make_opsetid(domain, version) for domain, version in g.opset_imports.items()]
     model = helper.make_model(
@@ -406,9 +455,9 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
     The graph takes raw feature rows and reproduces the estimator's
     ``predict`` and ``predict_proba`` (regressors: the prediction and, with
     ``loss='gaussian_nll'``, the standard deviation), with the input
-    preprocessing, the class labels and the target scaling inside it. The
-    batch size is dynamic. Run it with onnxruntime, for example, on any
-    machine, without Python, torch or sk_mlp.
+    preprocessing (missing values, categories, scaling), the class labels and
+    the target scaling inside it. The batch size is dynamic. Run it with
+    onnxruntime, for example, on any machine, without Python, torch or sk_mlp.
 
     Parameters
     ----------
@@ -419,11 +468,15 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
         converters registered (see :func:`register_skl2onnx_converters`);
         ``X_sample`` is then required.
 
-    X_sample : array-like of shape (n_samples, n_features), default=None
-        A few input rows. Their dtype sets the graph's input and output type:
-        float64 rows give a float64 graph, anything else (or None) float32.
-        A network from ``module=`` with layers sk_mlp does not write itself is
-        traced by ``torch.onnx.export`` on these rows (zeros if None).
+    X_sample : {array-like, DataFrame} of shape (n_samples, n_features), \
+            default=None
+        A few input rows. Their dtype sets the type of the graph's numeric
+        inputs and of its outputs: float64 rows (a DataFrame whose float
+        columns among the numeric features are all float64) give a float64
+        graph, anything else (or None) float32. A network from ``module=`` with
+        layers sk_mlp does not
+        write itself is traced by ``torch.onnx.export`` on these rows (zeros if
+        None).
 
     target_opset : int, default=None
         The ONNX operator set to use, at least 13; default 17 for sk_mlp's
@@ -432,17 +485,31 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
     Returns
     -------
     model : onnx.ModelProto
-        A model with one input ``"X"`` of shape (N, n_features) and outputs
-        ``"label"`` (shape (N,), or (N, n_labels) 0/1 for multilabel
-        targets) and ``"probabilities"`` (N, n_classes) for a classifier;
-        ``"variable"`` (shape (N,) or (N, n_outputs), as ``predict``) and,
-        for ``loss='gaussian_nll'``, ``"std"`` for a regressor.
+        A model with outputs ``"label"`` (shape (N,), or (N, n_labels) 0/1
+        for multilabel targets) and ``"probabilities"`` (N, n_classes) for a
+        classifier; ``"variable"`` (shape (N,) or (N, n_outputs), as
+        ``predict``) and, for ``loss='gaussian_nll'``, ``"std"`` for a
+        regressor. Its inputs:
+
+        - a model without categorical features: one input ``"X"`` of shape
+          (N, n_features), float; NaN marks a missing value, replaced by the
+          feature's median in fit (with its missing indicator), as ``predict``
+          does;
+        - a model with categorical features: one input per column, of shape
+          (N, 1), named after the column (``feature_names_in_``, or ``"x0"``,
+          ``"x1"``, ... for a model fitted on an array). A numeric column is
+          float (NaN: missing); a categorical column is a string, int64 or
+          float input as its categories in fit are strings, integers (or
+          booleans, as 0 and 1) or floats. A category unseen in fit maps to
+          the code of missing values, as in ``predict``: pass a missing
+          category as any value not seen in fit (an empty string, -1, NaN).
 
     Raises
     ------
     ValueError
-        If the network holds a layer that cannot be exported; the message
-        says which and why.
+        If the network holds a layer that cannot be exported, or a categorical
+        feature's categories mix strings and numbers; the message says which
+        and why.
 
     See Also
     --------
@@ -462,6 +529,23 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
     >>> label, proba = session.run(None, {"X": X[:3]})
     >>> bool((label == clf.predict(X[:3])).all())
     True
+
+    A model fitted on a data frame with a categorical column takes one input
+    per column:
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"size": X[:, 0], "colour": np.where(y, "red", "blue")})
+    >>> frame.loc[::7, "size"] = np.nan
+    >>> clf = TorchMLPClassifier((8,), max_iter=20, random_state=0).fit(frame, y)
+    >>> session = ort.InferenceSession(to_onnx(clf, frame[:1]).SerializeToString())
+    >>> [(i.name, i.type) for i in session.get_inputs()]
+    [('size', 'tensor(float)'), ('colour', 'tensor(string)')]
+    >>> label, proba = session.run(None, {
+    ...     "size": frame[["size"]].to_numpy(np.float32),
+    ...     "colour": frame[["colour"]].to_numpy(str),
+    ... })
+    >>> bool((label == clf.predict(frame)).all())
+    True
     """
     from ._base import BaseTorchMLP
 
@@ -471,7 +555,19 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
         from ._skl2onnx import convert_with_skl2onnx
 
         return convert_with_skl2onnx(estimator, X_sample, target_opset)
-    dtype = np.float32
-    if X_sample is not None and getattr(np.asarray(X_sample), "dtype", None) == np.float64:
-        dtype = np.float64
-    return estimator_model(estimator, dtype, target_opset, X_sample)
+    return estimator_model(estimator, _sample_dtype(estimator, X_sample), target_opset, X_sample)
+
+
+def _sample_dtype(estimator, X_sample):
+    """float64 if the float features of ``X_sample`` are float64, else float32."""
+    if X_sample is None:
+        return np.float32
+    if is_data_frame(X_sample):
+        encoder = getattr(estimator, "_tabular", None)
+        numeric = np.ones(X_sample.shape[1], dtype=bool)
+        if encoder is not None and len(encoder.is_categorical_) == len(numeric):
+            numeric = ~encoder.is_categorical_
+        floats = {d for d in X_sample.dtypes[numeric] if d in (np.float32, np.float64)}
+        return np.float64 if floats == {np.dtype(np.float64)} else np.float32
+    dtype = getattr(np.asarray(X_sample), "dtype", None)
+    return np.float64 if dtype == np.float64 else np.float32

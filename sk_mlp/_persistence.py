@@ -23,12 +23,19 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.utils import check_random_state
 
 from ._array_api import to_host
 from ._device import available_devices, resolve_device
+from ._module import RobustInput
 from ._persistence_codec import Decoder, Encoder, estimator_classes
+from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder
 
-FORMAT_VERSION = 1
+# 1: the first format. 2: adds the frame stage (an sk_mlp.TabularEncoder, the
+# layers sk_mlp.TabularInput, torch.nn.Embedding and torch.nn.ModuleList),
+# which a reader of version 1 would refuse. Files of version 1 still load:
+# fitted_state_defaults fills in what they lack.
+FORMAT_VERSION = 2
 _HEADER_KEY = "sk_mlp"
 _PICKLE_VERSIONS_KEY = "_sk_mlp_versions"
 
@@ -231,7 +238,7 @@ def load(path, *, device=None, module=None):
 
     Only the types on sk_mlp's allow-lists are built (numbers, strings,
     arrays, tensors, the torch layers sk_mlp's networks use, sk_mlp's losses
-    and a few scikit-learn label encoders); names in the file are looked up
+    and frame stage, and a few scikit-learn label encoders); names in the file are looked up
     in those lists, never imported, and nothing is unpickled. A file naming
     anything else is refused with a ``ValueError``.
 
@@ -246,10 +253,11 @@ def load(path, *, device=None, module=None):
         model was fitted on where it exists here, and otherwise uses the CPU
         with a warning (as unpickling does).
 
-    module : callable or None, default=None
-        For a model fitted with ``module=``: the same callable, which the file
-        does not store. It is called as ``module(n_features_in_, n_outputs)``
-        to build the network, whose weights are then loaded from the file.
+    module : callable, torch.nn.Module or None, default=None
+        For a model fitted with ``module=``: the same callable (or module),
+        which the file does not store. A callable is called as
+        ``module(n_inputs, n_outputs)``, as in fit, to build the network (a
+        module is copied), whose weights are then loaded from the file.
 
     Returns
     -------
@@ -299,6 +307,7 @@ def load(path, *, device=None, module=None):
     _warn_on_version_change(versions, cls.__name__, stacklevel=2)
     estimator = cls.__new__(cls)
     estimator.__dict__.update({**attributes, **parameter_defaults(cls, missing_from=attributes)})
+    fitted_state_defaults(estimator)
     _place(estimator, device)
     return estimator
 
@@ -331,6 +340,60 @@ def parameter_defaults(cls, missing_from: dict) -> dict:
     parameters = inspect.signature(cls.__init__).parameters
     names = [name for name in cls._get_param_names() if name not in missing_from]
     return {name: parameters[name].default for name in names}
+
+
+def fitted_state_defaults(estimator) -> None:
+    """Give a fitted model saved or pickled by an earlier sk_mlp the private
+    state that sk_mlp has added since, with the values that keep its behaviour.
+
+    - ``_tabular`` and ``is_categorical_`` (the frame stage): the numeric
+      stage of a model fitted on numbers, which passes finite numbers through
+      unchanged, as then. A missing value (which such a model refused) is
+      imputed with the centre of the model's robust input scaling, the median
+      seen in fit; a model without that scaling (``preprocessing=None``) gets
+      no frame stage and still refuses missing values;
+    - ``_fitted_architecture``: the architecture of its parameters, so that a
+      warm start or ``partial_fit`` continues the model;
+    - ``_random_seed`` and ``_n_calls``: the seed stream a fit with its
+      ``random_state`` starts, after one call.
+    """
+    state = vars(estimator)
+    if "module_" not in state:  # not fitted: nothing to fill in
+        return
+    if "_tabular" not in state:
+        state["_tabular"] = _numeric_frame_stage(estimator)
+        state["is_categorical_"] = None
+    if "_fitted_architecture" not in state:
+        state["_fitted_architecture"] = estimator._architecture()
+    if "_random_seed" not in state:
+        random_state = check_random_state(estimator.random_state)
+        state["_random_seed"] = int(random_state.randint(np.iinfo(np.int32).max))
+        state["_n_calls"] = 1
+
+
+def _numeric_frame_stage(estimator) -> TabularEncoder | None:
+    """The frame stage a model fitted on ``n_features_in_`` numeric features
+    would have, with the medians its :class:`~sk_mlp._module.RobustInput`
+    centres on; None if its network does not start with one."""
+    network = estimator.module_
+    layer = network[0] if isinstance(network, torch.nn.Sequential) and len(network) else None
+    n_features = estimator.n_features_in_
+    if not isinstance(layer, RobustInput) or layer.shift.shape != (n_features,):
+        return None
+    shift, inv_scale = (t.detach().cpu().double().numpy() for t in (layer.shift, layer.inv_scale))
+    encoder = TabularEncoder(
+        estimator.categorical_features, max_onehot_categories=MAX_ONEHOT_CATEGORIES
+    )
+    encoder.n_features_in_ = n_features
+    if hasattr(estimator, "feature_names_in_"):
+        encoder.feature_names_in_ = estimator.feature_names_in_
+    encoder.kinds_ = ["numeric"] * n_features
+    encoder.is_categorical_ = np.zeros(n_features, dtype=bool)
+    encoder.medians_ = -shift / inv_scale
+    encoder.numeric_missing_ = np.zeros(n_features, dtype=bool)
+    encoder.categories_ = []
+    encoder.categorical_missing_ = np.zeros(0, dtype=bool)
+    return encoder
 
 
 # ---------------------------------------------------------------- pickle hooks

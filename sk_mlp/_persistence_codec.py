@@ -24,11 +24,13 @@ from sklearn.preprocessing import (
 
 from . import _losses
 from ._persistence_modules import decode_module, encode_module
+from ._tabular import TabularEncoder
 
 # ----------------------------------------------------------------- allow-lists
 # Classes rebuilt from their encoded ``__dict__``, by a name fixed here. Only
 # plain data holders belong here: fitted scikit-learn transformers whose state
-# is arrays and numbers, and sk_mlp's losses.
+# is arrays and numbers, sk_mlp's frame stage (arrays, lists of Python scalars
+# and strings) and sk_mlp's losses.
 _TRUSTED_CLASSES = {
     "sklearn.preprocessing.LabelBinarizer": LabelBinarizer,
     "sklearn.preprocessing.LabelEncoder": LabelEncoder,
@@ -37,6 +39,7 @@ _TRUSTED_CLASSES = {
     "sklearn.preprocessing.StandardScaler": StandardScaler,
     "sklearn.impute.SimpleImputer": SimpleImputer,
     "sklearn.impute.MissingIndicator": MissingIndicator,
+    "sk_mlp.TabularEncoder": TabularEncoder,
     **{
         f"sk_mlp.losses.{cls.__name__}": cls
         for cls in (

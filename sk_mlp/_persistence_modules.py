@@ -7,6 +7,14 @@ each layer rebuilt from its arguments has the same attributes and tensors as
 the original, so a layer that gains state the table does not know about fails
 to save instead of loading wrong.
 
+A container layer (``container=True``) is built from its arguments and then
+given the children the file lists, in the file's order, in place of those its
+constructor made (or in a slot it left ``None``, such as
+:class:`~sk_mlp._tabular_module.TabularInput`'s optional numeric layer). To
+add a layer, add an entry to :func:`_layers`: its class, a function of the
+layer that returns the constructor arguments (plain values), and the function
+that builds it from them.
+
 A network built by the estimator's ``module=`` callable is saved as its
 weights and the arguments of that call; loading calls the callable the user
 passes to :func:`sk_mlp.load`.
@@ -14,6 +22,7 @@ passes to :func:`sk_mlp.load`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +30,7 @@ import torch
 from torch import nn
 
 from ._module import Dropout, RobustInput
+from ._tabular_module import TabularInput
 
 USER_NETWORK = "sk_mlp.module_param"
 
@@ -83,11 +93,32 @@ def _layers() -> dict[str, _Layer]:
         },
         nn.LayerNorm,
     )
+    layers["torch.nn.Embedding"] = _Layer(
+        nn.Embedding,
+        _attributes(
+            "num_embeddings",
+            "embedding_dim",
+            "padding_idx",
+            "max_norm",
+            "norm_type",
+            "scale_grad_by_freq",
+            "sparse",
+        ),
+        nn.Embedding,
+    )
+    layers["torch.nn.ModuleList"] = _Layer(nn.ModuleList, lambda _: {}, nn.ModuleList, True)
     layers["sk_mlp.Dropout"] = _Layer(Dropout, _attributes("p", "inplace"), Dropout)
     layers["sk_mlp.RobustInput"] = _Layer(
         RobustInput,
         lambda layer: {"n_features": layer.shift.shape[0], "clip": layer.clip},
         _robust_input,
+    )
+    # Its numeric layer and its embeddings are children, saved as layers.
+    layers["sk_mlp.TabularInput"] = _Layer(
+        TabularInput,
+        _attributes("n_numeric", "cardinalities", "one_hot", "missing_slot", "embedding_dims"),
+        TabularInput,
+        container=True,
     )
     return layers
 
@@ -95,7 +126,7 @@ def _layers() -> dict[str, _Layer]:
 _LAYERS = _layers()
 _LAYER_NAMES = {layer.cls: name for name, layer in _LAYERS.items()}
 # Layers sk_mlp puts in front of a ``module=`` network (see user_network_path).
-_INPUT_LAYERS = (RobustInput,)
+_INPUT_LAYERS = (RobustInput, TabularInput)
 
 
 def user_network_path(network: nn.Module) -> tuple[str, ...]:
@@ -115,10 +146,23 @@ def user_network_path(network: nn.Module) -> tuple[str, ...]:
     return path
 
 
+def user_network_inputs(network: nn.Module, n_features_in: int) -> int:
+    """The width of the input of the ``module=`` network inside ``network``:
+    the features, or what a :class:`TabularInput` in front of it makes of them."""
+    n_inputs = n_features_in
+    for step in user_network_path(network):
+        for layer in list(network)[: int(step)]:
+            if isinstance(layer, TabularInput):
+                n_inputs = layer.n_outputs
+        network = network[int(step)]
+    return int(n_inputs)
+
+
 def user_network_args(estimator) -> dict:
     """The arguments sk_mlp called ``module=`` with when it built the network."""
     n_outputs = estimator._loss_function().n_outputs(estimator.n_outputs_)
-    return {"n_features": int(estimator.n_features_in_), "n_outputs": int(n_outputs)}
+    n_features = user_network_inputs(estimator.module_, estimator.n_features_in_)
+    return {"n_features": n_features, "n_outputs": int(n_outputs)}
 
 
 # -------------------------------------------------------------------- encoding
@@ -173,15 +217,16 @@ def _public_state(layer: nn.Module) -> dict:
 
 
 def _check_rebuilds(layer: nn.Module, spec: _Layer, args: dict, path: str) -> None:
-    """Raise if ``spec.build(**args)`` would not recreate ``layer`` with its weights."""
+    """Raise if ``spec.build(**args)`` would not recreate ``layer`` with its weights
+    (a container: with its children, which are checked on their own)."""
     if layer._forward_hooks or layer._forward_pre_hooks or layer._non_persistent_buffers_set:
         raise TypeError(
             f"Cannot save {path}: layers with hooks or non-persistent buffers are not supported."
         )
-    if spec.container:
-        return
     with torch.device("meta"):
         rebuilt = spec.build(**args)
+    if spec.container:
+        _adopt(rebuilt, list(layer.named_children()))
     original, copy = _public_state(layer), _public_state(rebuilt)
     if original != copy:
         differ = [key for key in original if original[key] != copy[key]]
@@ -232,12 +277,29 @@ def _decode_layer(decoder, node, path: str) -> nn.Module:
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path}: cannot build {name} from {args}: {exc}") from exc
     if spec.container:
+        children = []
         for child in node["children"] if type(node["children"]) is list else [None]:
             if type(child) is not list or len(child) != 2 or type(child[0]) is not str:
                 raise ValueError(f"{path}: malformed children of {name}.")
-            layer.add_module(child[0], _decode_layer(decoder, child[1], f"{path}.{child[0]}"))
+            children.append((child[0], _decode_layer(decoder, child[1], f"{path}.{child[0]}")))
+        try:
+            _adopt(layer, children)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: malformed children of {name}: {exc}") from exc
     layer.training = node["training"]
     return layer
+
+
+def _adopt(layer: nn.Module, children: list[tuple[str, nn.Module]]) -> None:
+    """Make ``children`` the children of a container built from its arguments,
+    in their order: they replace the children its constructor made, and may
+    fill an optional slot it left ``None``."""
+    for name, _ in list(layer.named_children()):
+        delattr(layer, name)
+    for name, child in children:
+        if name in vars(layer) and vars(layer)[name] is None:
+            delattr(layer, name)
+        layer.add_module(name, child)
 
 
 def _build_user_network(decoder, node, path: str) -> nn.Module:
@@ -251,7 +313,11 @@ def _build_user_network(decoder, node, path: str) -> nn.Module:
             "This model was fitted with module=; its network is saved as weights "
             "only. Pass the same callable: sk_mlp.load(path, module=<callable>)."
         )
-    network = decoder.module_factory(args["n_features"], args["n_outputs"])
+    if isinstance(decoder.module_factory, nn.Module):
+        # The parameter was a module: the estimator fitted a copy of it.
+        network = copy.deepcopy(decoder.module_factory).cpu()
+    else:
+        network = decoder.module_factory(args["n_features"], args["n_outputs"])
     if not isinstance(network, nn.Module):
         raise TypeError(f"module must return a torch.nn.Module, got {type(network).__name__}.")
     network.train(node["training"] is True)

@@ -128,13 +128,18 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
                 "values; use loss='squared_error' or shift y."
             )
         loc, scale = to_host(self._y_loc), to_host(self._y_scale)
-        return ((y - loc) / scale).astype(np.float32)
+        # Two divisions rather than (y - loc) / scale: the difference of two
+        # values near float64's limit could overflow.
+        return (y / scale - loc / scale).astype(np.float32)
 
     def _fit_target_scaling(self, y, sample_weight):
         # Divided by its largest magnitude, y's moments stay finite (no
         # overflow near float64's range) and keep their precision at any
         # scale (no underflow for y of order 1e-12).
-        magnitude = np.max(np.abs(y), axis=0)
+        # Rows of weight zero count nowhere (their y could be anything).
+        weighted = sample_weight > 0
+        y, sample_weight = y[weighted], sample_weight[weighted]
+        magnitude = np.max(np.abs(y), axis=0, initial=0.0)
         magnitude = np.where(magnitude > 0, magnitude, 1.0)
         unit_y = y / magnitude
         unit_mean = np.average(unit_y, axis=0, weights=sample_weight)

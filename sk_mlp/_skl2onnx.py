@@ -3,6 +3,11 @@ estimator convert with ``skl2onnx.to_onnx`` in one call.
 
 The converter builds the same graph as :func:`sk_mlp.to_onnx` and copies its
 nodes into skl2onnx's container, renaming every tensor into skl2onnx's scope.
+The estimator's inputs (several for a DataFrame: one per column) are joined
+into one float matrix, which the graph takes: missing values (NaN) are filled
+in as ``predict`` fills them, and categorical features map to codes if their
+categories are numbers (a string column is encoded before the estimator in
+such a pipeline).
 """
 
 from __future__ import annotations
@@ -30,26 +35,64 @@ def _import_skl2onnx():
 
 
 def _input_dtype(operator):
-    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+    """float64 if an input is a double tensor, else float32; the inputs (the
+    columns of a DataFrame, for example) are joined into one matrix."""
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType, Int64TensorType
 
-    kind = type(operator.inputs[0].type)
-    if kind not in (FloatTensorType, DoubleTensorType):
+    kinds = {type(variable.type) for variable in operator.inputs}
+    if not kinds <= {FloatTensorType, DoubleTensorType, Int64TensorType}:
         raise ValueError(
-            f"{type(operator.raw_operator).__name__} takes float or double tensors in "
-            f"ONNX, got {kind.__name__}."
+            f"{type(operator.raw_operator).__name__} takes numeric tensors in ONNX "
+            f"through skl2onnx, got {sorted(kind.__name__ for kind in kinds)}. A model "
+            "fitted on a DataFrame with string columns exports with "
+            "sk_mlp.to_onnx(estimator), which takes one input per column."
         )
-    return np.float64 if kind is DoubleTensorType else np.float32
+    return np.float64 if DoubleTensorType in kinds else np.float32
+
+
+def _features(scope, operator, container, dtype) -> str:
+    """The operator's inputs as one matrix of ``dtype``."""
+    onnx = import_onnx()
+    names = []
+    for variable in operator.inputs:
+        name = variable.full_name
+        if variable.type.to_onnx_type().tensor_type.elem_type != _elem_type(onnx, dtype):
+            cast = scope.get_unique_variable_name("cast")
+            container.add_node(
+                "Cast",
+                [name],
+                [cast],
+                name=scope.get_unique_operator_name("Cast"),
+                to=_elem_type(onnx, dtype),
+            )
+            name = cast
+        names.append(name)
+    if len(names) == 1:
+        return names[0]
+    joined = scope.get_unique_variable_name("features")
+    container.add_node(
+        "Concat", names, [joined], name=scope.get_unique_operator_name("Concat"), axis=1
+    )
+    return joined
+
+
+def _elem_type(onnx, dtype) -> int:
+    return onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
 
 
 def _shape_calculator(operator):
-    from skl2onnx.common.data_types import Int64TensorType, StringTensorType
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
 
     from ._classifier import TorchMLPClassifier
     from ._onnx import class_labels
 
     estimator = operator.raw_operator
-    float_type = type(operator.inputs[0].type)
-    _input_dtype(operator)
+    float_type = DoubleTensorType if _input_dtype(operator) == np.float64 else FloatTensorType
     n_rows = operator.inputs[0].get_first_dimension()
     if isinstance(estimator, TorchMLPClassifier):
         n_classes = len(estimator.classes_)
@@ -73,7 +116,7 @@ def _converter(scope, operator, container):
     opset = container.target_opset
     opset = opset.get("", opset.get("ai.onnx")) if isinstance(opset, dict) else opset
     g, outputs = estimator_graph(operator.raw_operator, dtype, opset, skl2onnx_layout=True)
-    names = {"X": operator.inputs[0].full_name}
+    names = {"X": _features(scope, operator, container, dtype)}
     for variable, (_, source, _, _) in zip(operator.outputs, outputs):
         names[source] = variable.full_name
 
@@ -123,6 +166,12 @@ def register_skl2onnx_converters():
     probability matrix); the regressor has an option ``return_std`` that adds
     a ``std`` output for ``loss='gaussian_nll'``. :func:`to_onnx` calls this
     itself. Calling it again does nothing more.
+
+    The estimator receives the pipeline's features as one float matrix: NaN
+    in it is a missing value, filled in as ``predict`` does, and categorical
+    features (``categorical_features``) need numeric categories; to export a
+    model fitted on a DataFrame with string categories, use :func:`to_onnx`
+    on the estimator itself, which takes one input per column.
 
     Examples
     --------

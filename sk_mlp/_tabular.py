@@ -42,6 +42,9 @@ _MAX_CODES = 2**24
 # docs/tabular.rst); past a thousand, a one-hot block would dominate the
 # network's input.
 MAX_ONEHOT_CATEGORIES = 1000
+# The medians that replace missing numbers are estimated on at most this many
+# rows (the robust input statistics use as many).
+_MEDIAN_ROWS = 30_000
 _NUMERIC, _CATEGORICAL = "numeric", "categorical"
 
 
@@ -209,8 +212,9 @@ class TabularEncoder(BaseEstimator):
         in fit (every column of an array is ``'numeric'``); checked at transform.
 
     medians_ : ndarray of shape (n_numeric_features,)
-        Median of each numeric feature in fit, which replaces its missing values
-        (0 for a feature with no observed value).
+        Median of each numeric feature in fit (estimated on at most 30,000
+        rows), which replaces its missing values (0 for a feature with no
+        observed value).
 
     numeric_missing_ : ndarray of shape (n_numeric_features,), dtype=bool
         Numeric features that had missing values in fit; each gets an indicator.
@@ -275,10 +279,8 @@ class TabularEncoder(BaseEstimator):
                 f"{X.dtypes.iloc[j]}) but categorical_features={self.categorical_features!r} "
                 "does not mark it categorical; mark it, or convert it to numbers."
             )
-        numeric = self._numeric_block(X, np.flatnonzero(~is_categorical))
-        missing = np.isnan(numeric)
-        with np.errstate(all="ignore"):
-            medians = np.nanmedian(np.where(missing.all(axis=0), 0.0, numeric), axis=0)
+        columns = np.flatnonzero(~is_categorical)
+        numeric_missing, medians = self._numeric_statistics(X, columns)
         categories, categorical_missing = [], []
         for j in np.flatnonzero(is_categorical):
             values, missing_values = self._present_values(X, j)
@@ -293,7 +295,7 @@ class TabularEncoder(BaseEstimator):
         self.kinds_ = kinds
         self.is_categorical_ = is_categorical
         self.medians_ = np.asarray(medians, dtype=np.float64).reshape(-1)
-        self.numeric_missing_ = missing.any(axis=0)
+        self.numeric_missing_ = numeric_missing
         self.categories_ = categories
         self.categorical_missing_ = np.asarray(categorical_missing, dtype=bool)
         return self
@@ -409,16 +411,47 @@ class TabularEncoder(BaseEstimator):
         """The dtype of each column must be of the kind (numeric or categorical)
         seen in fit: a number where a string was, or the reverse, is an error
         rather than a silent 'unknown category'."""
+        # Numbers may stand for a categorical feature whose categories are numbers.
+        numeric_categories = {
+            j
+            for j, categories in zip(np.flatnonzero(self.is_categorical_), self.categories_)
+            if all(isinstance(c, (bool, int, float)) for c in categories)
+        }
         changed = []
         for j, dtype in enumerate(X.dtypes):
             kind = _column_kind(dtype)
-            if kind != self.kinds_[j] and not (self.is_categorical_[j] and kind == _NUMERIC):
+            if kind != self.kinds_[j] and not (j in numeric_categories and kind == _NUMERIC):
                 changed.append(f"- {self._name(j)}: {self.kinds_[j]} in fit, now {dtype}\n")
         if changed:
             raise ValueError(
                 "The dtypes of the features should match those that were passed "
                 "during fit.\n" + "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
             )
+
+    def _numeric_statistics(self, X, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Which numeric ``columns`` have missing values, and their medians.
+
+        The medians (the values that replace missing ones) are estimated on at
+        most ``_MEDIAN_ROWS`` rows, so that a large numeric array costs a few
+        temporaries of that size rather than copies of X.
+        """
+        if not is_data_frame(X) and X.dtype.kind == "f":
+            with np.errstate(all="ignore"):  # a sum is NaN where a column has one
+                missing = np.isnan(X.sum(axis=0))[columns]
+        else:
+            missing = None
+        sample = X
+        if len(X) > _MEDIAN_ROWS:
+            rows = np.sort(np.random.default_rng(0).choice(len(X), _MEDIAN_ROWS, replace=False))
+            sample = X.iloc[rows] if is_data_frame(X) else X[rows]
+        numeric = self._numeric_block(sample, columns)
+        gaps = np.isnan(numeric)
+        with np.errstate(all="ignore"):
+            medians = np.nanmedian(np.where(gaps.all(axis=0), 0.0, numeric), axis=0)
+        if missing is None:
+            block = numeric if sample is X else self._numeric_block(X, columns)
+            missing = np.isnan(block).any(axis=0)
+        return missing, medians
 
     def _present_values(self, X, j: int) -> tuple[np.ndarray, bool]:
         """The distinct non-missing values of column ``j``, and whether any is missing."""

@@ -41,6 +41,9 @@ class TabularInput(nn.Module):
         feature); by default :func:`~sk_mlp._tabular.default_embedding_dim`.
     numeric : nn.Module, optional
         Applied to the numeric block (for example :class:`~sk_mlp._module.RobustInput`).
+    generator : torch.Generator, optional
+        Draws the embeddings' initial vectors (torch's global generator if
+        ``None``).
     """
 
     def __init__(
@@ -51,11 +54,17 @@ class TabularInput(nn.Module):
         missing_slot: Sequence[bool],
         embedding_dims: Sequence[int] | None = None,
         numeric: nn.Module | None = None,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
-        self.n_numeric = n_numeric
+        # The constructor's arguments, as plain Python values, rebuild the
+        # layer (sk_mlp's safe file format) and describe it (ONNX export).
+        self.n_numeric = int(n_numeric)
+        self.cardinalities = [int(c) for c in cardinalities]
+        self.one_hot = [bool(h) for h in one_hot]
+        self.missing_slot = [bool(m) for m in missing_slot]
         self.numeric = numeric
-        cardinalities = [int(c) for c in cardinalities]
+        cardinalities = self.cardinalities
         hot = [j for j, h in enumerate(one_hot) if h]
         embedded = [j for j, h in enumerate(one_hot) if not h]
         self.register_buffer("hot_columns", torch.tensor(hot, dtype=torch.int64) + n_numeric)
@@ -77,9 +86,10 @@ class TabularInput(nn.Module):
         self.register_buffer("hot_bases", torch.tensor(bases, dtype=torch.int64))
         if embedding_dims is None:
             embedding_dims = [default_embedding_dim(cardinalities[j] - 1) for j in embedded]
+        self.embedding_dims = [int(d) for d in embedding_dims]
         self.embedded_columns = [n_numeric + j for j in embedded]
         self.embeddings = nn.ModuleList(
-            _embedding(cardinalities[j], dim) for j, dim in zip(embedded, embedding_dims)
+            _embedding(cardinalities[j], dim, generator) for j, dim in zip(embedded, embedding_dims)
         )
         self.n_outputs = n_numeric + width + sum(embedding_dims)
 
@@ -96,17 +106,20 @@ class TabularInput(nn.Module):
         return torch.cat(parts, dim=1)
 
 
-def _embedding(n_codes: int, dim: int) -> nn.Embedding:
+def _embedding(n_codes: int, dim: int, generator: torch.Generator | None) -> nn.Embedding:
     """Unit-variance vectors, like one-hot inputs and scaled numeric ones; row 0
-    (missing or unknown) starts at zero."""
-    embedding = nn.Embedding(n_codes, dim)
-    nn.init.normal_(embedding.weight)
+    (missing or unknown) starts at zero. Drawn from ``generator`` alone
+    (torch's own initialisation, from the global generator, is skipped)."""
+    embedding = torch.nn.utils.skip_init(nn.Embedding, n_codes, dim)
     with torch.no_grad():
+        nn.init.normal_(embedding.weight, generator=generator)
         embedding.weight[0].zero_()
     return embedding
 
 
-def build_tabular_input(encoder, X_encoded: np.ndarray, sample_weight=None, robust=True):
+def build_tabular_input(
+    encoder, X_encoded: np.ndarray, sample_weight=None, robust=True, generator=None
+):
     """A :class:`TabularInput` for a fitted :class:`~sk_mlp._tabular.TabularEncoder`.
 
     ``X_encoded`` is the encoder's output on the training rows; with ``robust``,
@@ -125,4 +138,5 @@ def build_tabular_input(encoder, X_encoded: np.ndarray, sample_weight=None, robu
         encoder.one_hot_,
         encoder.categorical_missing_,
         numeric=numeric,
+        generator=generator,
     )

@@ -46,3 +46,12 @@ def regression_data():
 def device(request):
     """``'cpu'``, plus ``'cuda:N'`` where CUDA is present."""
     return request.param
+
+
+@pytest.fixture
+def two_threads():
+    """torch on two threads for the test (the suite itself runs with one)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)

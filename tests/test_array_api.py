@@ -371,3 +371,12 @@ def test_cupy_arrays_stay_cupy():
         clf.fit(cupy.asarray(X), cupy.asarray(y))
         proba = clf.predict_proba(cupy.asarray(X))
     assert isinstance(proba, cupy.ndarray) and clf.device_.startswith("cuda")
+
+
+def test_nan_under_dispatch_says_how_to_have_it_imputed():
+    X = torch.zeros(20, 3, dtype=torch.float64)
+    X[0, 0] = float("nan")
+    y = torch.arange(20) % 2
+    with sklearn.config_context(array_api_dispatch=True):
+        with pytest.raises(ValueError, match="NumPy array or a pandas DataFrame"):
+            TorchMLPClassifier(max_iter=1).fit(X, y)

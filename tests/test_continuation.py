@@ -73,6 +73,7 @@ def test_warm_start_with_early_stopping_continues_curves_and_keeps_the_best_weig
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 4))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    y[rng.rand(300) < 0.15] ^= 1  # label noise: no epoch can reach a near-zero loss
     model = TorchMLPClassifier(
         early_stopping=True, warm_start=True, learning_rate_init=0.01, max_iter=50, random_state=0
     )
@@ -279,3 +280,87 @@ def test_n_layers_counts_the_layers_of_the_trained_network(data):
     assert model.n_layers_ == len(model.coefs_) + 1 == 3
     model.set_params(hidden_layer_sizes=(8, 8, 8)).fit(X, y)  # a new network: from scratch
     assert model.n_layers_ == len(model.coefs_) + 1 == 5
+
+
+def test_warm_start_from_lbfgs_to_adam_continues_and_adds_dropout(data):
+    # dropout='auto' is 0 for lbfgs and 0.1 for adam: the network gains
+    # dropout layers (they have no weights) and keeps its training.
+    X, y = data
+    model = TorchMLPRegressor((8,), solver="lbfgs", max_iter=5, warm_start=True, random_state=0)
+    model.fit(X, y)
+    weights = model.coefs_
+    model.set_params(solver="adam", max_iter=3).fit(X, y)
+    assert model.n_iter_ == 8 and len(model.loss_curve_) == 8
+    assert [m.p for m in model.module_.modules() if isinstance(m, torch.nn.Dropout)] == [0.1]
+    assert [c.shape for c in model.coefs_] == [c.shape for c in weights]
+
+
+def test_warm_starts_with_early_stopping_keep_the_first_validation_rows(data):
+    X, y = data
+    seen = []
+
+    def factory(n_features, n_outputs):
+        network = torch.nn.Sequential(torch.nn.Linear(n_features, n_outputs))
+
+        def record(layer, args):
+            if not layer.training and len(args[0]) > 2:
+                seen.append(frozenset(args[0][:, 0].tolist()))
+
+        network[0].register_forward_pre_hook(record)
+        return network
+
+    X = np.column_stack([np.arange(len(X), dtype=float), X])  # column 0: the row id
+    model = TorchMLPRegressor(
+        module=factory,
+        preprocessing=None,
+        early_stopping=True,
+        max_iter=2,
+        n_iter_no_change=10,
+        warm_start=True,
+        random_state=0,
+    )
+    model.fit(X, y)
+    first = seen[-1]
+    model.fit(X, y)
+    assert seen[-1] == first
+
+
+class _Wide(torch.nn.Sequential):
+    def __init__(self, width):  # for the data fixture's 3 features
+        super().__init__(torch.nn.Linear(3, width), torch.nn.ReLU(), torch.nn.Linear(width, 1))
+
+
+def _factory(width):
+    return lambda n_features, n_outputs: _Wide(width)
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [(_Wide(4), _Wide(16)), (_factory(4), _factory(16))],
+    ids=["instances", "closures"],
+)
+def test_a_replaced_module_of_the_same_kind_is_noticed(first, second, data):
+    X, y = data
+    model = TorchMLPRegressor(module=first, max_iter=2, warm_start=True, random_state=0)
+    model.fit(X, y)
+    with pytest.raises(ValueError, match="module"):
+        model.set_params(module=second).partial_fit(X, y)
+    model.fit(X, y)  # a warm start fits the new module from scratch
+    assert [c.shape[1] for c in model.coefs_] == [16, 1]
+
+
+def test_partial_fit_lowers_an_adaptive_learning_rate_across_calls(data):
+    # As scikit-learn's MLP: the no-improvement count carries over between calls.
+    X, y = data
+    model = TorchMLPRegressor(
+        (8,),
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=0.01,
+        tol=1e6,  # no epoch ever improves enough
+        n_iter_no_change=1,
+        random_state=0,
+    )
+    for _ in range(6):
+        model.partial_fit(X, y)
+    assert model._optimizer_state["param_groups"][0]["lr"] < 0.01

@@ -297,3 +297,15 @@ def test_unpreprocessed_x_beyond_float32_range_raises_or_predicts_at_predict(est
         _assert_clear_float32_range_error(str(exc))
     else:
         assert np.isfinite(outputs).all()
+
+
+@pytest.mark.parametrize("estimator_class", ESTIMATORS)
+def test_sparse_x_beyond_float32_range_raises(estimator_class):
+    X, y = _data(estimator_class)
+    X[0, 0] = 1e39
+    with pytest.raises(ValueError, match="float32"):
+        estimator_class(max_iter=2).fit(sp.csr_matrix(X), y)
+    fitted, X_ok, _ = _fitted(estimator_class)
+    X_ok[0, 0] = 1e39
+    with pytest.raises(ValueError, match="float32"):
+        fitted.predict(sp.csr_matrix(X_ok))

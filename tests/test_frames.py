@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 
@@ -137,9 +138,10 @@ def test_nan_in_a_numeric_array_is_imputed_with_an_indicator():
 def test_changing_categorical_features_refits_from_scratch():
     X, y = _frame()
     clf = _fit(TorchMLPClassifier(warm_start=True), X, y)
+    first_curve = list(clf.loss_curve_)
     clf.set_params(categorical_features=["colour", "grade", "flag"]).fit(X, y)
     np.testing.assert_array_equal(clf.is_categorical_, [False, True, True, True, False])
-    assert clf.n_iter_ <= clf.max_iter  # a new fit, not a continuation
+    assert clf.loss_curve_[: len(first_curve)] != first_curve  # a new fit, not a continuation
 
 
 def test_frame_model_pickles_and_clones():
@@ -147,7 +149,8 @@ def test_frame_model_pickles_and_clones():
     clf = _fit(TorchMLPClassifier(), X, y)
     restored = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
-    assert clone(clf).get_params() == clf.get_params()
+    fresh = clone(clf)
+    assert not hasattr(fresh, "_tabular") and not hasattr(fresh, "is_categorical_")
 
 
 def test_many_categories_get_an_embedding():
@@ -160,3 +163,44 @@ def test_many_categories_get_an_embedding():
     n_categories = len(np.unique(codes))
     assert n_categories > 1000
     assert len(embeddings) == 1 and embeddings[0].num_embeddings == n_categories + 1
+
+
+def test_numbers_where_strings_were_in_fit_are_an_error():
+    X, y = _frame()
+    clf = _fit(TorchMLPClassifier(), X, y)
+    wrong = X.copy()
+    wrong["colour"] = np.arange(len(X))
+    with pytest.raises(ValueError, match="'colour': categorical in fit"):
+        clf.predict(wrong)
+
+
+def test_numbers_may_stand_for_categories_that_were_numbers():
+    X, y = _frame()
+    X["level"] = pd.Categorical(np.arange(len(X)) % 3)
+    clf = _fit(TorchMLPClassifier(), X, y)
+    numbers = X.copy()
+    numbers["level"] = (np.arange(len(X)) % 3).astype(np.int64)
+    np.testing.assert_array_equal(clf.predict_proba(numbers), clf.predict_proba(X))
+
+
+def test_integer_arrays_and_frames_give_the_model_of_their_floats():
+    rng = np.random.RandomState(0)
+    X = rng.randint(-5000, 5000, size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    reference = _fit(TorchMLPClassifier(), X.astype(np.float64), y)
+    for same in (X, pd.DataFrame(X, columns=list("abc"))):
+        model = _fit(TorchMLPClassifier(), same, y)
+        np.testing.assert_array_equal(model.predict_proba(same), reference.predict_proba(X))
+
+
+def test_a_frame_of_sparse_columns_is_a_sparse_matrix_with_names():
+    rng = np.random.RandomState(0)
+    X = rng.binomial(1, 0.3, (120, 4)) * rng.rand(120, 4)
+    y = (X[:, 0] > 0.1).astype(int)
+    frame = pd.DataFrame.sparse.from_spmatrix(sp.csr_matrix(X), columns=list("abcd"))
+    from_frame = _fit(TorchMLPClassifier(), frame, y)
+    from_matrix = _fit(TorchMLPClassifier(), sp.csr_matrix(X), y)
+    assert list(from_frame.feature_names_in_) == list("abcd")
+    np.testing.assert_array_equal(
+        from_frame.predict_proba(frame), from_matrix.predict_proba(sp.csr_matrix(X))
+    )

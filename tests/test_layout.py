@@ -86,17 +86,11 @@ def test_csr_and_csc_input_give_the_same_model_and_predictions(estimator_class, 
     np.testing.assert_array_equal(_outputs(csr, sp.csc_matrix(X)), _outputs(csr, sp.csr_matrix(X)))
 
 
-@pytest.fixture
-def two_threads():
-    """torch on two threads for the test (tests/conftest.py sets one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 @ESTIMATOR_CLASSES
-def test_layouts_give_the_same_model_on_two_threads(estimator_class, two_threads):
+def test_layouts_give_the_same_model_on_two_threads(estimator_class, two_threads, monkeypatch):
+    # Small work runs on one thread by choice (sk_mlp/_threads.py): make every
+    # step worth two, so that two threads really compute.
+    monkeypatch.setattr("sk_mlp._threads._WORK_PER_THREAD", 1)
     assert torch.get_num_threads() == 2
     X, y = _problem(estimator_class)
     expected = _estimator(estimator_class).fit(X, y)

@@ -240,3 +240,33 @@ def test_fit_robust_input_quantiles_are_numpys_inverted_cdf():
     scale = (q3 - q1) / 1.3489795003921634
     np.testing.assert_allclose(1.0 / layer.inv_scale.numpy(), scale, rtol=1e-6)
     np.testing.assert_allclose(-layer.shift.numpy() * scale, center, rtol=1e-6)
+
+
+@pytest.mark.parametrize("layout", [sp.csr_matrix, sp.csc_matrix])
+def test_sparse_statistics_of_a_fully_stored_column_under_uneven_weights(layout):
+    # Every row stores the constant 5: no implicit zero may appear out of the
+    # rounding of a difference of weight sums.
+    rng = np.random.RandomState(0)
+    X = np.column_stack([np.full(40, 5.0), rng.lognormal(size=40)])
+    for seed in range(20):
+        weight = np.random.RandomState(seed).rand(40) + 0.1
+        dense, sparse = fit_robust_input(X, weight), fit_robust_input(layout(X), weight)
+        torch.testing.assert_close(sparse.inv_scale, dense.inv_scale, rtol=1e-6, atol=0.0)
+        assert sparse.inv_scale[0].item() == 1.0  # a constant column is left unscaled
+
+
+def test_sparse_and_dense_statistics_break_exact_ties_alike():
+    # A 0/1 feature whose zeros hold exactly half the weight (balanced class
+    # weights 10/6 and 10/14 on 3 and 7 rows): the median is a tie.
+    x = np.array([0.0] * 7 + [1.0] * 3)
+    weight = np.where(x == 1, 10 / 6, 10 / 14)
+    X = np.column_stack([x, np.arange(10.0)])
+    dense, sparse = fit_robust_input(X, weight), fit_robust_input(sp.csr_matrix(X), weight)
+    torch.testing.assert_close(sparse.shift, dense.shift, rtol=0.0, atol=0.0)
+    torch.testing.assert_close(sparse.inv_scale, dense.inv_scale, rtol=1e-6, atol=0.0)
+
+
+def test_dropout_close_to_one_still_draws_a_mask():
+    layer = Dropout(0.999995).train()
+    out = layer(torch.ones(4, 1000))
+    assert torch.isfinite(out).all()

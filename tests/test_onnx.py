@@ -295,3 +295,213 @@ def test_missing_onnx_names_the_pip_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(ImportError, match="pip install onnx"):
         to_onnx(reg)
+
+
+# ------------------------------------------------------------------ frames
+def _mixed_frame(n=1200, seed=0):
+    """Numbers with gaps, strings and a category with missing entries (one-hot
+    encoded), an identifier with 1050 categories (embedded), integer categories."""
+    rng = np.random.RandomState(seed)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=n),
+            "colour": rng.choice(np.array(["red", "green", "blue", None], dtype=object), n),
+            "grade": pd.Series(rng.choice(["a", "b", None], n), dtype="category"),
+            "id": [f"u{i}" for i in rng.permutation(n) % 1050],
+            "floor": rng.randint(0, 4, n),
+            "count": rng.poisson(3, n).astype(float),
+        }
+    )
+    frame.loc[rng.rand(n) < 0.2, "size"] = np.nan
+    return frame
+
+
+def _unseen_rows(frame):
+    """Rows with categories unseen in fit, missing ones, and gaps where fit had none."""
+    rows = frame.iloc[:6].copy()
+    rows["colour"] = ["purple", None, "red", np.nan, "", "blue"]
+    rows["grade"] = pd.Categorical(["c", None, "a", "b", "a", None])
+    rows["id"] = ["new", "u3", None, "u9999", "u1049", "u0"]
+    rows["floor"] = [7, -1, 0, 3, 2, 1]
+    rows["count"] = [np.nan, 1.0, np.nan, 0.5, 2.0, np.nan]
+    return rows
+
+
+def _frame_inputs(session, frame, dtype=np.float32):
+    """One (N, 1) array per graph input; a missing category as a value unseen
+    in fit ("nan" or "None" for strings, -1 for integers)."""
+    feeds = {}
+    for graph_input in session.get_inputs():
+        column = frame[[graph_input.name]]
+        if graph_input.type == "tensor(string)":
+            feeds[graph_input.name] = column.astype(str).to_numpy()
+        elif graph_input.type == "tensor(int64)":
+            feeds[graph_input.name] = column.fillna(-1).to_numpy(np.int64)
+        else:
+            feeds[graph_input.name] = column.to_numpy(dtype, na_value=np.nan)
+    return feeds
+
+
+def _frame_session(estimator, X_sample):
+    model = to_onnx(estimator, X_sample)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+FRAME_PARAMS = {
+    "plain": {},
+    "no-preprocessing-layernorm": {"preprocessing": None, "normalization": "layer"},
+    "module": {"module": small_network},
+    "traced-module": {"module": Residual},
+}
+
+
+@pytest.mark.parametrize("params", FRAME_PARAMS)
+def test_frame_classifier_graph_reproduces_predict_proba_from_raw_columns(params):
+    X = _mixed_frame()
+    y = (X.colour == "red").astype(int) + (X["size"].fillna(5) > 0.5)
+    y = np.array(["no", "yes", "maybe"])[y]
+    clf = TorchMLPClassifier(
+        (16,), max_iter=5, random_state=0, categorical_features=["colour", "grade", "id", "floor"]
+    )
+    clf = _fit(clf.set_params(**FRAME_PARAMS[params]), X, y)
+    session = _frame_session(clf, X[:2].astype({"size": np.float32, "count": np.float32}))
+    assert [(i.name, i.type, i.shape) for i in session.get_inputs()] == [
+        ("size", "tensor(float)", ["N", 1]),
+        ("colour", "tensor(string)", ["N", 1]),
+        ("grade", "tensor(string)", ["N", 1]),
+        ("id", "tensor(string)", ["N", 1]),
+        ("floor", "tensor(int64)", ["N", 1]),
+        ("count", "tensor(float)", ["N", 1]),
+    ]
+    for rows in (X, _unseen_rows(X)):
+        label, proba = session.run(None, _frame_inputs(session, rows))
+        expected = clf.predict_proba(rows)
+        assert_close(proba, expected)
+        assert_same_labels(label, clf.predict(rows), expected)
+
+
+def test_frame_regressor_graph_reproduces_mean_and_std_in_float64():
+    X = _mixed_frame()
+    y = (X.colour == "blue") * 3.0 + X["size"].fillna(-1).to_numpy() + X.floor
+    reg = _fit(TorchMLPRegressor((16,), loss="gaussian_nll", max_iter=5, random_state=0), X, y)
+    session = _frame_session(reg, X[:2])  # float64 numeric columns: a float64 graph
+    assert session.get_inputs()[0].type == "tensor(double)"
+    for rows in (X, _unseen_rows(X)):
+        mean, std = session.run(None, _frame_inputs(session, rows, np.float64))
+        expected_mean, expected_std = reg.predict(rows, return_std=True)
+        assert mean.dtype == np.float64
+        assert_close(mean, expected_mean)
+        assert_close(std, expected_std)
+
+
+@pytest.mark.parametrize("columns", [["c", "flag", "empty"], ["c"]])
+def test_frame_of_only_categories_booleans_and_an_empty_column_exports(columns):
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {
+            "c": rng.choice(["a", "b", "c"], 200),
+            "flag": rng.rand(200) < 0.5,
+            "empty": pd.Series([None] * 200, dtype=object),  # no category seen in fit
+        }
+    )[columns]
+    y = (X.c == "a") | X.get("flag", False)
+    clf = TorchMLPClassifier((8,), max_iter=20, random_state=0, categorical_features=columns)
+    clf = _fit(clf, X, y)
+    session = _frame_session(clf, None)
+    assert [i.type for i in session.get_inputs()] == [
+        {"c": "tensor(string)", "flag": "tensor(int64)", "empty": "tensor(string)"}[c]
+        for c in columns
+    ]
+    label, proba = session.run(None, _frame_inputs(session, X))
+    assert_close(proba, clf.predict_proba(X))
+    assert_same_labels(label, clf.predict(X), clf.predict_proba(X))
+
+
+def test_array_with_missing_values_keeps_one_input_and_fills_gaps_as_predict_does():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 4))
+    X[rng.rand(300) < 0.3, 1] = np.nan  # column 1 has gaps in fit; the others not
+    reg = _fit(TorchMLPRegressor((16,), max_iter=20, random_state=0), X, np.nan_to_num(X[:, 1]))
+    model = to_onnx(reg)
+    assert [i.name for i in model.graph.input] == ["X"]
+    test = X[:50].copy()
+    test[::3, 0] = np.nan  # a gap where fit saw none: the median, no indicator
+    assert_close(_run(model, X=test.astype(np.float32))[0], reg.predict(test))
+
+
+def test_array_with_categorical_indices_takes_one_input_per_column():
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(size=300), rng.choice([0.5, 1.0, 2.0], 300)])
+    clf = _fit(
+        TorchMLPClassifier((8,), max_iter=20, random_state=0, categorical_features=[1]),
+        X,
+        X[:, 1] > 0.7,
+    )
+    model = to_onnx(clf)
+    assert [i.name for i in model.graph.input] == ["x0", "x1"]
+    test = np.vstack([X[:20], [[0.1, 3.0], [np.nan, np.nan]]]).astype(np.float32)
+    label, proba = _run(model, x0=test[:, :1], x1=test[:, 1:])
+    assert_close(proba, clf.predict_proba(test))
+    assert_same_labels(label, clf.predict(test), clf.predict_proba(test))
+    # skl2onnx passes the estimator one matrix: numeric categories still map.
+    register_skl2onnx_converters()
+    options = {TorchMLPClassifier: {"zipmap": False}}
+    piped = skl2onnx.to_onnx(make_pipeline(clf), X[:1].astype(np.float32), options=options)
+    label, proba = _run(piped, X=test)
+    assert_close(proba, clf.predict_proba(test))
+
+
+def test_categories_mixing_strings_and_numbers_cannot_be_exported():
+    X = pd.DataFrame({"a": np.arange(40.0), "mixed": np.array(["x", 1, "y", 2] * 10, object)})
+    clf = _fit(TorchMLPClassifier((4,), max_iter=2, random_state=0), X, np.arange(40) % 2)
+    with pytest.raises(ValueError, match=r"'mixed' has categories of types \['int', 'str'\]"):
+        to_onnx(clf)
+
+
+def test_feature_named_like_an_output_is_refused():
+    X = pd.DataFrame({"label": ["a", "b"] * 20, "x": np.arange(40.0)})
+    clf = _fit(TorchMLPClassifier((4,), max_iter=2, random_state=0), X, np.arange(40) % 2)
+    with pytest.raises(ValueError, match="Feature 'label' has the name of an output"):
+        to_onnx(clf)
+
+
+def test_pipeline_passing_missing_values_converts_with_skl2onnx():
+    X = _features()
+    X[::4, 2] = np.nan
+    pipe = make_pipeline(StandardScaler(), TorchMLPRegressor((8,), max_iter=10, random_state=0))
+    pipe = _fit(pipe, X, np.nan_to_num(X[:, 2]) + X[:, 0])
+    register_skl2onnx_converters()
+    model = skl2onnx.to_onnx(pipe, X[:1].astype(np.float32))
+    (prediction,) = _run(model, X=X.astype(np.float32))
+    assert_close(prediction.ravel(), pipe.predict(X))
+
+
+def test_pipeline_on_a_frame_joins_its_columns_in_the_converter():
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    X["n"] = rng.randint(0, 5, 200)  # int64: skl2onnx makes it an int64 input
+    X.loc[::5, "a"] = np.nan
+    y = X["a"].fillna(1).to_numpy() + X.b + X.n
+    pipe = _fit(make_pipeline(TorchMLPRegressor((8,), max_iter=10, random_state=0)), X, y)
+    register_skl2onnx_converters()
+    model = skl2onnx.to_onnx(pipe, X[:1])
+    inputs = {name: X[[name]].to_numpy() for name in X.columns}
+    (prediction,) = _run(model, **inputs)
+    assert prediction.dtype == np.float64
+    assert_close(prediction.ravel(), pipe.predict(X))
+
+
+def test_skl2onnx_refuses_string_columns_naming_why():
+    X = pd.DataFrame({"colour": ["red", "blue"] * 20, "x": np.arange(40.0)})
+    clf = _fit(TorchMLPClassifier((4,), max_iter=2, random_state=0), X, np.arange(40) % 2)
+    register_skl2onnx_converters()
+    with pytest.raises(ValueError, match=r"StringTensorType.*sk_mlp.to_onnx\(estimator\)"):
+        skl2onnx.to_onnx(make_pipeline(clf), X[:1])
+
+
+def test_skl2onnx_refuses_string_categories_naming_why():
+    X = pd.DataFrame({"colour": ["red", "blue"] * 20, "x": np.arange(40.0)})
+    clf = _fit(TorchMLPClassifier((4,), max_iter=2, random_state=0), X, np.arange(40) % 2)
+    register_skl2onnx_converters()
+    with pytest.raises(ValueError, match="'colour' has string categories.*one float matrix"):
+        skl2onnx.to_onnx(make_pipeline(clf), X[["x"]][:1].to_numpy(np.float32))

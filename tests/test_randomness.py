@@ -213,3 +213,21 @@ def test_successive_partial_fit_calls_draw_fresh_dropout_masks():
     # the rate is too small to move the weights: only the masks change the loss
     first, second, third = model.loss_curve_
     assert first != second and second != third and first != third
+
+
+def test_embeddings_start_from_the_fits_own_generator():
+    import pandas as pd
+
+    rng = np.random.RandomState(0)
+    codes = rng.randint(0, 3000, 2000)  # over 1000 categories: an embedding
+    X = pd.DataFrame({"id": pd.Categorical(codes.astype(str)), "x": rng.normal(size=2000)})
+    y = (codes % 2).astype(int)
+    params = dict(max_iter=2, random_state=0)
+    torch.manual_seed(1)
+    before = torch.get_rng_state()
+    a = TorchMLPClassifier(**params).fit(X, y)
+    assert torch.equal(torch.get_rng_state(), before)  # nothing drawn from it
+    torch.manual_seed(2)
+    b = TorchMLPClassifier(**params).fit(X, y)
+    assert isinstance(a.module_[0].embeddings[0], nn.Embedding)
+    np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))

@@ -267,3 +267,27 @@ def test_no_hidden_layer_without_preprocessing_extrapolates_a_linear_target():
     x = rng.uniform(-1, 1, size=(50, 1))
     reg = _fit(_linear_regressor(solver="lbfgs", max_iter=100), x, 3 * x.ravel() + 1)
     np.testing.assert_allclose(reg.predict([[100.0], [-50.0]]), [301.0, -149.0], rtol=1e-4)
+
+
+def test_rows_of_weight_zero_do_not_enter_the_target_scaling():
+    # A huge target at weight zero must not make the others look constant.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ [1.0, -2.0, 0.5] * 1e-3
+    kept = TorchMLPRegressor((8,), max_iter=20, random_state=0).fit(X, y)
+    X_extra, y_extra = np.vstack([X, X[:1]]), np.append(y, 1e200)
+    weight = np.append(np.ones(200), 0.0)
+    with_row = TorchMLPRegressor((8,), max_iter=20, random_state=0)
+    with_row.fit(X_extra, y_extra, sample_weight=weight)
+    np.testing.assert_allclose(with_row._y_scale, kept._y_scale, rtol=1e-12)
+    np.testing.assert_allclose(with_row.predict(X), kept.predict(X), rtol=1e-5, atol=1e-9)
+
+
+def test_targets_near_the_float64_limit_of_both_signs_fit():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 2))
+    y = np.where(X[:, 0] > 0, 1.5e308, -1.0e308) * rng.uniform(0.5, 1.0, 200)
+    reg = TorchMLPRegressor((8,), max_iter=20, random_state=0).fit(X, y)
+    assert np.all(np.isfinite(reg.predict(X)))
+    scaled = TorchMLPRegressor((8,), max_iter=20, random_state=0).fit(X, y / 1e300)
+    np.testing.assert_allclose(reg.loss_curve_, scaled.loss_curve_, rtol=1e-5)

@@ -153,6 +153,10 @@ def test_names_not_on_the_allow_lists_are_refused(saved, monkeypatch, edit, mess
             ),
             "saved weights do not fit the network",
         ),
+        (
+            lambda h: _attributes(h)["module_"]["tree"]["children"][0].__setitem__(0, "training"),
+            r"malformed children of torch.nn.Sequential: .*'training' already exists",
+        ),
     ],
     ids=[
         "future-version",
@@ -166,6 +170,7 @@ def test_names_not_on_the_allow_lists_are_refused(saved, monkeypatch, edit, mess
         "shape",
         "extra-tensor",
         "weights",
+        "child-name",
     ],
 )
 def test_malformed_headers_are_refused_with_a_clear_error(saved, edit, message):

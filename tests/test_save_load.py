@@ -6,6 +6,7 @@ import types
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -149,6 +150,82 @@ def test_regressor_loads_identical_and_continues_training_identically(name, n_ou
     np.testing.assert_array_equal(restored.predict(X), reg.predict(X))
 
 
+def _mixed_frame(n=1200, seed=0):
+    """Numbers with gaps, strings and a category with missing entries (one-hot
+    encoded), an identifier with 1050 categories (embedded), nullable integers."""
+    rng = np.random.RandomState(seed)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=n),
+            "colour": rng.choice(np.array(["red", "green", "blue", None], dtype=object), n),
+            "grade": pd.Series(rng.choice(["a", "b", None], n), dtype="category"),
+            "id": [f"u{i}" for i in rng.permutation(n) % 1050],
+            "count": pd.Series(rng.poisson(3, n)).astype("Int64"),
+        }
+    )
+    frame.loc[rng.rand(n) < 0.2, "size"] = np.nan
+    frame.loc[rng.rand(n) < 0.1, "count"] = pd.NA
+    return frame
+
+
+def _unseen_rows(frame):
+    """Rows with categories unseen in fit and gaps where fit had none."""
+    rows = frame.iloc[:4].copy()
+    rows["colour"] = ["purple", None, "red", np.nan]
+    rows["grade"] = pd.Categorical(["c", None, "a", "b"])
+    rows["id"] = ["new", "u3", None, "u9999"]
+    rows["size"] = [np.nan, 1.0, np.nan, 0.5]
+    return rows
+
+
+FRAME_MODELS = {
+    "classifier": (TorchMLPClassifier, {}),
+    "classifier-module": (TorchMLPClassifier, {"module": small_network}),
+    "classifier-no-preprocessing-sgd": (
+        TorchMLPClassifier,
+        {"preprocessing": None, "solver": "sgd"},
+    ),
+    "regressor-gaussian-nll": (TorchMLPRegressor, {"loss": "gaussian_nll"}),
+    "regressor-module": (TorchMLPRegressor, {"module": small_network}),
+}
+
+
+@pytest.mark.parametrize("name", FRAME_MODELS)
+def test_frame_model_loads_identical_and_continues_training_identically(name, tmp_path):
+    cls, params = FRAME_MODELS[name]
+    X = _mixed_frame()
+    y = ((X.colour == "red") ^ (X["size"].fillna(5) > 0.5)).astype(int).to_numpy()
+    if cls is TorchMLPRegressor:
+        y = y * 2.0 + X["count"].fillna(0).to_numpy(dtype=float)
+    model = _fit(cls((8,), max_iter=3, random_state=0, **params), X, y)
+    assert any(isinstance(m, torch.nn.Embedding) for m in model.module_.modules())
+    restored = _round_trip(model, tmp_path, module=params.get("module"))
+    assert_same_value(vars(restored), vars(model))
+    method = "predict_proba" if cls is TorchMLPClassifier else "predict"
+    for rows in (X, _unseen_rows(X)):
+        expected = getattr(model, method)(rows)
+        assert np.isfinite(expected).all()
+        np.testing.assert_array_equal(getattr(restored, method)(rows), expected)
+    _continue(model, X, y)
+    _continue(restored, X, y)
+    np.testing.assert_array_equal(getattr(restored, method)(X), getattr(model, method)(X))
+    assert restored.loss_curve_ == model.loss_curve_
+
+
+def test_array_with_missing_values_round_trips(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 4))
+    X[rng.rand(*X.shape) < 0.1] = np.nan
+    y = np.nan_to_num(X[:, 0]) + rng.normal(size=150)
+    reg = _fit(TorchMLPRegressor((8,), max_iter=5, random_state=0), X, y)
+    restored = _round_trip(reg, tmp_path)
+    assert_same_value(vars(restored), vars(reg))
+    np.testing.assert_array_equal(restored.predict(X), reg.predict(X))
+    reg.partial_fit(X, y)
+    restored.partial_fit(X, y)
+    np.testing.assert_array_equal(restored.predict(X), reg.predict(X))
+
+
 def test_sparse_trained_model_round_trips(tmp_path):
     rng = np.random.RandomState(0)
     X = sp.random(150, 10, density=0.3, format="csr", random_state=0)
@@ -236,6 +313,18 @@ def test_module_model_needs_the_callable_to_load(binary_data, tmp_path):
     with pytest.raises(ValueError, match="do not fit the network"):
         load(path, module=wrong_network)
     restored = load(path, module=lambda n_in, n_out: small_network(n_in, n_out))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+
+
+def test_model_fitted_with_a_module_instance_loads_with_that_module(binary_data, tmp_path):
+    X, y = binary_data
+    network = small_network(X.shape[1], 1)
+    clf = _fit(TorchMLPClassifier(module=network, max_iter=2, random_state=0), X, y)
+    restored = _round_trip(clf, tmp_path, module=network)
+    assert restored.module is network
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    _continue(clf, X, y)
+    _continue(restored, X, y)
     np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
 
 
@@ -364,17 +453,86 @@ def test_pickles_without_a_version_record_load_quietly():
 
 
 # ---------------------------------------------------------------- stability
-def test_file_written_by_version_one_still_loads_and_predicts(request):
-    data = request.path.parent / "data"
-    expected = json.loads((data / "saved_models_expected.json").read_text())
-    X = np.array(expected["X"])
+def _load_fixture(data, name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", InconsistentVersionWarning)
-        clf = load(data / "classifier_v1.safetensors")
-        reg = load(data / "regressor_v1.safetensors")
+        return load(data / name)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_files_of_each_format_version_still_load_and_predict(request, version):
+    data = request.path.parent / "data"
+    expected = json.loads((data / f"saved_models_expected_v{version}.json").read_text())
+    X = np.array(expected["X"])
+    clf = _load_fixture(data, f"classifier_v{version}.safetensors")
+    reg = _load_fixture(data, f"regressor_v{version}.safetensors")
     assert clf.classes_.tolist() == expected["classes"]
     assert clf.predict(X).tolist() == expected["labels"]
     np.testing.assert_allclose(clf.predict_proba(X), expected["proba"], rtol=1e-5, atol=1e-7)
     mean, std = reg.predict(X, return_std=True)
     np.testing.assert_allclose(mean, expected["mean"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(std, expected["std"], rtol=1e-5, atol=1e-6)
+    if version >= 2:
+        # The dtypes of the fit (tests/data/make_saved_models.py, as_frame).
+        frame = pd.DataFrame(expected["frame"]).astype(
+            {"size": "float64", "colour": "object", "grade": "category"}
+        )
+        frame_clf = _load_fixture(data, f"frame_classifier_v{version}.safetensors")
+        assert frame_clf.predict(frame).tolist() == expected["frame_labels"]
+        np.testing.assert_allclose(
+            frame_clf.predict_proba(frame), expected["frame_proba"], rtol=1e-5, atol=1e-7
+        )
+    # Models of every version continue training.
+    clf.partial_fit(X, clf.predict(X))
+    reg.set_params(warm_start=True, max_iter=2)
+    _fit(reg, X, mean)
+    assert clf.n_iter_ == reg.n_iter_ - 1 == 31
+
+
+def test_model_from_before_the_frame_stage_fills_gaps_with_its_input_centre(request):
+    data = request.path.parent / "data"
+    X = np.array(json.loads((data / "saved_models_expected_v1.json").read_text())["X"])
+    clf = _load_fixture(data, "classifier_v1.safetensors")
+    scaling = clf.module_[0]
+    centre = (-scaling.shift.double() / scaling.inv_scale.double()).numpy()
+    gaps = X.copy()
+    gaps[[0, 2], [1, 0]] = np.nan
+    filled = np.where(np.isnan(gaps), centre, gaps)
+    np.testing.assert_array_equal(clf.predict_proba(gaps), clf.predict_proba(filled))
+
+
+# Fitted state sk_mlp has added since the first format version.
+_ADDED_SINCE_V1 = (
+    "_tabular",
+    "is_categorical_",
+    "_fitted_architecture",
+    "_random_seed",
+    "_n_calls",
+    "categorical_features",
+    "precision",
+)
+
+
+@pytest.mark.parametrize("preprocessing", ["robust", None])
+def test_old_pickles_load_with_the_state_added_since(binary_data, preprocessing):
+    X, y = binary_data
+    clf = _fit(
+        TorchMLPClassifier((4,), max_iter=2, random_state=0, preprocessing=preprocessing), X, y
+    )
+    state = clf.__getstate__()
+    for name in _ADDED_SINCE_V1:
+        del state[name]
+    old = TorchMLPClassifier.__new__(TorchMLPClassifier)
+    old.__setstate__(state)
+    assert old.get_params() == clf.get_params()
+    assert old._fitted_architecture == clf._fitted_architecture
+    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
+    gaps = X.copy()
+    gaps[0, 0] = np.nan
+    if preprocessing is None:  # nothing to fill a gap with: refused, as before
+        with pytest.raises(ValueError, match="contains NaN"):
+            old.predict(gaps)
+    else:
+        assert np.isfinite(old.predict_proba(gaps)).all()
+    old.partial_fit(X, y)
+    assert old.n_iter_ == clf.n_iter_ + 1

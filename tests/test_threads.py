@@ -15,15 +15,6 @@ from sk_mlp._threads import threads_for, work_per_row
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-@pytest.fixture
-def two_threads():
-    """The caller runs torch with two threads (the suite itself runs with one)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 class Probe(nn.Module):
     """Records the thread count of each forward pass in training mode
     (``seen``) and in eval mode (``seen_eval``)."""

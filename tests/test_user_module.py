@@ -119,3 +119,23 @@ def test_a_module_whose_output_width_does_not_fit_the_classes_raises_before_trai
     assert "2" in message and "4" in message  # what the module gives, what is needed
     assert optimizer_steps == []
     assert not hasattr(clf, "classes_")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"solver": "lbfgs"}, {"solver": "adam", "shuffle": False}],
+    ids=["lbfgs-chunks", "unshuffled-batches"],
+)
+def test_a_module_that_writes_its_input_never_writes_the_callers_array(params):
+    def factory(n_features, n_outputs):
+        return torch.nn.Sequential(
+            torch.nn.ReLU(inplace=True), torch.nn.Linear(n_features, n_outputs)
+        )
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3)).astype(np.float32)
+    before = X.copy()
+    model = TorchMLPRegressor(module=factory, preprocessing=None, max_iter=2, **params)
+    model.fit(X, rng.normal(size=60))
+    model.predict(X)
+    np.testing.assert_array_equal(X, before)

@@ -14,6 +14,7 @@ ORDER = [
     "plot_regression_uncertainty.py",
     "plot_grid_search.py",
     "plot_column_transformer.py",
+    "plot_raw_frames.py",
     "plot_device.py",
     "plot_dask_search.py",
     "plot_compare_sklearn.py",
