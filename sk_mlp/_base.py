@@ -420,6 +420,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                     "values, which a sparse matrix cannot hold; pass the same columns, "
                     "dense (for example as a DataFrame), as in fit."
                 )
+            if X.format not in ("csr", "csc"):  # DOK, LIL, COO, ... as check_array will
+                X = X.tocsr()
             check_float32_range(X)
             return X
         if reset:

@@ -355,7 +355,9 @@ def fitted_state_defaults(estimator) -> None:
     - ``_fitted_architecture``: the architecture of its parameters, so that a
       warm start or ``partial_fit`` continues the model;
     - ``_random_seed`` and ``_n_calls``: the seed stream a fit with its
-      ``random_state`` starts, after one call.
+      ``random_state`` starts, after one call;
+    - ``_no_improvement_count``: 0, so that ``partial_fit`` judges improvement
+      afresh, as it then did.
     """
     state = vars(estimator)
     if "module_" not in state:  # not fitted: nothing to fill in
@@ -369,6 +371,7 @@ def fitted_state_defaults(estimator) -> None:
         random_state = check_random_state(estimator.random_state)
         state["_random_seed"] = int(random_state.randint(np.iinfo(np.int32).max))
         state["_n_calls"] = 1
+    state.setdefault("_no_improvement_count", 0)
 
 
 def _numeric_frame_stage(estimator) -> TabularEncoder | None:
