@@ -103,6 +103,12 @@ VARIANTS = {
     "periodic": {"numeric_embedding": "periodic"},
     "warmup_cosine": {"learning_rate": "warmup_cosine"},
     "single": {"n_ensemble": 1},
+    "alpha_1e-3": {"alpha": 1e-3},
+    "alpha_1e-2": {"alpha": 1e-2},
+    "dropout_0": {"dropout": 0.0},
+    "dropout_0.2": {"dropout": 0.2},
+    "dropout_0.3": {"dropout": 0.3},
+    "batch_64": {"batch_size": 64},
 }
 CLASSIFIER_ONLY = {"label_smoothing", "class_weight"}
 
