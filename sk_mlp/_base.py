@@ -1,10 +1,11 @@
 """The estimator base both TorchMLPClassifier and TorchMLPRegressor share.
 
-It owns the scikit-learn boundary: parameter constraints, data validation,
-fit/partial_fit plumbing, early-stopping splits, prediction in chunks, the
-fitted attributes scikit-learn's MLP exposes, tags and pickling. Subclasses
-only say how targets are encoded, which loss applies and how outputs become
-predictions.
+It owns the scikit-learn boundary: parameter constraints, fit/partial_fit
+plumbing, early-stopping splits, the fitted attributes scikit-learn's MLP
+exposes, tags and pickling. It calls on :mod:`sk_mlp._inputs` to validate X,
+:mod:`sk_mlp._network` for the network a fit trains and
+:func:`sk_mlp._data.predict_rows` to predict. Subclasses only say how targets
+are encoded, which loss applies and how outputs become predictions.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import sys
-import threading
 import warnings
 from abc import ABCMeta, abstractmethod
 from numbers import Integral, Real
@@ -21,74 +20,36 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator, is_regressor
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._array_api import (
-    Output,
-    check_fit_space,
-    follow_inputs,
-    input_space,
-    moved,
-    to_host,
-    validate_fit,
-    validate_predict,
-)
-from ._checks import (
-    check_batch_statistics,
-    check_float32_range,
-    check_module_widths,
-    describe_features,
-    describe_module,
-    drop_zero_weight_rows,
-)
+from ._array_api import Output, check_fit_space, follow_inputs, input_space, moved, to_host
+from ._checks import check_batch_statistics, drop_zero_weight_rows
 from ._dask import is_dask_collection
-from ._data import TrainingData, chunk_rows, sparse_rows, split_input_layer
+from ._data import TrainingData, predict_rows
 from ._device import (
     check_precision,
-    float32_rows,
     is_available,
     make_generator,
     on_cpu,
     resolve_device,
-    seeded_global_rng,
     to_numpy,
     tree_to,
 )
-from ._layers import PiecewiseLinearEncoding
-from ._module import (
-    ACTIVATION_ALIASES,
-    ACTIVATIONS,
-    Dropout,
-    build_network,
-    fit_robust_input,
-    forward,
-    set_dropout,
-    weight_layers,
-)
-from ._persistence import (
-    check_versions,
-    fitted_state_defaults,
-    parameter_defaults,
-    record_versions,
-)
-from ._sklearn_private import (
-    Interval,
-    Options,
-    StrOptions,
-    _check_sample_weight,
-    _fit_context,
-)
+from ._inputs import check_fit_input, check_predict_input
+from ._module import ACTIVATIONS, weight_layers
+from ._network import architecture, check_numeric_embedding, initial_module, randomness
+from ._persistence import check_versions, fitted_state_defaults, parameter_defaults, record_versions
+from ._sklearn_private import Interval, Options, StrOptions, _fit_context
 from ._stream import fit_stream
-from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder, is_data_frame
-from ._tabular_module import build_tabular_input
-from ._threads import limit_threads, thread_scope, threads_for_step
+from ._threads import limit_threads, thread_scope
 from ._training import (
     History,
     TrainingParams,
+    convergence_message,
     make_gradients,
     make_optimizer,
     make_step,
@@ -96,39 +57,6 @@ from ._training import (
     run_epochs,
     run_lbfgs,
 )
-
-# Fewer rows than this are padded at prediction (see _forward).
-_MIN_GEMM_ROWS = 16
-# A user's module draws its random numbers (initial weights, torch's dropout)
-# from torch's global generators, which its fit seeds and restores: such fits
-# take turns.
-_GLOBAL_RNG_LOCK = threading.Lock()
-# The piecewise-linear encoding's quantiles are fitted on at most this many rows.
-_EMBEDDING_SUBSAMPLE = 30_000
-
-
-def _fixed_output(layer: torch.nn.Module | None, X) -> np.ndarray:
-    """``layer(X)`` as a float array (``X`` if there is no layer), on a
-    subsample of rows: what the fitted piecewise-linear encoding sees."""
-    if X is None:
-        raise ValueError(
-            "numeric_embedding='piecewise_linear' fits its bins on the data of the "
-            "first fit, which this fit does not hold in memory; use numeric_embedding=None."
-        )
-    if X.shape[0] > _EMBEDDING_SUBSAMPLE:
-        rows = np.sort(np.random.default_rng(0).choice(X.shape[0], _EMBEDDING_SUBSAMPLE, False))
-        X = X[torch.from_numpy(rows).to(X.device)] if isinstance(X, torch.Tensor) else X[rows]
-    X = X.detach().cpu().float() if isinstance(X, torch.Tensor) else torch.as_tensor(X).float()
-    if layer is None:
-        return X.numpy()
-    with torch.no_grad():
-        return layer(X).numpy()
-
-
-def _pandas_sparse_dtype() -> type:
-    """pandas' sparse column dtype, or a class nothing is an instance of."""
-    pd = sys.modules.get("pandas")
-    return getattr(pd, "SparseDtype", None) or type("NoSparseDtype", (), {})
 
 
 def _supports_partial_fit(estimator) -> bool:
@@ -350,24 +278,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         with self._unchanged_on_error():
             self._check_hidden_layer_sizes()
             first_pass = self._is_first_pass(incremental)
-            if (space := input_space(X)) is not None:  # array API dispatch: X stays put
-                X, y, sample_weight = validate_fit(
-                    self, space, X, y, sample_weight, reset=first_pass
-                )
-                if first_pass:
-                    self._tabular, self.is_categorical_ = None, None  # numeric arrays
-            else:
-                X, y = check_X_y(
-                    self._encode_X(X, reset=first_pass),
-                    y,
-                    accept_sparse=["csr", "csc"],
-                    dtype=(np.float64, np.float32),
-                    multi_output=True,
-                    y_numeric=is_regressor(self),
-                )
-                sample_weight = _check_sample_weight(
-                    sample_weight, X, dtype=np.float64, ensure_non_negative=True
-                )
+            space = input_space(X)  # array API dispatch when not None: X stays put
+            X, y, sample_weight = check_fit_input(
+                self, space, X, y, sample_weight, reset=first_pass
+            )
             y_train = self._encode_targets(y, sample_weight, first_pass=first_pass, classes=classes)
             sample_weight = self._class_sample_weight(y, sample_weight)
             X, y_train, sample_weight = drop_zero_weight_rows(X, y_train, sample_weight)
@@ -383,85 +297,12 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """Warn about an interrupted or unconverged fit; return the estimator."""
         if history.interrupted:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
-        elif message := self._convergence_message(history, incremental):
+        elif not incremental and (
+            message := convergence_message(history, self.solver, self.max_iter, self.max_fun)
+        ):
             # stacklevel: _report <- _fit <- fit <- _fit_context's wrapper <- caller
             warnings.warn(message, ConvergenceWarning, stacklevel=5)
         return self
-
-    def _encode_X(self, X, *, reset: bool):
-        """X as the network reads it; on the first pass (``reset``) also the
-        input's fitted attributes (``n_features_in_``, ``feature_names_in_``,
-        ``is_categorical_``).
-
-        Dense input goes through the frame stage
-        (:class:`~sk_mlp._tabular.TabularEncoder`, fitted on the first pass):
-        categorical columns become integer codes and missing values are
-        imputed, with indicators. A numeric array that needs neither comes back
-        as it is, so that large arrays are still read in place. Sparse input is
-        numeric and is used as it is.
-        """
-        sparse_frame = is_data_frame(X) and len(X.columns) > 0
-        sparse_frame = sparse_frame and all(
-            isinstance(dtype, _pandas_sparse_dtype()) for dtype in X.dtypes
-        )
-        if not (sp.issparse(X) or is_data_frame(X)):
-            # scikit-learn's own checks and messages for shapes and dtypes; NaN
-            # and strings (of categorical columns) stay for the frame stage.
-            X = check_array(X, dtype=None, ensure_all_finite=False)
-        validate_data(self, X, skip_check_array=True, reset=reset)
-        if sparse_frame:  # a frame of sparse columns is a sparse matrix with names
-            X = X.sparse.to_coo().tocsr()
-        if sp.issparse(X):
-            if reset:
-                self._tabular, self.is_categorical_ = None, None
-            elif self._tabular is not None and not self._tabular.is_identity_:
-                raise ValueError(
-                    "This model was fitted on data with categorical features or missing "
-                    "values, which a sparse matrix cannot hold; pass the same columns, "
-                    "dense (for example as a DataFrame), as in fit."
-                )
-            if X.format not in ("csr", "csc"):  # DOK, LIL, COO, ... as check_array will
-                X = X.tocsr()
-            check_float32_range(X)
-            return X
-        if reset:
-            self._tabular = TabularEncoder(
-                self.categorical_features, max_onehot_categories=MAX_ONEHOT_CATEGORIES
-            ).fit(X)
-            mask = self._tabular.is_categorical_
-            self.is_categorical_ = mask if mask.any() else None
-        elif self._tabular is None:  # fitted on sparse data
-            return X
-        if self._tabular.is_identity_:
-            # Numbers only: the float array of a numpy input, whatever the
-            # container or integer dtype, so that they all give one model.
-            X = check_array(X, dtype=(np.float64, np.float32), ensure_all_finite="allow-nan")
-        encoded = self._tabular.encode(X)
-        check_float32_range(encoded)
-        return encoded
-
-    def _architecture(self) -> dict:
-        """The parameters that decide the network's shape and outputs and the
-        target encoding: a model fitted with others cannot be continued."""
-        record = {
-            "loss": self._loss_kind(),
-            "preprocessing": self.preprocessing,
-            "categorical_features": describe_features(self.categorical_features),
-            "module": describe_module(self.module),
-        }
-        if self.module is None:
-            record["hidden_layer_sizes"] = list(self._hidden_layer_sizes)
-            record["activation"] = ACTIVATION_ALIASES.get(self.activation, self.activation)
-            record["normalization"] = self.normalization
-            # Recorded only when set, so that models fitted before these
-            # parameters existed still warm-start.
-            if self.n_ensemble != 1:
-                record["n_ensemble"] = int(self.n_ensemble)
-            if self.numeric_embedding is not None:
-                record["numeric_embedding"] = self.numeric_embedding
-            if self.feature_scaling:
-                record["feature_scaling"] = True
-        return record
 
     def _is_first_pass(self, incremental: bool) -> bool:
         """Whether this call fits from scratch: a fresh fit, a first call, or
@@ -469,7 +310,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         (``partial_fit`` refuses to continue across such a change)."""
         if not hasattr(self, "module_") or not (self.warm_start or incremental):
             return True
-        current, fitted = self._architecture(), self._fitted_architecture
+        current, fitted = architecture(self), self._fitted_architecture
         changed = [
             name for name in current.keys() | fitted.keys() if current.get(name) != fitted.get(name)
         ]
@@ -498,23 +339,6 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         init_seed, train_seed = (int(word >> 1) for word in sequence.generate_state(2))
         return init_seed, train_seed
 
-    def _convergence_message(self, history: History, incremental: bool) -> str | None:
-        """scikit-learn's ConvergenceWarning text when a budget ran out, else None."""
-        if history.converged or incremental:
-            return None
-        if self.solver == "lbfgs" and history.func_evals >= self.max_fun:
-            return (
-                f"lbfgs: Maximum number of function evaluations (max_fun={self.max_fun}) "
-                "reached and the optimization hasn't converged yet."
-            )
-        if history.n_iter - history.start_iter >= self.max_iter:
-            solver = "lbfgs" if self.solver == "lbfgs" else "Stochastic Optimizer"
-            return (
-                f"{solver}: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet."
-            )
-        return None
-
     def _check_hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
         sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
@@ -537,69 +361,6 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 stacklevel=2,
             )
         return min(self.batch_size, n_samples)
-
-    def _build_module(self, X, sample_weight, loss, seed: int) -> torch.nn.Module:
-        """A fresh network for the data seen on the first pass, on the CPU:
-        the fixed input layer (frame stage, robust scaling, piecewise-linear
-        encoding), then the trained network."""
-        n_outputs = loss.n_outputs(self.n_outputs_)
-        robust = self.preprocessing == "robust"
-        fixed, n_inputs = None, self.n_features_in_
-        if self._tabular is not None and not self._tabular.is_identity_:
-            fixed = build_tabular_input(
-                self._tabular, X, sample_weight, robust=robust, generator=make_generator(seed)
-            )
-            n_inputs = fixed.n_outputs
-        elif robust:
-            fixed = fit_robust_input(X, sample_weight)
-        if self.module is None:
-            n_numeric = self._n_numeric_inputs()
-            if self.numeric_embedding == "piecewise_linear" and n_numeric:
-                encoding = PiecewiseLinearEncoding.fit(_fixed_output(fixed, X), n_numeric)
-                fixed = encoding if fixed is None else torch.nn.Sequential(fixed, encoding)
-                n_inputs = encoding.n_outputs
-            network = build_network(
-                n_inputs,
-                n_outputs,
-                self._hidden_layer_sizes,
-                self.activation,
-                self._dropout_rate(),
-                self.normalization,
-                n_ensemble=self.n_ensemble,
-                feature_scaling=self.feature_scaling,
-                periodic_features=n_numeric if self.numeric_embedding == "periodic" else 0,
-                out_activation=loss.out_activation,
-                generator=make_generator(seed),
-            )
-        elif isinstance(self.module, torch.nn.Module):
-            # The user's instance stays untouched: every fit starts from a copy
-            # of the same initial weights.
-            network = copy.deepcopy(self.module).cpu()
-        else:
-            with _GLOBAL_RNG_LOCK, seeded_global_rng(seed, torch.device("cpu")):
-                network = self.module(n_inputs, n_outputs)
-            if not isinstance(network, torch.nn.Module):
-                raise TypeError(
-                    f"module must return a torch.nn.Module, got {type(network).__name__}."
-                )
-        if self.module is not None:
-            check_module_widths(network, self.module, n_inputs, n_outputs)
-        return network if fixed is None else torch.nn.Sequential(fixed, network)
-
-    def _n_numeric_inputs(self) -> int:
-        """How many leading columns of the network's input are numeric
-        features (the frame stage puts its missing indicators and categories
-        after them): those ``numeric_embedding`` encodes."""
-        if self._tabular is None or self._tabular.is_identity_:
-            return self.n_features_in_
-        return int((~self._tabular.is_categorical_).sum())
-
-    def _check_numeric_embedding(self, X) -> None:
-        if self.numeric_embedding is not None and self.module is None and sp.issparse(X):
-            raise ValueError(
-                f"numeric_embedding={self.numeric_embedding!r} needs dense X, but X is a "
-                "sparse matrix; pass X.toarray() or set numeric_embedding=None."
-            )
 
     def _validation_rows(self, y, seed):
         """Train and validation row indices for early stopping.
@@ -630,11 +391,11 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         device = resolve_device(self.device, like=X)  # 'auto' follows a tensor X
         check_precision(self.precision, device, self.solver)
         if first_pass:
-            self._check_numeric_embedding(X)
+            check_numeric_embedding(self, X)
         early_stopping = self.early_stopping and self.solver != "lbfgs"
         # Rebuilt on warm starts too: label_smoothing may have changed.
         loss = self._loss_function()
-        module = self._initial_module(X, sample_weight, loss, seed, first_pass)
+        module = initial_module(self, X, sample_weight, loss, seed, first_pass)
         generator = make_generator(train_seed, device)
         data, network = TrainingData.prepare(
             X,
@@ -657,14 +418,6 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         return self._run_training(
             module, network, loss, data, val_data, hand_written, train_seed, first_pass, incremental
         )
-
-    def _initial_module(self, X, sample_weight, loss, seed, first_pass) -> torch.nn.Module:
-        """A fresh network on the first pass, else a copy of the fitted one."""
-        if first_pass:
-            return self._build_module(X, sample_weight, loss, seed)
-        # The rate may have changed with the solver ('auto' is 0 for lbfgs):
-        # dropout layers have no parameters, so a network can gain them.
-        return set_dropout(copy.deepcopy(self.module_), self._dropout_rate(), self.module is None)
 
     def _run_training(
         self, module, network, loss, data, val_data, hand_written, seed, first_pass, incremental
@@ -704,7 +457,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             # A copy: the optimizer updates loaded state in place, and a failed
             # call must leave the fitted estimator's state untouched.
             optimizer.load_state_dict(copy.deepcopy(self._optimizer_state))
-        with self._randomness(network, generator, seed, device):
+        with randomness(network, generator, seed, device, self.module is not None):
             if self.solver == "lbfgs":
                 run_lbfgs(network, loss, optimizer, data, params, history)
             else:
@@ -722,24 +475,6 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                 )
         self._store_fit(module, optimizer, history, device, loss)
         return history
-
-    @contextlib.contextmanager
-    def _randomness(self, network, generator, seed, device):
-        """Training's random numbers come from ``generator``: sk_mlp's dropout
-        layers draw their masks from it. A user's module draws from torch's
-        global generators instead, seeded here and restored afterwards."""
-        dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
-        for layer in dropouts:
-            layer.generator = generator
-        try:
-            if self.module is None:
-                yield
-            else:
-                with _GLOBAL_RNG_LOCK, seeded_global_rng(seed, device):
-                    yield
-        finally:
-            for layer in dropouts:
-                del layer.generator  # back to the class default: no generator
 
     def _resume_history(self, early_stopping: bool, incremental: bool) -> History:
         """Continue the curves of a previous fit (warm start or partial_fit).
@@ -766,7 +501,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self.device_ = str(device)
         self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
         self._optimizer_solver = None if self.solver == "lbfgs" else self.solver
-        self._fitted_architecture = self._architecture()
+        self._fitted_architecture = architecture(self)
         self.n_iter_ = history.n_iter
         self.t_ = history.t
         self._no_improvement_count = history.no_improvement_count
@@ -796,48 +531,15 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _forward(self, X) -> torch.Tensor:
         """Validate X for prediction and return the raw network outputs."""
         check_is_fitted(self)
-        if (space := input_space(X)) is not None:  # array API dispatch: X stays put
-            X = validate_predict(self, space, X)
-        else:
-            X = check_array(
-                self._encode_X(X, reset=False),
-                accept_sparse=["csr", "csc"],
-                dtype=(np.float32, np.float64),
-            )
-        device = torch.device(self.device_)
-        module = self.module_.eval()
+        X = check_predict_input(self, X)
         # Sparse rows reach a network sk_mlp built as sparse products; a
         # user's module gets them densified, in chunks bounded in bytes.
-        architecture = self._fitted_architecture
-        user_module = architecture["module"] is not None
-        sparse = (
-            sp.issparse(X)
-            and not user_module
-            and architecture.get("numeric_embedding") is None
-        )
-        layer, network = split_input_layer(module)
-        step = chunk_rows(
-            X.shape[1], densify=sp.issparse(X) and not sparse, device=device, network=module
-        )
-        chunks = []
-        with torch.inference_mode(), threads_for_step(module, min(X.shape[0], step), device):
-            for start in range(0, X.shape[0], step):
-                chunk = X[start : start + step]
-                if sparse:
-                    chunks.append(forward(network, sparse_rows(chunk, layer, device)))
-                    continue
-                chunk = float32_rows(chunk.toarray() if sp.issparse(chunk) else chunk, device)
-                if user_module:  # it may write its input: never into the caller's array
-                    chunk = chunk.clone()
-                n_rows = len(chunk)
-                if n_rows < _MIN_GEMM_ROWS:
-                    # BLAS picks other kernels for very few rows, whose float32
-                    # rounding differs; padding makes a row's prediction the
-                    # same alone as in a batch.
-                    padding = chunk.new_zeros(_MIN_GEMM_ROWS - n_rows, chunk.shape[1])
-                    chunk = torch.cat([chunk, padding])
-                chunks.append(module(chunk)[:n_rows])
-        return torch.cat(chunks)
+        fitted = self._fitted_architecture
+        user_module = fitted["module"] is not None
+        sparse = sp.issparse(X) and not user_module and fitted.get("numeric_embedding") is None
+        device = torch.device(self.device_)
+        module = self.module_.eval()
+        return predict_rows(module, X, device, sparse=sparse, user_module=user_module)
 
     # ------------------------------------------------------------ fitted views
     @property

@@ -3,8 +3,9 @@
 One constructor, :meth:`TrainingData.prepare`, decides how validated arrays
 reach the network (a device tensor, the caller's own array read in place, or
 sparse rows), applies the fixed input layer once where that pays, and the
-object hands out batches; the loop never branches on these modes. Plain
-torch and scipy, no scikit-learn.
+object hands out batches; the loop never branches on these modes.
+:func:`predict_rows` is prediction's path through the same helpers: validated
+rows to raw outputs, in chunks. Plain torch and scipy, no scikit-learn.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ._device import on_cpu, shares_memory, sparse_to_tensor, to_tensor
+from ._device import float32_rows, on_cpu, shares_memory, sparse_to_tensor, to_tensor
 from ._layers import PiecewiseLinearEncoding
-from ._module import RobustInput, SparseRows, linear_layers
+from ._module import RobustInput, SparseRows, forward, linear_layers
 from ._tabular_module import TabularInput
+from ._threads import threads_for_step
 
 # Rows per forward pass outside training (prediction, validation, L-BFGS):
 # large enough to amortise per-call overhead, small enough that hidden
@@ -34,6 +36,8 @@ _DENSE_CHUNK_BYTES = 64 * 2**20
 # than copied, unless the float32 copy would be at most this large and saves
 # per-batch work (the robust input layer).
 COPY_LIMIT_BYTES = 64 * 2**20
+# Fewer rows than this are padded at prediction (see predict_rows).
+_MIN_GEMM_ROWS = 16
 
 
 def _is_fixed(layer: nn.Module) -> bool:
@@ -105,6 +109,42 @@ def chunk_rows(
     layers = [] if network is None else linear_layers(network)
     widest = max([n_features, *(layer.out_features for layer in layers)])
     return max(CHUNK_ROWS, _DEVICE_CHUNK_BYTES // (4 * widest))
+
+
+def predict_rows(
+    module: nn.Module, X, device: torch.device, *, sparse: bool, user_module: bool
+) -> torch.Tensor:
+    """Raw outputs of the fitted ``module`` for the validated rows ``X``,
+    in chunks.
+
+    With ``sparse``, the rows reach the network after the fixed input layer
+    as sparse products; other sparse X is densified chunk by chunk.
+    ``user_module`` says the network is the user's, which gets chunks of its
+    own.
+    """
+    layer, network = split_input_layer(module)
+    step = chunk_rows(
+        X.shape[1], densify=sp.issparse(X) and not sparse, device=device, network=module
+    )
+    chunks = []
+    with torch.inference_mode(), threads_for_step(module, min(X.shape[0], step), device):
+        for start in range(0, X.shape[0], step):
+            chunk = X[start : start + step]
+            if sparse:
+                chunks.append(forward(network, sparse_rows(chunk, layer, device)))
+                continue
+            chunk = float32_rows(chunk.toarray() if sp.issparse(chunk) else chunk, device)
+            if user_module:  # it may write its input: never into the caller's array
+                chunk = chunk.clone()
+            n_rows = len(chunk)
+            if n_rows < _MIN_GEMM_ROWS:
+                # BLAS picks other kernels for very few rows, whose float32
+                # rounding differs; padding makes a row's prediction the
+                # same alone as in a batch.
+                padding = chunk.new_zeros(_MIN_GEMM_ROWS - n_rows, chunk.shape[1])
+                chunk = torch.cat([chunk, padding])
+            chunks.append(module(chunk)[:n_rows])
+    return torch.cat(chunks)
 
 
 @dataclass

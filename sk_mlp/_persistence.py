@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from ._array_api import to_host
 from ._device import available_devices, resolve_device
 from ._module import RobustInput
+from ._network import architecture
 from ._persistence_codec import Decoder, Encoder, estimator_classes
 from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder
 
@@ -366,7 +367,7 @@ def fitted_state_defaults(estimator) -> None:
         state["_tabular"] = _numeric_frame_stage(estimator)
         state["is_categorical_"] = None
     if "_fitted_architecture" not in state:
-        state["_fitted_architecture"] = estimator._architecture()
+        state["_fitted_architecture"] = architecture(estimator)
     if "_random_seed" not in state:
         random_state = check_random_state(estimator.random_state)
         state["_random_seed"] = int(random_state.randint(np.iinfo(np.int32).max))

@@ -33,6 +33,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from ._blocks import BlockSpec, Rows, StreamStatistics, scan, training_rows, window_blocks
 from ._data import CHUNK_ROWS, TrainingData, split_input_layer
 from ._device import make_generator, resolve_device
+from ._network import initial_module
 from ._threads import thread_scope
 
 
@@ -336,7 +337,8 @@ def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, increment
     device = resolve_device(estimator.device)
     loss = estimator._loss_function() if first_pass else estimator._loss
     sample, plan.sample = plan.sample, None
-    module = estimator._initial_module(
+    module = initial_module(
+        estimator,
         None if sample is None else sample.X,
         None if sample is None else sample.w,
         loss,

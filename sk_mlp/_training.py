@@ -349,6 +349,25 @@ def report_stop(history: History, params: TrainingParams, bar) -> None:
     print(message)
 
 
+def convergence_message(history: History, solver: str, max_iter: int, max_fun: int) -> str | None:
+    """scikit-learn's ConvergenceWarning text when a budget (``max_iter``,
+    or ``max_fun`` for L-BFGS) ran out, else None."""
+    if history.converged:
+        return None
+    if solver == "lbfgs" and history.func_evals >= max_fun:
+        return (
+            f"lbfgs: Maximum number of function evaluations (max_fun={max_fun}) "
+            "reached and the optimization hasn't converged yet."
+        )
+    if history.n_iter - history.start_iter >= max_iter:
+        solver = "lbfgs" if solver == "lbfgs" else "Stochastic Optimizer"
+        return (
+            f"{solver}: Maximum iterations ({max_iter}) reached and the "
+            "optimization hasn't converged yet."
+        )
+    return None
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr

@@ -1,0 +1,196 @@
+"""The network an estimator trains: built for the first pass of a fit,
+copied from the fitted one after (:func:`initial_module`).
+
+:func:`build_module` reads the estimator's parameters and the data it was
+given: the fixed input layer (frame stage, robust scaling, piecewise-linear
+encoding) is fitted on that data, then comes the trained network, sk_mlp's
+own or the user's ``module=``. :func:`architecture` records the parameters
+that shape it, so that a warm start knows whether it may continue a fitted
+network. :func:`randomness` says where training's random numbers come from:
+a user's module draws from torch's global generators, which its fit seeds
+and restores, here and only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ._checks import check_module_widths, describe_features, describe_module
+from ._device import make_generator, seeded_global_rng
+from ._layers import PiecewiseLinearEncoding
+from ._module import ACTIVATION_ALIASES, Dropout, build_network, fit_robust_input, set_dropout
+from ._tabular_module import build_tabular_input
+
+# A user's module draws its random numbers (initial weights, torch's dropout)
+# from torch's global generators, which its fit seeds and restores: such fits
+# take turns.
+_GLOBAL_RNG_LOCK = threading.Lock()
+# The piecewise-linear encoding's quantiles are fitted on at most this many rows.
+_EMBEDDING_SUBSAMPLE = 30_000
+
+
+def architecture(estimator) -> dict:
+    """The parameters that decide the network's shape and outputs and the
+    target encoding: a model fitted with others cannot be continued."""
+    record = {
+        "loss": estimator._loss_kind(),
+        "preprocessing": estimator.preprocessing,
+        "categorical_features": describe_features(estimator.categorical_features),
+        "module": describe_module(estimator.module),
+    }
+    if estimator.module is None:
+        record["hidden_layer_sizes"] = list(estimator._hidden_layer_sizes)
+        record["activation"] = ACTIVATION_ALIASES.get(estimator.activation, estimator.activation)
+        record["normalization"] = estimator.normalization
+        # Recorded only when set, so that models fitted before these
+        # parameters existed still warm-start.
+        if estimator.n_ensemble != 1:
+            record["n_ensemble"] = int(estimator.n_ensemble)
+        if estimator.numeric_embedding is not None:
+            record["numeric_embedding"] = estimator.numeric_embedding
+        if estimator.feature_scaling:
+            record["feature_scaling"] = True
+    return record
+
+
+def check_numeric_embedding(estimator, X) -> None:
+    """Refuse sparse X where the numeric embeddings, fitted on dense data, apply."""
+    if estimator.numeric_embedding is not None and estimator.module is None and sp.issparse(X):
+        raise ValueError(
+            f"numeric_embedding={estimator.numeric_embedding!r} needs dense X, but X is a "
+            "sparse matrix; pass X.toarray() or set numeric_embedding=None."
+        )
+
+
+def initial_module(
+    estimator, X, sample_weight, loss, seed: int, first_pass: bool
+) -> torch.nn.Module:
+    """A fresh network on the first pass, else a copy of the fitted one."""
+    if first_pass:
+        return build_module(estimator, X, sample_weight, loss, seed)
+    # The rate may have changed with the solver ('auto' is 0 for lbfgs):
+    # dropout layers have no parameters, so a network can gain them.
+    return set_dropout(
+        copy.deepcopy(estimator.module_), estimator._dropout_rate(), estimator.module is None
+    )
+
+
+def build_module(estimator, X, sample_weight, loss, seed: int) -> torch.nn.Module:
+    """A fresh network for the data seen on the first pass, on the CPU:
+    the fixed input layer (frame stage, robust scaling, piecewise-linear
+    encoding), then the trained network."""
+    n_outputs = loss.n_outputs(estimator.n_outputs_)
+    fixed, n_inputs = _fixed_input(estimator, X, sample_weight, seed)
+    if estimator.module is not None:
+        network = _user_network(estimator.module, n_inputs, n_outputs, seed)
+        return network if fixed is None else torch.nn.Sequential(fixed, network)
+    n_numeric = _n_numeric_inputs(estimator)
+    if estimator.numeric_embedding == "piecewise_linear" and n_numeric:
+        encoding = PiecewiseLinearEncoding.fit(_fixed_output(fixed, X), n_numeric)
+        fixed = encoding if fixed is None else torch.nn.Sequential(fixed, encoding)
+        n_inputs = encoding.n_outputs
+    network = build_network(
+        n_inputs,
+        n_outputs,
+        estimator._hidden_layer_sizes,
+        estimator.activation,
+        estimator._dropout_rate(),
+        estimator.normalization,
+        n_ensemble=estimator.n_ensemble,
+        feature_scaling=estimator.feature_scaling,
+        periodic_features=n_numeric if estimator.numeric_embedding == "periodic" else 0,
+        out_activation=loss.out_activation,
+        generator=make_generator(seed),
+    )
+    return network if fixed is None else torch.nn.Sequential(fixed, network)
+
+
+def _fixed_input(estimator, X, sample_weight, seed: int) -> tuple[torch.nn.Module | None, int]:
+    """The fixed input layer the data asks for before any numeric embedding
+    (frame stage, robust scaling), or None, and the width of its output."""
+    robust = estimator.preprocessing == "robust"
+    tabular = estimator._tabular
+    if tabular is not None and not tabular.is_identity_:
+        fixed = build_tabular_input(
+            tabular, X, sample_weight, robust=robust, generator=make_generator(seed)
+        )
+        return fixed, fixed.n_outputs
+    if robust:
+        return fit_robust_input(X, sample_weight), estimator.n_features_in_
+    return None, estimator.n_features_in_
+
+
+def _user_network(module, n_inputs: int, n_outputs: int, seed: int) -> torch.nn.Module:
+    """The network of the user's ``module=``: a copy of an instance, or what
+    a factory returns, checked against the data's widths."""
+    if isinstance(module, torch.nn.Module):
+        # The user's instance stays untouched: every fit starts from a copy
+        # of the same initial weights.
+        network = copy.deepcopy(module).cpu()
+    else:
+        with _GLOBAL_RNG_LOCK, seeded_global_rng(seed, torch.device("cpu")):
+            network = module(n_inputs, n_outputs)
+        if not isinstance(network, torch.nn.Module):
+            raise TypeError(f"module must return a torch.nn.Module, got {type(network).__name__}.")
+    check_module_widths(network, module, n_inputs, n_outputs)
+    return network
+
+
+def _n_numeric_inputs(estimator) -> int:
+    """How many leading columns of the network's input are numeric
+    features (the frame stage puts its missing indicators and categories
+    after them): those ``numeric_embedding`` encodes."""
+    if estimator._tabular is None or estimator._tabular.is_identity_:
+        return estimator.n_features_in_
+    return int((~estimator._tabular.is_categorical_).sum())
+
+
+def _fixed_output(layer: torch.nn.Module | None, X) -> np.ndarray:
+    """``layer(X)`` as a float array (``X`` if there is no layer), on a
+    subsample of rows: what the fitted piecewise-linear encoding sees."""
+    if X is None:
+        raise ValueError(
+            "numeric_embedding='piecewise_linear' fits its bins on the data of the "
+            "first fit, which this fit does not hold in memory; use numeric_embedding=None."
+        )
+    if X.shape[0] > _EMBEDDING_SUBSAMPLE:
+        rows = np.sort(np.random.default_rng(0).choice(X.shape[0], _EMBEDDING_SUBSAMPLE, False))
+        X = X[torch.from_numpy(rows).to(X.device)] if isinstance(X, torch.Tensor) else X[rows]
+    X = X.detach().cpu().float() if isinstance(X, torch.Tensor) else torch.as_tensor(X).float()
+    if layer is None:
+        return X.numpy()
+    with torch.no_grad():
+        return layer(X).numpy()
+
+
+@contextlib.contextmanager
+def randomness(
+    network: torch.nn.Module,
+    generator: torch.Generator,
+    seed: int,
+    device: torch.device,
+    user_module: bool,
+) -> Iterator[None]:
+    """Training's random numbers come from ``generator``: sk_mlp's dropout
+    layers draw their masks from it. A user's module (``user_module``) draws
+    from torch's global generators instead, seeded here and restored
+    afterwards."""
+    dropouts = [m for m in network.modules() if isinstance(m, Dropout)]
+    for layer in dropouts:
+        layer.generator = generator
+    try:
+        if not user_module:
+            yield
+        else:
+            with _GLOBAL_RNG_LOCK, seeded_global_rng(seed, device):
+                yield
+    finally:
+        for layer in dropouts:
+            del layer.generator  # back to the class default: no generator
