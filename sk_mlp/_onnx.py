@@ -29,6 +29,7 @@ from ._array_api import to_host
 from ._layers import unsupported_layer
 from ._losses import MAX_LOGIT_MARGIN
 from ._module import Dropout, RobustInput
+from ._onnx_layers import CONVERTERS
 from ._onnx_tabular import encoded_input, graph_inputs, has_categories, tabular_input
 from ._persistence_modules import user_network_inputs, user_network_path
 from ._tabular import is_data_frame
@@ -176,6 +177,7 @@ _LAYERS = {
     nn.ELU: lambda g, x, layer: g.op("Elu", x, alpha=float(layer.alpha)),
     nn.SiLU: lambda g, x, layer: g.op("Mul", x, g.op("Sigmoid", x)),
     TabularInput: lambda g, x, layer: tabular_input(g, x, layer, _write),
+    **CONVERTERS,  # the scale and ensemble layers
 }
 
 
@@ -507,9 +509,9 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
     Raises
     ------
     ValueError
-        If the network holds a layer that cannot be exported, or a categorical
-        feature's categories mix strings and numbers; the message says which
-        and why.
+        If the network holds a layer that cannot be exported (those of
+        ``numeric_embedding``), or a categorical feature's categories mix
+        strings and numbers; the message says which and why.
 
     See Also
     --------

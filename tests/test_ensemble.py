@@ -285,27 +285,6 @@ def test_an_ensemble_pickles(binary_data):
     np.testing.assert_array_equal(restored.predict_proba(X), model.predict_proba(X))
 
 
-# ------------------------------------------------------------------ export
-@pytest.mark.parametrize(
-    "params, layer",
-    [
-        ({"n_ensemble": 2}, "MemberScale"),
-        ({"feature_scaling": True}, "FeatureScale"),
-        ({"numeric_embedding": "periodic"}, "PeriodicEmbedding"),
-        ({"numeric_embedding": "piecewise_linear"}, "PiecewiseLinearEncoding"),
-    ],
-)
-def test_onnx_export_names_the_layer_it_does_not_support(binary_data, params, layer):
-    pytest.importorskip("onnx")
-    from sk_mlp import to_onnx
-
-    X, y = binary_data
-    model = _fit(TorchMLPClassifier(max_iter=2, random_state=0, **params), X, y)
-    parameter = next(iter(params))
-    with pytest.raises(ValueError, match=f"{layer}.*{parameter}"):
-        to_onnx(model)
-
-
 def test_feature_scale_starts_at_one():
     torch.testing.assert_close(FeatureScale(3).weight.detach(), torch.ones(3))
     with torch.no_grad():

@@ -24,6 +24,7 @@ from sk_mlp import (
     register_skl2onnx_converters,
     to_onnx,
 )
+from sk_mlp._layers import FeatureScale, MemberLinear
 
 # onnxruntime and torch sum in different orders: a few float32 roundings apart.
 RTOL = 1e-5
@@ -233,6 +234,105 @@ def test_target_opset_below_13_is_refused():
         to_onnx(reg, target_opset=12)
 
 
+# ------------------------------------------------------- ensembles and scales
+def _ensemble_data(target):
+    if target == "multilabel":
+        return make_multilabel_classification(n_samples=200, n_features=6, random_state=0)
+    X = _features()
+    return X, LABELS[target](X)
+
+
+def _layers_of(model, layer_type):
+    return [m for m in model.module_.modules() if isinstance(m, layer_type)]
+
+
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_ensemble_classifier_graph_averages_the_members_probabilities(target):
+    X, y = _ensemble_data(target)
+    clf = _fit(TorchMLPClassifier((16,), n_ensemble=3, max_iter=30, random_state=0), X, y)
+    label, proba = _run(to_onnx(clf), X=X.astype(np.float32))
+    expected = clf.predict_proba(X)
+    assert_close(proba, expected)
+    if target == "multilabel":
+        clear = np.abs(expected - 0.5) > 1e-5
+        np.testing.assert_array_equal(label[clear], clf.predict(X)[clear])
+    else:
+        assert_same_labels(label, clf.predict(X), expected)
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson", "gaussian_nll"])
+def test_ensemble_regressor_graph_averages_the_members_in_the_units_of_y(loss):
+    X = _features()
+    y = np.abs(X[:, :2] * 20 + 50)
+    reg = TorchMLPRegressor((16,), loss=loss, n_ensemble=3, max_iter=30, random_state=0)
+    reg = _fit(reg, X, y)
+    for target_opset in (None, 18):  # 18: the reductions take their axes as an input
+        outputs = _run(to_onnx(reg, target_opset=target_opset), X=X.astype(np.float32))
+        assert outputs[0].shape == y.shape
+        assert_close(outputs[0], reg.predict(X))
+        if loss == "gaussian_nll":  # the variance of the members' mixture
+            assert_close(outputs[1], reg.predict(X, return_std=True)[1])
+        else:
+            assert len(outputs) == 1
+
+
+def test_ensemble_graph_keeps_small_mixture_variances():
+    # Members that agree, with variances far below the floor: float32's
+    # log(1 - exp(-v)) would lose them.
+    X = _features(n=60)
+    reg = TorchMLPRegressor((4,), loss="gaussian_nll", n_ensemble=3, max_iter=1, random_state=0)
+    reg = _fit(reg, X, X[:, 0])
+    with torch.no_grad():
+        (head,) = _layers_of(reg, MemberLinear)
+        head.weight.zero_()
+        head.bias[:, 0] = 1.0
+        head.bias[:, 1] = torch.tensor([-14.0, -16.0, -20.0])
+    _, std = _run(to_onnx(reg), X=X.astype(np.float32))
+    assert_close(std, reg.predict(X, return_std=True)[1])
+
+
+@pytest.mark.parametrize("estimator", [TorchMLPClassifier, TorchMLPRegressor])
+def test_feature_scaling_graph_multiplies_the_learned_scales(estimator):
+    X = _features()
+    y = LABELS["multiclass"](X) if estimator is TorchMLPClassifier else X[:, 0] * 10 + X[:, 1]
+    model = _fit(estimator((16,), feature_scaling=True, max_iter=30, random_state=0), X, y)
+    (scale,) = _layers_of(model, FeatureScale)
+    assert not np.allclose(scale.weight.detach().numpy(), 1.0)  # trained away from one
+    outputs = _run(to_onnx(model), X=X.astype(np.float32))
+    if estimator is TorchMLPClassifier:
+        assert_close(outputs[1], model.predict_proba(X))
+        assert_same_labels(outputs[0], model.predict(X), model.predict_proba(X))
+    else:
+        assert_close(outputs[0], model.predict(X))
+
+
+def test_ensemble_in_a_pipeline_converts_with_skl2onnx():
+    X = _features()
+    reg = TorchMLPRegressor(
+        (16,), loss="gaussian_nll", n_ensemble=3, feature_scaling=True, max_iter=30, random_state=0
+    )
+    pipe = _fit(make_pipeline(StandardScaler(), reg), X, X[:, 0] * 10 + X[:, 1])
+    register_skl2onnx_converters()
+    options = {TorchMLPRegressor: {"return_std": True}}
+    model = skl2onnx.to_onnx(pipe, X[:1].astype(np.float32), options=options)
+    mean, std = _run(model, X=X.astype(np.float32))
+    expected_mean, expected_std = pipe.predict(X, return_std=True)
+    assert_close(mean.ravel(), expected_mean)
+    assert_close(std.ravel(), expected_std)
+
+
+@pytest.mark.parametrize("embedding", ["periodic", "piecewise_linear"])
+def test_numeric_embeddings_are_refused_naming_the_parameter(embedding):
+    X = _features(n=60)
+    clf = TorchMLPClassifier((4,), numeric_embedding=embedding, n_ensemble=2, max_iter=2)
+    clf = _fit(clf.set_params(random_state=0), X, LABELS["binary"](X))
+    layer = {"periodic": "PeriodicEmbedding", "piecewise_linear": "PiecewiseLinearEncoding"}
+    with pytest.raises(
+        ValueError, match=f"{layer[embedding]} layer that numeric_embedding='{embedding}'"
+    ):
+        to_onnx(clf)
+
+
 # -------------------------------------------------------------------- skl2onnx
 @pytest.mark.parametrize("zipmap", [False, True])
 def test_scaler_pipeline_converts_with_skl2onnx(zipmap):
@@ -352,6 +452,7 @@ FRAME_PARAMS = {
     "no-preprocessing-layernorm": {"preprocessing": None, "normalization": "layer"},
     "module": {"module": small_network},
     "traced-module": {"module": Residual},
+    "ensemble-feature-scaling": {"n_ensemble": 3, "feature_scaling": True},
 }
 
 

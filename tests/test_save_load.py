@@ -101,6 +101,11 @@ CLASSIFIERS = {
     "binary-int-class-weight": ("binary", {"class_weight": {0: 1.0, 1: 3.0}}),
     "binary-random-state-object": ("binary", {"random_state": np.random.RandomState(3)}),
     "binary-module": ("binary", {"module": small_network}),
+    "multiclass-ensemble-feature-scaling": (
+        "multiclass",
+        {"n_ensemble": 3, "feature_scaling": True},
+    ),
+    "multilabel-ensemble": ("multilabel", {"n_ensemble": 2}),
 }
 
 
@@ -127,6 +132,11 @@ REGRESSORS = {
     "lbfgs-no-preprocessing": {"solver": "lbfgs", "preprocessing": None},
     "early-stopping-batchnorm": {"early_stopping": True, "normalization": "batch"},
     "module": {"module": small_network},
+    "gaussian-nll-ensemble-feature-scaling": {
+        "loss": "gaussian_nll",
+        "n_ensemble": 3,
+        "feature_scaling": True,
+    },
 }
 
 
@@ -187,6 +197,10 @@ FRAME_MODELS = {
     ),
     "regressor-gaussian-nll": (TorchMLPRegressor, {"loss": "gaussian_nll"}),
     "regressor-module": (TorchMLPRegressor, {"module": small_network}),
+    "classifier-ensemble-feature-scaling": (
+        TorchMLPClassifier,
+        {"n_ensemble": 3, "feature_scaling": True},
+    ),
 }
 
 
