@@ -525,7 +525,7 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
     >>> from sk_mlp import TorchMLPClassifier, to_onnx
     >>> X, y = make_classification(n_samples=100, random_state=0)
     >>> X = X.astype(np.float32)
-    >>> clf = TorchMLPClassifier((8,), max_iter=20, random_state=0).fit(X, y)
+    >>> clf = TorchMLPClassifier((8,), random_state=0).fit(X, y)
     >>> model = to_onnx(clf, X[:1])
     >>> session = ort.InferenceSession(model.SerializeToString())
     >>> label, proba = session.run(None, {"X": X[:3]})
@@ -538,7 +538,7 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
     >>> import pandas as pd
     >>> frame = pd.DataFrame({"size": X[:, 0], "colour": np.where(y, "red", "blue")})
     >>> frame.loc[::7, "size"] = np.nan
-    >>> clf = TorchMLPClassifier((8,), max_iter=20, random_state=0).fit(frame, y)
+    >>> clf = TorchMLPClassifier((8,), random_state=0).fit(frame, y)
     >>> session = ort.InferenceSession(to_onnx(clf, frame[:1]).SerializeToString())
     >>> [(i.name, i.type) for i in session.get_inputs()]
     [('size', 'tensor(float)'), ('colour', 'tensor(string)')]

@@ -160,7 +160,7 @@ def save(estimator, path) -> None:
     >>> from sklearn.datasets import make_classification
     >>> from sk_mlp import TorchMLPClassifier, load, save
     >>> X, y = make_classification(n_samples=100, random_state=0)
-    >>> clf = TorchMLPClassifier((8,), max_iter=20, random_state=0).fit(X, y)
+    >>> clf = TorchMLPClassifier((8,), random_state=0).fit(X, y)
     >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
     >>> save(clf, path)
     >>> restored = load(path)

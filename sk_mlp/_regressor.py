@@ -130,7 +130,11 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         loc, scale = to_host(self._y_loc), to_host(self._y_scale)
         # Two divisions rather than (y - loc) / scale: the difference of two
         # values near float64's limit could overflow.
-        return (y / scale - loc / scale).astype(np.float32)
+        encoded = y / scale - loc / scale
+        if sample_weight is not None:
+            # Never trained on, and their y may be beyond float32's range.
+            encoded[to_host(sample_weight) == 0] = 0.0
+        return encoded.astype(np.float32)
 
     def _fit_target_scaling(self, y, sample_weight):
         # Divided by its largest magnitude, y's moments stay finite (no

@@ -182,7 +182,7 @@ def register_skl2onnx_converters():
     >>> from sklearn.preprocessing import StandardScaler
     >>> from sk_mlp import TorchMLPClassifier, register_skl2onnx_converters
     >>> X, y = make_classification(n_samples=100, random_state=0)
-    >>> pipe = make_pipeline(StandardScaler(), TorchMLPClassifier(max_iter=20, random_state=0))
+    >>> pipe = make_pipeline(StandardScaler(), TorchMLPClassifier((8,), random_state=0))
     >>> pipe = pipe.fit(X, y)
     >>> register_skl2onnx_converters()
     >>> options = {TorchMLPClassifier: {"zipmap": False}}

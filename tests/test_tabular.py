@@ -210,6 +210,7 @@ def test_embeddings_start_unknown_at_zero_and_learn():
     assert layer.embeddings[0].weight.grad[5].abs().sum() > 0
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_input_layer_follows_the_encoder_and_trains():
     X = pd.DataFrame(
         {
@@ -228,7 +229,11 @@ def test_input_layer_follows_the_encoder_and_trains():
         return torch.nn.Sequential(layer, build_mlp(layer.n_outputs, n_outputs, (16,)))
 
     clf = TorchMLPClassifier(
-        module=module, preprocessing=None, learning_rate_init=0.01, max_iter=100, random_state=0
+        module=module,
+        preprocessing=None,
+        learning_rate_init=0.01,
+        max_iter=100,
+        random_state=0,
     )
     clf.fit(X_encoded, y)
     assert clf.score(X_encoded, y) > 0.9
