@@ -45,13 +45,19 @@ def _loaded_types(module: str, *names: str) -> tuple[type, ...]:
     return tuple(cls for cls in found if isinstance(cls, type))
 
 
-def _predict_block(block, estimator, method: str, kwargs: dict):
+def _predict_block(block, estimator, method: str, kwargs: dict, empty: np.ndarray):
+    # A block without rows (a filtered data frame's partition) predicts
+    # nothing; the estimator refuses empty input.
+    if not len(block):
+        return empty
     return getattr(estimator, method)(block, **kwargs)
 
 
-def _predict_block_stacked(block, estimator, method: str, kwargs: dict):
+def _predict_block_stacked(block, estimator, method: str, kwargs: dict, empty: np.ndarray):
     """A method returning a tuple of same-shaped arrays, stacked on a new last
     axis, so that one task computes them all."""
+    if not len(block):
+        return empty
     return np.stack(getattr(estimator, method)(block, **kwargs), axis=-1)
 
 
@@ -90,7 +96,15 @@ def _probe(estimator, X, method: str, kwargs: dict):
     if _is_dask_frame(X):
         import pandas as pd
 
-        row = pd.DataFrame({name: pd.Series([0]).astype(dtype) for name, dtype in X.dtypes.items()})
+        # A category column's row is missing: 0 need not be one of its categories.
+        row = pd.DataFrame(
+            {
+                name: pd.Series([None], dtype=dtype)
+                if isinstance(dtype, pd.CategoricalDtype)
+                else pd.Series([0]).astype(dtype)
+                for name, dtype in X.dtypes.items()
+            }
+        )
     else:
         row = np.zeros((1, X.shape[1]), dtype=X.dtype)
     return getattr(estimator, method)(row, **kwargs)
@@ -133,7 +147,7 @@ def predict_lazily(estimator, method: str, X, **kwargs):
     model = dask.delayed(copy.deepcopy(estimator), pure=True)
     function = _predict_block_stacked if stacked else _predict_block
     meta = np.empty((0, *sample.shape[1:]), dtype=sample.dtype)
-    task_args = {"estimator": model, "method": method, "kwargs": kwargs}
+    task_args = {"estimator": model, "method": method, "kwargs": kwargs, "empty": meta}
     if not _is_dask_frame(X):
         if X.numblocks[1] > 1:
             X = X.rechunk({1: -1})

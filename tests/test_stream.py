@@ -321,3 +321,5 @@ def test_empty_partitions_and_weightless_blocks_are_streamed_past():
     features = frame.drop(columns=["label", "weight"])
     clf = _classifier(max_iter=2).fit(features, frame["label"], sample_weight=frame["weight"])
     assert clf.t_ == 2 * 500
+    # Predicted lazily, an empty partition predicts nothing.
+    assert_array_equal(clf.predict(features).compute(), clf.predict(features.compute()))
