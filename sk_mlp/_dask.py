@@ -175,17 +175,19 @@ def _empty_frame(X):
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in X.dtypes.items()})
 
 
-def _fit_dtype(X) -> str:
-    """The dtype X's blocks convert to, as ``validate_data`` converts arrays:
-    float32 stays, any other number becomes float64; other columns are refused."""
+def _fit_dtype(X, frame_stage: bool) -> str:
+    """The dtype X's numbers convert to, as ``validate_data`` converts arrays:
+    float32 stays, any other number becomes float64. A data frame's other
+    columns are for its ``frame_stage``, and refused without one."""
     columns = dict(X.dtypes.items()) if _is_dask_frame(X) else {"X": X.dtype}
     # pandas' nullable dtypes (Int64, Float32, boolean) have a numpy kind too.
     refused = [f"{name!r} ({dtype})" for name, dtype in columns.items() if dtype.kind not in "biuf"]
-    if refused:
+    if refused and not (frame_stage and _is_dask_frame(X)):
         raise TypeError(
             f"fit on a dask collection needs numeric columns; got {', '.join(refused)}. "
-            "Encode categorical and text columns first, for example as their "
-            "category codes (X[column].cat.codes) or as one-hot columns."
+            "Only a model first fitted on a dask DataFrame encodes categorical and "
+            "text columns; encode them first otherwise, for example as their "
+            "category codes (X[column].cat.codes)."
         )
     return "float32" if all(dtype == np.float32 for dtype in columns.values()) else "float64"
 
@@ -208,6 +210,9 @@ class DaskBlocks:
         Rows per block, ``None`` where unknown (data frames).
     dtype : str
         ``'float32'`` or ``'float64'``: X's blocks as validated arrays.
+    columns : pandas.DataFrame or None
+        A data frame's columns (no rows), for its frame stage; ``None`` for
+        an array.
     weighted : bool
         Whether sample weights were given.
     """
@@ -217,7 +222,9 @@ class DaskBlocks:
         frame = _is_dask_frame(X)
         checked = _empty_frame(X) if frame else X
         validate_data(estimator, checked, skip_check_array=True, reset=reset)
-        self.dtype = _fit_dtype(X)
+        frame_stage = reset or getattr(estimator, "_tabular", None) is not None
+        self.dtype = _fit_dtype(X, frame_stage)
+        self.columns = checked if frame else None
         if not frame and X.numblocks[1] > 1:
             X = X.rechunk({1: -1})
         self.n_features = len(X.columns) if frame else X.shape[1]
