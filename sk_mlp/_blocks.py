@@ -3,14 +3,17 @@
 The functions that take ``(X, y, w, index, spec)`` run where a block is
 computed (a dask worker, or a thread of dask's local scheduler) and see numpy
 arrays or pandas partitions only: :func:`block_arrays` checks a block as
-``validate_data`` checks arrays in memory, :func:`summarise_block` returns what
-the fit needs to know of it, :func:`training_rows` its rows for training.
+``validate_data`` checks arrays in memory (a data frame's block goes through
+the frame stage, :class:`~sk_mlp._tabular.TabularEncoder`), :func:`summarise_block`
+returns what the fit needs to know of it, :func:`training_rows` its rows for
+training.
 :func:`scan` runs the first over every block, a window of blocks at a time, and
 merges the results (:class:`StreamStatistics`). No dask import here.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +23,7 @@ from sklearn.utils import assert_all_finite
 
 from ._checks import check_float32_range
 from ._module import _PREPROCESSING_SUBSAMPLE
+from ._tabular import TableSummary, TabularEncoder, is_data_frame
 
 # The rows of one window, as float32, take about this much memory: at most
 # two windows are held at once (one training, the next being computed).
@@ -36,35 +40,78 @@ class BlockSpec:
     classification: bool
     fraction: float = 0.0  # validation_fraction under early stopping
     seed: int = 0  # the fit's split seed
+    # The frame stage, or None. Fitted, it encodes each block; on a first
+    # pass it knows the columns only (summarise_frame): the statistics pass
+    # summarises each block for it and keeps the sampled rows raw.
+    encoder: TabularEncoder | None = None
+    summarise_frame: bool = False
 
 
 def block_arrays(X, y, w, index: int, spec: BlockSpec):
-    """One block's ``X``, ``y`` and weights as checked numpy arrays."""
+    """One block's ``X`` (as the network reads it: the frame stage's output
+    where ``spec`` has one), ``y`` and weights as checked numpy arrays."""
     try:
         if sp.issparse(X):
             raise TypeError(
                 "fit on a dask array needs dense blocks; densify them first "
                 "(X.map_blocks(lambda b: b.toarray()))."
             )
-        if isinstance(X, np.ndarray):
-            X = X.astype(spec.dtype, copy=False)
-        else:  # a pandas partition; nullable columns give NaN for missing values
-            X = X.to_numpy(dtype=spec.dtype, na_value=np.nan)
-        y = np.asarray(y)
         if X.ndim != 2 or X.shape[1] != spec.n_features:
             raise ValueError(f"X has shape {X.shape}; expected {spec.n_features} columns.")
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
+        X = block_floats(X, spec)
+        y, w = _block_targets(y, w, len(X), spec)
         assert_all_finite(X, input_name="X")
         check_float32_range(X)
-        if not spec.classification:
-            y = np.asarray(y, dtype=np.float64)
-            y = y.reshape(-1, 1) if y.ndim == 1 else y
-            assert_all_finite(y, input_name="y")
-        w = _block_weights(w, len(X))
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"In row block {index} of the dask input: {exc}") from exc
     return X, y, w
+
+
+def block_floats(X, spec: BlockSpec) -> np.ndarray:
+    """Rows of X as the float array the network reads.
+
+    Through the fitted frame stage where it changes them; otherwise as
+    ``validate_data`` converts numbers (a frame stage that learned nothing
+    still fills a missing number with its median, as in memory).
+    """
+    encoder = spec.encoder
+    if encoder is not None and not encoder.is_identity_:
+        if not len(X):  # the encoder refuses empty data
+            return np.empty((0, encoder.n_numeric_ + len(encoder.categories_)), np.float32)
+        return encoder.encode(X)
+    if isinstance(X, np.ndarray):
+        floats = X.astype(spec.dtype, copy=False)
+    else:  # a pandas partition; nullable columns give NaN for missing values
+        floats = X.to_numpy(dtype=spec.dtype, na_value=np.nan)
+    if encoder is not None and len(X) and np.isnan(floats).any():
+        return encoder.encode(X)
+    return floats
+
+
+def _block_targets(y, w, n: int, spec: BlockSpec):
+    """A block's ``y`` and weights, checked for a block of ``n`` rows."""
+    y = np.asarray(y)
+    if len(y) != n:
+        raise ValueError(f"X has {n} rows but y has {len(y)}.")
+    if not spec.classification:
+        y = np.asarray(y, dtype=np.float64)
+        y = y.reshape(-1, 1) if y.ndim == 1 else y
+        assert_all_finite(y, input_name="y")
+    return y, _block_weights(w, n)
+
+
+def _frame_block(X, y, w, index: int, spec: BlockSpec):
+    """A data frame's block on the first pass: X as it is, with the
+    :class:`~sk_mlp._tabular.TableSummary` of its rows; ``y`` and weights
+    checked."""
+    try:
+        if X.shape[1] != spec.n_features:
+            raise ValueError(f"X has shape {X.shape}; expected {spec.n_features} columns.")
+        table = spec.encoder.summarise(X)  # checks the dtypes and infinite numbers
+        y, w = _block_targets(y, w, len(X), spec)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"In row block {index} of the dask input: {exc}") from exc
+    return X, y, w, table
 
 
 def _block_weights(w, n: int) -> np.ndarray:
@@ -113,7 +160,8 @@ def validation_mask(y: np.ndarray, index: int, spec: BlockSpec) -> np.ndarray:
 
 @dataclass
 class Rows:
-    """Rows kept from blocks: ``X``, raw ``y``, sample weights, and the random
+    """Rows kept from blocks: ``X`` (an array, or a data frame's rows before
+    the frame stage is fitted), raw ``y``, sample weights, and the random
     keys of a bottom-k sample (``None`` where the rows were chosen by index)."""
 
     X: np.ndarray
@@ -123,12 +171,17 @@ class Rows:
 
     def take(self, rows) -> Rows:
         keys = None if self.keys is None else self.keys[rows]
-        return Rows(self.X[rows], self.y[rows], self.w[rows], keys)
+        X = self.X.iloc[rows] if is_data_frame(self.X) else self.X[rows]
+        return Rows(X, self.y[rows], self.w[rows], keys)
 
     @classmethod
     def concatenate(cls, parts: list[Rows]) -> Rows:
         keys = None if parts[0].keys is None else np.concatenate([p.keys for p in parts])
-        return cls(*(np.concatenate([getattr(p, a) for p in parts]) for a in "Xyw"), keys)
+        if is_data_frame(parts[0].X):
+            X = sys.modules["pandas"].concat([p.X for p in parts])
+        else:
+            X = np.concatenate([p.X for p in parts])
+        return cls(X, *(np.concatenate([getattr(p, a) for p in parts]) for a in "yw"), keys)
 
 
 @dataclass
@@ -192,13 +245,18 @@ class BlockSummary:
     moments: Moments | None = None
     sample: Rows | None = None
     validation: Rows | None = None
+    table: TableSummary | None = None  # for the frame stage, on its first pass
 
 
 def summarise_block(X, y, w, index: int, spec: BlockSpec, rows=None, bottom_k: int = 0):
     """One block's :class:`BlockSummary`. ``rows`` are the block's rows for the
     robust input statistics, or ``bottom_k`` asks for the rows of the smallest
     random keys (blocks of unknown length); neither: no sample."""
-    X, y, w = block_arrays(X, y, w, index, spec)
+    table = None
+    if spec.summarise_frame:
+        X, y, w, table = _frame_block(X, y, w, index, spec)
+    else:
+        X, y, w = block_arrays(X, y, w, index, spec)
     n = len(X)
     if spec.classification:
         labels, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
@@ -219,6 +277,7 @@ def summarise_block(X, y, w, index: int, spec: BlockSpec, rows=None, bottom_k: i
         weight_min,
         weight_max,
         None if spec.classification else Moments.of(y, w),
+        table=table,
     )
     if rows is not None:
         summary.sample = Rows(X, y, w).take(rows)
@@ -230,7 +289,7 @@ def summarise_block(X, y, w, index: int, spec: BlockSpec, rows=None, bottom_k: i
             keep = np.sort(np.argpartition(keys, bottom_k - 1)[:bottom_k])
         else:
             keep = np.arange(n)
-        summary.sample = Rows(X[keep], y[keep], w[keep], keys[keep])
+        summary.sample = Rows(X, y, w, keys).take(keep)
     if spec.fraction:
         summary.validation = Rows(X, y, w).take(validation_mask(y, index, spec))
     return summary
@@ -261,6 +320,7 @@ class StreamStatistics:
     weight_min: np.ndarray | None = None
     weight_max: np.ndarray | None = None
     moments: Moments | None = None
+    table: TableSummary | None = None
     sample: list[Rows] = field(default_factory=list)
     validation: list[Rows] = field(default_factory=list)
 
@@ -287,6 +347,8 @@ class StreamStatistics:
         self.labels = labels
         if s.moments is not None:
             self.moments = s.moments if self.moments is None else self.moments.merge(s.moments)
+        if s.table is not None:
+            self.table = s.table if self.table is None else self.table.merge(s.table)
         if s.sample is not None and len(s.sample.X):
             self.sample.append(s.sample)
         if s.validation is not None and len(s.validation.X):

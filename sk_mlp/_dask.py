@@ -45,13 +45,19 @@ def _loaded_types(module: str, *names: str) -> tuple[type, ...]:
     return tuple(cls for cls in found if isinstance(cls, type))
 
 
-def _predict_block(block, estimator, method: str, kwargs: dict):
+def _predict_block(block, estimator, method: str, kwargs: dict, empty: np.ndarray):
+    # A block without rows (a filtered data frame's partition) predicts
+    # nothing; the estimator refuses empty input.
+    if not len(block):
+        return empty
     return getattr(estimator, method)(block, **kwargs)
 
 
-def _predict_block_stacked(block, estimator, method: str, kwargs: dict):
+def _predict_block_stacked(block, estimator, method: str, kwargs: dict, empty: np.ndarray):
     """A method returning a tuple of same-shaped arrays, stacked on a new last
     axis, so that one task computes them all."""
+    if not len(block):
+        return empty
     return np.stack(getattr(estimator, method)(block, **kwargs), axis=-1)
 
 
@@ -90,7 +96,15 @@ def _probe(estimator, X, method: str, kwargs: dict):
     if _is_dask_frame(X):
         import pandas as pd
 
-        row = pd.DataFrame({name: pd.Series([0]).astype(dtype) for name, dtype in X.dtypes.items()})
+        # A category column's row is missing: 0 need not be one of its categories.
+        row = pd.DataFrame(
+            {
+                name: pd.Series([None], dtype=dtype)
+                if isinstance(dtype, pd.CategoricalDtype)
+                else pd.Series([0]).astype(dtype)
+                for name, dtype in X.dtypes.items()
+            }
+        )
     else:
         row = np.zeros((1, X.shape[1]), dtype=X.dtype)
     return getattr(estimator, method)(row, **kwargs)
@@ -133,7 +147,7 @@ def predict_lazily(estimator, method: str, X, **kwargs):
     model = dask.delayed(copy.deepcopy(estimator), pure=True)
     function = _predict_block_stacked if stacked else _predict_block
     meta = np.empty((0, *sample.shape[1:]), dtype=sample.dtype)
-    task_args = {"estimator": model, "method": method, "kwargs": kwargs}
+    task_args = {"estimator": model, "method": method, "kwargs": kwargs, "empty": meta}
     if not _is_dask_frame(X):
         if X.numblocks[1] > 1:
             X = X.rechunk({1: -1})
@@ -161,17 +175,19 @@ def _empty_frame(X):
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in X.dtypes.items()})
 
 
-def _fit_dtype(X) -> str:
-    """The dtype X's blocks convert to, as ``validate_data`` converts arrays:
-    float32 stays, any other number becomes float64; other columns are refused."""
+def _fit_dtype(X, frame_stage: bool) -> str:
+    """The dtype X's numbers convert to, as ``validate_data`` converts arrays:
+    float32 stays, any other number becomes float64. A data frame's other
+    columns are for its ``frame_stage``, and refused without one."""
     columns = dict(X.dtypes.items()) if _is_dask_frame(X) else {"X": X.dtype}
     # pandas' nullable dtypes (Int64, Float32, boolean) have a numpy kind too.
     refused = [f"{name!r} ({dtype})" for name, dtype in columns.items() if dtype.kind not in "biuf"]
-    if refused:
+    if refused and not (frame_stage and _is_dask_frame(X)):
         raise TypeError(
             f"fit on a dask collection needs numeric columns; got {', '.join(refused)}. "
-            "Encode categorical and text columns first, for example as their "
-            "category codes (X[column].cat.codes) or as one-hot columns."
+            "Only a model first fitted on a dask DataFrame encodes categorical and "
+            "text columns; encode them first otherwise, for example as their "
+            "category codes (X[column].cat.codes)."
         )
     return "float32" if all(dtype == np.float32 for dtype in columns.values()) else "float64"
 
@@ -194,6 +210,9 @@ class DaskBlocks:
         Rows per block, ``None`` where unknown (data frames).
     dtype : str
         ``'float32'`` or ``'float64'``: X's blocks as validated arrays.
+    columns : pandas.DataFrame or None
+        A data frame's columns (no rows), for its frame stage; ``None`` for
+        an array.
     weighted : bool
         Whether sample weights were given.
     """
@@ -203,7 +222,9 @@ class DaskBlocks:
         frame = _is_dask_frame(X)
         checked = _empty_frame(X) if frame else X
         validate_data(estimator, checked, skip_check_array=True, reset=reset)
-        self.dtype = _fit_dtype(X)
+        frame_stage = reset or getattr(estimator, "_tabular", None) is not None
+        self.dtype = _fit_dtype(X, frame_stage)
+        self.columns = checked if frame else None
         if not frame and X.numblocks[1] > 1:
             X = X.rechunk({1: -1})
         self.n_features = len(X.columns) if frame else X.shape[1]

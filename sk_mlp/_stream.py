@@ -4,12 +4,14 @@
 memory. One statistics pass over the row blocks (:func:`sk_mlp._blocks.scan`)
 gathers what a fit in memory reads off the whole data: the number of rows,
 the classes and their counts or the target's moments, the sample-weight
-totals, the rows the robust input statistics are estimated on, and the
-validation rows for early stopping, which stay in memory. Training then reads
-the blocks again, epoch after epoch, through :class:`StreamingData`, which
-hands the training loop of :mod:`sk_mlp._training` the batches
-:class:`~sk_mlp._data.TrainingData` would, holding a window of a few blocks at
-a time: the loop runs unchanged.
+totals, the rows the robust input statistics are estimated on, the
+validation rows for early stopping, which stay in memory, and, for a data
+frame, what its frame stage (:class:`~sk_mlp._tabular.TabularEncoder`)
+learns: the categories and missing values of every block, the medians of the
+sampled rows. Training then reads the blocks again, epoch after epoch,
+through :class:`StreamingData`, which hands the training loop of
+:mod:`sk_mlp._training` the batches :class:`~sk_mlp._data.TrainingData`
+would, holding a window of a few blocks at a time: the loop runs unchanged.
 
 The blocks come from a source (:class:`sk_mlp._dask.DaskBlocks`) that runs the
 functions of :mod:`sk_mlp._blocks` on each block where the block is computed
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import functools
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -30,10 +33,19 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.utils.class_weight import compute_class_weight
 
-from ._blocks import BlockSpec, Rows, StreamStatistics, scan, training_rows, window_blocks
-from ._data import CHUNK_ROWS, TrainingData, split_input_layer
+from ._blocks import (
+    BlockSpec,
+    Rows,
+    StreamStatistics,
+    block_floats,
+    scan,
+    training_rows,
+    window_blocks,
+)
+from ._data import CHUNK_ROWS, TrainingData, apply_input_layer, split_input_layer
 from ._device import make_generator, resolve_device
 from ._network import initial_module
+from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder, check_categorical_features
 from ._threads import thread_scope
 
 
@@ -114,8 +126,8 @@ class StreamingData:
                     pending = pool.submit(self.load, groups[k + 1])
                 X, y = X.to(self.device), y.to(self.device)
                 w = None if w is None else w.to(self.device)
-                if self.transform is not None:
-                    self.transform.transform_(X)  # X is the window's own copy
+                if self.transform is not None:  # X is the window's own copy
+                    X = apply_input_layer(self.transform, X, owned=True)
                 rows = None
                 if shuffle:
                     rows = torch.randperm(len(X), generator=self.generator, device=self.device)
@@ -203,9 +215,7 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
             )
         first_pass = estimator._is_first_pass(incremental)
         source = DaskBlocks(estimator, X, y, sample_weight, reset=first_pass)
-        if first_pass:
-            # Numeric blocks: no frame stage (categorical dask columns are refused).
-            estimator._tabular, estimator.is_categorical_ = None, None
+        encoder = _frame_stage(estimator, source, first_pass)
         seed, train_seed = estimator._next_seeds(first_pass)
         spec = BlockSpec(
             source.n_features,
@@ -213,17 +223,47 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
             is_classifier(estimator),
             estimator.validation_fraction if estimator.early_stopping else 0.0,
             seed,
+            encoder,
+            summarise_frame=first_pass and encoder is not None,
         )
-        plan = _plan(estimator, source, spec, first_pass, classes)
+        plan, spec = _plan(estimator, source, spec, first_pass, classes)
         # Training needs autograd even when the caller runs under no_grad
         # or inference_mode.
         with torch.inference_mode(False), torch.enable_grad(), thread_scope():
             return _train(estimator, source, spec, plan, train_seed, first_pass, incremental)
 
 
-def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan:
+def _frame_stage(estimator, source, first_pass: bool) -> TabularEncoder | None:
+    """The frame stage the blocks go through: the fitted one after the first
+    pass; on it, a new one for a data frame, which knows its columns and is
+    fitted by the statistics pass, and none for a dask array."""
+    if not first_pass:
+        encoder = estimator._tabular
+        if encoder is not None and source.columns is not None:
+            encoder._check_kinds(source.columns)  # before any block is computed
+        return encoder
+    encoder = None
+    if source.columns is not None:
+        encoder = TabularEncoder(
+            estimator.categorical_features, max_onehot_categories=MAX_ONEHOT_CATEGORIES
+        ).fit_columns(source.columns)
+    else:
+        kinds = ["numeric"] * source.n_features
+        if check_categorical_features(None, estimator.categorical_features, kinds).any():
+            raise ValueError(
+                "categorical_features marks columns of a dask array, whose blocks a "
+                "streamed fit reads as numbers. Pass a dask DataFrame instead "
+                "(X.to_dask_dataframe()), with the same categorical_features or with "
+                "'category' columns, or compute X if it fits in memory."
+            )
+    estimator._tabular, estimator.is_categorical_ = encoder, None
+    return encoder
+
+
+def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes):
     """Run the statistics pass where this fit needs one, and fit the target
-    statistics from it on the first pass."""
+    statistics and the frame stage from it on the first pass; return the plan
+    and the spec of the training tasks."""
     class_weight = getattr(estimator, "class_weight", None)
     if not (first_pass or spec.fraction or source.lengths is None or source.weighted) and (
         class_weight is None
@@ -231,14 +271,18 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan
         # A later partial_fit or warm start on unweighted blocks of known
         # length: each block is checked as it is loaded.
         _check_rows(sum(source.lengths))
-        window = window_blocks(max(source.lengths), spec.n_features)
-        return Plan(sum(source.lengths), 1.0, False, window=window)
-    stats = scan(source, spec, sample=first_pass and estimator.preprocessing == "robust")
+        window = window_blocks(max(source.lengths), _row_width(spec))
+        return Plan(sum(source.lengths), 1.0, False, window=window), spec
+    # The frame stage's medians come from the sampled rows, as in memory.
+    sample = first_pass and (estimator.preprocessing == "robust" or spec.summarise_frame)
+    stats = scan(source, spec, sample=sample)
     _check_rows(stats.n_rows)
+    if spec.summarise_frame:
+        spec = _fit_frame_stage(estimator, stats, spec)
     if spec.classification:
         estimator._encode_targets(stats.labels, None, first_pass=first_pass, classes=classes)
     plan = _weights(stats, class_weight)
-    plan.window = window_blocks(stats.max_block_rows, spec.n_features)
+    plan.window = window_blocks(stats.max_block_rows, _row_width(spec))
     if not spec.classification:
         if first_pass:
             estimator._set_target_scaling(*stats.moments.scaling())
@@ -260,7 +304,32 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan
                 f"early_stopping=False."
             )
         plan.n_rows -= n_val
-    return plan
+    return plan, spec
+
+
+def _fit_frame_stage(estimator, stats: StreamStatistics, spec: BlockSpec) -> BlockSpec:
+    """Fit the frame stage as an in-memory fit fits it on the whole frame:
+    categories and missing numbers from every block, medians from the
+    sampled rows. Then encode the rows the statistics pass kept raw, and
+    return the spec whose tasks encode each block."""
+    sample = Rows.concatenate(stats.sample)
+    encoder = spec.encoder.fit_summary(stats.table, sample.X)
+    mask = encoder.is_categorical_
+    estimator.is_categorical_ = mask if mask.any() else None
+    spec = dataclasses.replace(spec, summarise_frame=False)
+    stats.sample = [Rows(block_floats(sample.X, spec), sample.y, sample.w)]
+    stats.validation = [Rows(block_floats(r.X, spec), r.y, r.w) for r in stats.validation]
+    return spec
+
+
+def _row_width(spec: BlockSpec) -> int:
+    """Floats per row of a window at most: the frame stage's one-hot vectors
+    are made once per window, with the rest of the fixed input layer."""
+    encoder = spec.encoder
+    if encoder is None or encoder.is_identity_:
+        return spec.n_features
+    hot = np.asarray(encoder.cardinalities_)[encoder.one_hot_]
+    return encoder.n_numeric_ + int(hot.sum()) + len(encoder.categories_)
 
 
 def _check_rows(n_rows: int) -> None:

@@ -18,8 +18,11 @@ The codes travel in the float32 matrix exactly (cardinalities are below
 :class:`sk_mlp._tabular_module.TabularInput` splits the matrix again and turns
 the codes into one-hot vectors or learned embeddings.
 
-Everything is learned once, in :meth:`TabularEncoder.fit`: a warm start or a
-``partial_fit`` reuses the medians and category maps of the first fit. The
+Everything is learned once, in :meth:`TabularEncoder.fit` (or in parts, for
+data never in memory whole: :meth:`~TabularEncoder.fit_columns`, a
+:class:`TableSummary` of each part, :meth:`~TabularEncoder.fit_summary`): a
+warm start or a ``partial_fit`` reuses the medians and category maps of the
+first fit. The
 learned maps are plain numpy arrays and lists of Python scalars, so that a
 file format with an allow-list can store them.
 """
@@ -27,6 +30,7 @@ file format with an allow-list can store them.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -162,6 +166,28 @@ def check_categorical_features(X, categorical_features, kinds) -> np.ndarray:
     return mask
 
 
+_DTYPES_CHANGED = "The dtypes of the features should match those that were passed during fit.\n"
+
+
+@dataclass
+class TableSummary:
+    """What :meth:`TabularEncoder.summarise` reads off some rows: per numeric
+    feature whether a value is missing; per categorical feature the values
+    present and whether one is missing."""
+
+    numeric_missing: np.ndarray
+    categories: list[set]
+    categorical_missing: np.ndarray
+
+    def merge(self, other: TableSummary) -> TableSummary:
+        """The summary of both parts' rows."""
+        return TableSummary(
+            self.numeric_missing | other.numeric_missing,
+            [mine | theirs for mine, theirs in zip(self.categories, other.categories)],
+            self.categorical_missing | other.categorical_missing,
+        )
+
+
 def default_embedding_dim(n_categories: int) -> int:
     """Embedding width for a feature with ``n_categories`` categories.
 
@@ -264,13 +290,35 @@ class TabularEncoder(BaseEstimator):
         self : object
             The fitted encoder.
         """
+        self.fit_columns(X)
+        X = self._as_table(X)
+        return self.fit_summary(self.summarise(X), X)
+
+    # A fit in parts (a streamed fit of a dask data frame): fit_columns,
+    # summarise each part, merge the summaries, fit_summary on a sample.
+    def fit_columns(self, X):
+        """Learn from X's columns alone which features are numeric and which
+        categorical: the first step of a fit in parts.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Data with the features (and, for a DataFrame, the dtypes) of the
+            whole data; a DataFrame may have no rows.
+
+        Returns
+        -------
+        self : object
+            The encoder, ready for :meth:`summarise`.
+        """
         if sp.issparse(X):
             raise TypeError(
                 "TabularEncoder takes dense data; sparse input is numeric and is used as it is."
             )
         _check_int(self.max_onehot_categories, "max_onehot_categories")
         validate_data(self, X, skip_check_array=True, reset=True)
-        X = self._as_table(X)
+        if not is_data_frame(X):
+            X = self._as_table(X)
         kinds = self._kinds(X)
         is_categorical = check_categorical_features(X, self.categorical_features, kinds)
         for j in np.flatnonzero(~is_categorical & (np.asarray(kinds) == _CATEGORICAL)):
@@ -279,25 +327,70 @@ class TabularEncoder(BaseEstimator):
                 f"{X.dtypes.iloc[j]}) but categorical_features={self.categorical_features!r} "
                 "does not mark it categorical; mark it, or convert it to numbers."
             )
-        columns = np.flatnonzero(~is_categorical)
-        numeric_missing, medians = self._numeric_statistics(X, columns)
+        self.kinds_ = kinds
+        self.is_categorical_ = is_categorical
+        return self
+
+    def summarise(self, X) -> TableSummary:
+        """What a fit learns from the rows X besides the medians.
+
+        Parameters
+        ----------
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            Some rows of the data, with the columns :meth:`fit_columns` saw;
+            there may be none.
+
+        Returns
+        -------
+        summary : TableSummary
+            The summaries of parts, merged, are the summary of the whole.
+        """
+        X = X if is_data_frame(X) else np.asarray(X)
+        if is_data_frame(X):
+            changed = self._changed_kinds(X, numbers_for_categories=False)
+            if changed:
+                raise ValueError(_DTYPES_CHANGED + changed)
+        numeric_missing = self._numeric_missing(X, np.flatnonzero(~self.is_categorical_))
         categories, categorical_missing = [], []
-        for j in np.flatnonzero(is_categorical):
+        for j in np.flatnonzero(self.is_categorical_):
             values, missing_values = self._present_values(X, j)
-            seen = {_as_python(v) for v in values}
+            categories.append({_as_python(v) for v in values})
+            categorical_missing.append(missing_values)
+        return TableSummary(numeric_missing, categories, np.asarray(categorical_missing, bool))
+
+    def fit_summary(self, summary: TableSummary, X):
+        """Complete a fit begun by :meth:`fit_columns`.
+
+        Parameters
+        ----------
+        summary : TableSummary
+            The summary of all the data (:meth:`summarise`).
+
+        X : {array-like, DataFrame} of shape (n_samples, n_features)
+            The rows the medians are estimated on: the data, or a uniform
+            sample of it (at most 30,000 of them are used).
+
+        Returns
+        -------
+        self : object
+            The fitted encoder.
+        """
+        categories = []
+        for j, seen in zip(np.flatnonzero(self.is_categorical_), summary.categories):
             if len(seen) >= _MAX_CODES:
                 raise ValueError(
                     f"Categorical feature {self._name(j)} has {len(seen)} categories; "
                     f"at most {_MAX_CODES - 1} are supported."
                 )
             categories.append(sorted(seen, key=_sort_key))
-            categorical_missing.append(len(seen) == 0 or missing_values)
-        self.kinds_ = kinds
-        self.is_categorical_ = is_categorical
+        medians = self._medians(self._as_table(X), np.flatnonzero(~self.is_categorical_))
         self.medians_ = np.asarray(medians, dtype=np.float64).reshape(-1)
-        self.numeric_missing_ = numeric_missing
+        self.numeric_missing_ = np.asarray(summary.numeric_missing, dtype=bool)
         self.categories_ = categories
-        self.categorical_missing_ = np.asarray(categorical_missing, dtype=bool)
+        self.categorical_missing_ = np.asarray(
+            [not seen or missing for seen, missing in zip(categories, summary.categorical_missing)],
+            dtype=bool,
+        )
         return self
 
     def fit_transform(self, X, y=None):
@@ -412,34 +505,39 @@ class TabularEncoder(BaseEstimator):
         seen in fit: a number where a string was, or the reverse, is an error
         rather than a silent 'unknown category'."""
         # Numbers may stand for a categorical feature whose categories are numbers.
-        numeric_categories = {
-            j
-            for j, categories in zip(np.flatnonzero(self.is_categorical_), self.categories_)
-            if all(isinstance(c, (bool, int, float)) for c in categories)
-        }
+        changed = self._changed_kinds(X, numbers_for_categories=True)
+        if changed:
+            raise ValueError(_DTYPES_CHANGED + changed)
+
+    def _changed_kinds(self, X, numbers_for_categories: bool) -> str:
+        """The columns of frame X whose dtype is not of the kind seen in fit,
+        one line each (the first five), or ``''``."""
+        numeric_categories = set()
+        if numbers_for_categories:
+            numeric_categories = {
+                j
+                for j, categories in zip(np.flatnonzero(self.is_categorical_), self.categories_)
+                if all(isinstance(c, (bool, int, float)) for c in categories)
+            }
         changed = []
         for j, dtype in enumerate(X.dtypes):
             kind = _column_kind(dtype)
             if kind != self.kinds_[j] and not (j in numeric_categories and kind == _NUMERIC):
                 changed.append(f"- {self._name(j)}: {self.kinds_[j]} in fit, now {dtype}\n")
-        if changed:
-            raise ValueError(
-                "The dtypes of the features should match those that were passed "
-                "during fit.\n" + "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
-            )
+        return "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
 
-    def _numeric_statistics(self, X, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Which numeric ``columns`` have missing values, and their medians.
-
-        The medians (the values that replace missing ones) are estimated on at
-        most ``_MEDIAN_ROWS`` rows, so that a large numeric array costs a few
-        temporaries of that size rather than copies of X.
-        """
+    def _numeric_missing(self, X, columns: np.ndarray) -> np.ndarray:
+        """Which numeric ``columns`` have missing values."""
         if not is_data_frame(X) and X.dtype.kind == "f":
             with np.errstate(all="ignore"):  # a sum is NaN where a column has one
-                missing = np.isnan(X.sum(axis=0))[columns]
-        else:
-            missing = None
+                return np.isnan(X.sum(axis=0))[columns]
+        return np.isnan(self._numeric_block(X, columns)).any(axis=0)
+
+    def _medians(self, X, columns: np.ndarray) -> np.ndarray:
+        """The medians of the numeric ``columns`` (the values that replace
+        missing ones), estimated on at most ``_MEDIAN_ROWS`` rows, so that a
+        large numeric array costs a few temporaries of that size rather than
+        copies of X."""
         sample = X
         if len(X) > _MEDIAN_ROWS:
             rows = np.sort(np.random.default_rng(0).choice(len(X), _MEDIAN_ROWS, replace=False))
@@ -447,11 +545,7 @@ class TabularEncoder(BaseEstimator):
         numeric = self._numeric_block(sample, columns)
         gaps = np.isnan(numeric)
         with np.errstate(all="ignore"):
-            medians = np.nanmedian(np.where(gaps.all(axis=0), 0.0, numeric), axis=0)
-        if missing is None:
-            block = numeric if sample is X else self._numeric_block(X, columns)
-            missing = np.isnan(block).any(axis=0)
-        return missing, medians
+            return np.nanmedian(np.where(gaps.all(axis=0), 0.0, numeric), axis=0)
 
     def _present_values(self, X, j: int) -> tuple[np.ndarray, bool]:
         """The distinct non-missing values of column ``j``, and whether any is missing."""

@@ -269,9 +269,10 @@ def test_refused_inputs_say_what_to_do():
     dX, dy = _dask(X, y, block_rows=100)
     with pytest.raises(ValueError, match="solver='lbfgs' cannot stream"):
         _classifier(solver="lbfgs").fit(dX, dy)
-    frame = pd.DataFrame({"a": X[:, 0], "b": pd.Categorical(np.where(y > 0, "u", "v"))})
-    with pytest.raises(TypeError, match=r"numeric columns; got 'b' \(category\)"):
-        _classifier().fit(dd.from_pandas(frame, npartitions=3), dy)
+    frame = pd.DataFrame({"a": X[:, 0], "b": pd.date_range("2020-01-01", periods=len(X))})
+    labels = dd.from_pandas(pd.Series(y), npartitions=3)
+    with pytest.raises(TypeError, match="dtype datetime64.* not supported: convert them"):
+        _classifier().fit(dd.from_pandas(frame, npartitions=3), labels)
     with pytest.raises(ValueError, match="must be a dask collection with the same partitions"):
         _classifier().fit(dd.from_pandas(pd.DataFrame(X), npartitions=3), y)
     with pytest.raises(ValueError, match="y has 2 blocks but X has 6"):
@@ -321,3 +322,125 @@ def test_empty_partitions_and_weightless_blocks_are_streamed_past():
     features = frame.drop(columns=["label", "weight"])
     clf = _classifier(max_iter=2).fit(features, frame["label"], sample_weight=frame["weight"])
     assert clf.t_ == 2 * 500
+    # Predicted lazily, an empty partition predicts nothing.
+    assert_array_equal(clf.predict(features).compute(), clf.predict(features.compute()))
+
+
+# ------------------------------------------- data frames: the frame stage
+def _mixed_frames(n=2000, npartitions=5, seed=0):
+    """A dask frame with numbers (missing ones too), strings, categories and
+    booleans, its labels partitioned alike; "purple" is only in the last block."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(size=n)
+    size[rng.random(n) < 0.1] = np.nan
+    colour = rng.choice(["red", "green", "blue"], n).astype(object)
+    colour[rng.random(n) < 0.05] = None
+    colour[-30:] = "purple"
+    shape = pd.Categorical(rng.choice(["a", "b", "c", None], n), categories=["c", "b", "a", "z"])
+    frame = pd.DataFrame(
+        {
+            "size": size,
+            "colour": colour,
+            "shape": shape,
+            "flag": rng.random(n) < 0.5,
+            # Past 1,000 categories: an embedding, trained with the network.
+            "city": [f"c{k}" for k in rng.integers(0, 3000, n)],
+        }
+    )
+    y = (np.nan_to_num(size) > 0) ^ (colour == "red") ^ (shape == "a")
+    parts = dd.from_pandas(frame.assign(label=y.astype(int)), npartitions=npartitions)
+    return parts.drop(columns="label"), parts["label"]
+
+
+@pytest.mark.parametrize("embedded", [True, False])
+def test_unshuffled_streamed_fit_of_a_mixed_frame_is_the_in_memory_fit(monkeypatch, embedded):
+    # The frame stage learns from every block what it learns from the whole
+    # frame; its medians come from the sampled rows, here every row (fewer
+    # than 30,000). So the network gets the same inputs, batches and model.
+    # Without an embedding, the input layer is fixed: applied once per window.
+    X, y = _mixed_frames()
+    X = X if embedded else X.drop(columns="city")
+    monkeypatch.setattr(_blocks, "WINDOW_BYTES", 1)  # a block per window: batches span two
+    params = {"shuffle": False, "batch_size": 300}
+    streamed = _classifier(**params).fit(X, y)
+    in_memory = _classifier(**params).fit(X.compute(), y.compute())
+    encoder, expected = streamed._tabular, in_memory._tabular
+    assert_array_equal(streamed.is_categorical_, [False, True, True, False, True][: X.shape[1]])
+    assert_array_equal(streamed.is_categorical_, in_memory.is_categorical_)
+    assert encoder.categories_ == expected.categories_
+    # The dtype's unused category "z" is left out, as in memory.
+    assert encoder.categories_[1] == ["a", "b", "c"]
+    assert_allclose(encoder.medians_, expected.medians_, rtol=1e-12)
+    assert_array_equal(encoder.numeric_missing_, expected.numeric_missing_)
+    assert_array_equal(encoder.categorical_missing_, expected.categorical_missing_)
+    assert len(streamed.module_[0].embeddings) == embedded
+    _assert_same_weights(streamed, in_memory)
+    for a, b in zip(streamed.module_[0].embeddings, in_memory.module_[0].embeddings):
+        assert_allclose(a.weight.detach(), b.weight.detach(), rtol=1e-5, atol=1e-6)
+    assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-5)
+    assert (streamed.n_iter_, streamed.t_) == (in_memory.n_iter_, in_memory.t_)
+
+
+def test_categories_of_a_later_block_are_learned():
+    X, y = _mixed_frames()
+    clf = _classifier(max_iter=1).fit(X, y)
+    assert "purple" in clf._tabular.categories_[0]
+    assert "purple" not in set(X.partitions[0].compute()["colour"].dropna())
+
+
+def test_partial_fit_keeps_the_frame_stage_of_its_first_pass():
+    X, y = _mixed_frames()
+    first, later = X.partitions[:4], X.partitions[4:]  # "purple" only in the later one
+    streamed = _classifier(shuffle=False)  # batches as in memory
+    streamed.partial_fit(first, y.partitions[:4], classes=[0, 1])
+    categories, medians = streamed._tabular.categories_, streamed._tabular.medians_
+    assert "purple" not in categories[0]
+    streamed.partial_fit(later, y.partitions[4:])
+    assert streamed._tabular.categories_ == categories
+    assert_array_equal(streamed._tabular.medians_, medians)
+    assert streamed.n_iter_ == 2
+    # As in memory: an unseen category is code 0, as at predict.
+    in_memory = _classifier(shuffle=False)
+    in_memory.partial_fit(first.compute(), y.partitions[:4].compute(), classes=[0, 1])
+    in_memory.partial_fit(later.compute(), y.partitions[4:].compute())
+    _assert_same_weights(streamed, in_memory)
+    warm = _classifier(warm_start=True, max_iter=1).fit(first, y.partitions[:4])
+    warm.fit(later, y.partitions[4:])
+    assert warm._tabular.categories_ == categories
+
+
+def test_lazy_predict_on_a_mixed_frame_is_the_in_memory_predict():
+    X, y = _mixed_frames()
+    clf = _classifier(max_iter=2).fit(X, y)
+    computed = X.compute()
+    assert_allclose(
+        clf.predict_proba(X).compute(), clf.predict_proba(computed), rtol=1e-6, atol=1e-7
+    )
+    assert_array_equal(clf.predict(X).compute(), clf.predict(computed))
+
+
+def test_streamed_frame_stage_refuses_what_it_cannot_encode():
+    X, y = _mixed_frames(400, npartitions=2)
+    with pytest.raises(ValueError, match="'town' which is not a valid feature name"):
+        _classifier(categorical_features=["town"]).fit(X, y)
+    with pytest.raises(ValueError, match="'colour' holds strings .* does not mark it"):
+        _classifier(categorical_features=["shape"]).fit(X, y)
+    numbers = X[["size", "flag"]].fillna(0).astype(float).to_dask_array(lengths=True)
+    with pytest.raises(ValueError, match="categorical_features marks columns of a dask array"):
+        _classifier(categorical_features=[1]).fit(numbers, y.to_dask_array(lengths=True))
+    clf = _classifier(max_iter=1).fit(X, y)
+    swapped = X.assign(flag=X["colour"], colour=X["flag"])
+    with pytest.raises(ValueError, match="dtypes of the features should match"):
+        clf.partial_fit(swapped, y)
+
+
+def test_missing_numbers_after_a_complete_first_pass_are_filled_as_in_memory():
+    X, y = _data(1000)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(N_FEATURES)])
+    later = frame.mask(np.random.default_rng(0).random(frame.shape) < 0.05)
+    streamed, in_memory = _classifier(shuffle=False), _classifier(shuffle=False)
+    for part in (frame, later):
+        streamed.partial_fit(dd.from_pandas(part, npartitions=2), dd.from_array(y, chunksize=500))
+        in_memory.partial_fit(part, y, classes=[0, 1, 2])
+    assert not streamed._tabular.numeric_missing_.any()  # no indicator: none in the first pass
+    _assert_same_weights(streamed, in_memory)
