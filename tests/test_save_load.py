@@ -101,6 +101,18 @@ CLASSIFIERS = {
     "binary-int-class-weight": ("binary", {"class_weight": {0: 1.0, 1: 3.0}}),
     "binary-random-state-object": ("binary", {"random_state": np.random.RandomState(3)}),
     "binary-module": ("binary", {"module": small_network}),
+    "multiclass-ensemble-label-smoothing-feature-scaling": (
+        "multiclass",
+        {"n_ensemble": 3, "label_smoothing": 0.1, "feature_scaling": True},
+    ),
+    "multilabel-piecewise-linear-warmup-cosine": (
+        "multilabel",
+        {"numeric_embedding": "piecewise_linear", "learning_rate": "warmup_cosine"},
+    ),
+    "binary-periodic-ensemble-lbfgs": (
+        "binary",
+        {"numeric_embedding": "periodic", "n_ensemble": 2, "solver": "lbfgs"},
+    ),
 }
 
 
@@ -127,6 +139,17 @@ REGRESSORS = {
     "lbfgs-no-preprocessing": {"solver": "lbfgs", "preprocessing": None},
     "early-stopping-batchnorm": {"early_stopping": True, "normalization": "batch"},
     "module": {"module": small_network},
+    "gaussian-nll-ensemble-piecewise-linear": {
+        "loss": "gaussian_nll",
+        "n_ensemble": 3,
+        "numeric_embedding": "piecewise_linear",
+    },
+    "poisson-periodic-feature-scaling-early-stopping": {
+        "loss": "poisson",
+        "numeric_embedding": "periodic",
+        "feature_scaling": True,
+        "early_stopping": True,
+    },
 }
 
 
@@ -187,6 +210,11 @@ FRAME_MODELS = {
     ),
     "regressor-gaussian-nll": (TorchMLPRegressor, {"loss": "gaussian_nll"}),
     "regressor-module": (TorchMLPRegressor, {"module": small_network}),
+    "classifier-ensemble-piecewise-linear": (
+        TorchMLPClassifier,
+        {"n_ensemble": 2, "numeric_embedding": "piecewise_linear", "feature_scaling": True},
+    ),
+    "regressor-periodic": (TorchMLPRegressor, {"numeric_embedding": "periodic"}),
 }
 
 
