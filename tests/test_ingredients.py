@@ -170,6 +170,26 @@ def test_numeric_embeddings_refuse_sparse_training_data(embedding, binary_data):
     assert not hasattr(model, "module_")
 
 
+@pytest.mark.parametrize("preprocessing", ["robust", None])
+@pytest.mark.parametrize("embedding", ["piecewise_linear", "periodic"])
+@pytest.mark.parametrize("continuation", ["warm_start", "partial_fit"])
+def test_continued_fits_of_numeric_embeddings_refuse_sparse_data(
+    continuation, embedding, preprocessing, binary_data
+):
+    X, y = binary_data
+    model = TorchMLPClassifier(
+        numeric_embedding=embedding, preprocessing=preprocessing, warm_start=True, max_iter=2
+    )
+    model = _fit(model.set_params(random_state=0), X, y)
+    coefs, n_iter = model.coefs_, model.n_iter_
+    proceed = model.partial_fit if continuation == "partial_fit" else model.fit
+    with pytest.raises(ValueError, match=r"needs dense X.*X.toarray\(\)"):
+        proceed(sp.csr_matrix(X), y)
+    assert model.n_iter_ == n_iter
+    for before, after in zip(coefs, model.coefs_):
+        np.testing.assert_array_equal(after, before)
+
+
 def test_a_dense_fitted_embedding_predicts_sparse_rows(binary_data):
     X, y = binary_data
     model = _fit(TorchMLPClassifier(numeric_embedding="piecewise_linear", max_iter=5), X, y)
