@@ -155,11 +155,6 @@ def _n_numeric_inputs(estimator) -> int:
 def _fixed_output(layer: torch.nn.Module | None, X) -> np.ndarray:
     """``layer(X)`` as a float array (``X`` if there is no layer), on a
     subsample of rows: what the fitted piecewise-linear encoding sees."""
-    if X is None:
-        raise ValueError(
-            "numeric_embedding='piecewise_linear' fits its bins on the data of the "
-            "first fit, which this fit does not hold in memory; use numeric_embedding=None."
-        )
     if X.shape[0] > _EMBEDDING_SUBSAMPLE:
         rows = np.sort(np.random.default_rng(0).choice(X.shape[0], _EMBEDDING_SUBSAMPLE, False))
         X = X[torch.from_numpy(rows).to(X.device)] if isinstance(X, torch.Tensor) else X[rows]

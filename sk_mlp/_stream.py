@@ -4,8 +4,9 @@
 memory. One statistics pass over the row blocks (:func:`sk_mlp._blocks.scan`)
 gathers what a fit in memory reads off the whole data: the number of rows,
 the classes and their counts or the target's moments, the sample-weight
-totals, the rows the robust input statistics are estimated on, and the
-validation rows for early stopping, which stay in memory. Training then reads
+totals, the rows the robust input statistics and the piecewise-linear bins
+are estimated on, and the validation rows for early stopping, which stay in
+memory. Training then reads
 the blocks again, epoch after epoch, through :class:`StreamingData`, which
 hands the training loop of :mod:`sk_mlp._training` the batches
 :class:`~sk_mlp._data.TrainingData` would, holding a window of a few blocks at
@@ -31,7 +32,7 @@ from sklearn.base import is_classifier
 from sklearn.utils.class_weight import compute_class_weight
 
 from ._blocks import BlockSpec, Rows, StreamStatistics, scan, training_rows, window_blocks
-from ._data import CHUNK_ROWS, TrainingData, split_input_layer
+from ._data import CHUNK_ROWS, TrainingData, apply_input_layer, split_input_layer
 from ._device import make_generator, resolve_device
 from ._network import initial_module
 from ._threads import thread_scope
@@ -114,8 +115,8 @@ class StreamingData:
                     pending = pool.submit(self.load, groups[k + 1])
                 X, y = X.to(self.device), y.to(self.device)
                 w = None if w is None else w.to(self.device)
-                if self.transform is not None:
-                    self.transform.transform_(X)  # X is the window's own copy
+                if self.transform is not None:  # X is the window's own copy
+                    X = apply_input_layer(self.transform, X, owned=True)
                 rows = None
                 if shuffle:
                     rows = torch.randperm(len(X), generator=self.generator, device=self.device)
@@ -180,7 +181,7 @@ class Plan:
     labels: np.ndarray | None = None  # labels the class weights apply to
     class_weights: np.ndarray | None = None
     window: int = 1  # blocks per window
-    sample: Rows | None = None  # rows for the robust input statistics
+    sample: Rows | None = None  # rows for the robust statistics and the bins
     validation: Rows | None = None
 
 
@@ -233,7 +234,7 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan
         _check_rows(sum(source.lengths))
         window = window_blocks(max(source.lengths), spec.n_features)
         return Plan(sum(source.lengths), 1.0, False, window=window)
-    stats = scan(source, spec, sample=first_pass and estimator.preprocessing == "robust")
+    stats = scan(source, spec, sample=first_pass and _fits_on_a_sample(estimator))
     _check_rows(stats.n_rows)
     if spec.classification:
         estimator._encode_targets(stats.labels, None, first_pass=first_pass, classes=classes)
@@ -261,6 +262,14 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes) -> Plan
             )
         plan.n_rows -= n_val
     return plan
+
+
+def _fits_on_a_sample(estimator) -> bool:
+    """Whether the first fit's network has a fixed input layer fitted on
+    rows of the data: the robust statistics, the piecewise-linear bins."""
+    if estimator.preprocessing == "robust":
+        return True
+    return estimator.numeric_embedding == "piecewise_linear" and estimator.module is None
 
 
 def _check_rows(n_rows: int) -> None:
