@@ -344,7 +344,8 @@ class _WindowLoader:
 def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, incremental):
     """Build or copy the network, then train it on the streamed blocks."""
     device = resolve_device(estimator.device)
-    loss = estimator._loss_function() if first_pass else estimator._loss
+    # Rebuilt on continued fits too, as in memory: label_smoothing may have changed.
+    loss = estimator._loss_function()
     sample, plan.sample = plan.sample, None
     module = initial_module(
         estimator,

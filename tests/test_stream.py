@@ -315,6 +315,23 @@ def test_warm_start_continues_a_streamed_fit():
     assert_array_equal(clf.module_[0].shift, shift)  # the input statistics are kept
 
 
+@pytest.mark.parametrize("continuation", ["warm_start", "partial_fit"])
+def test_a_continued_streamed_fit_takes_the_new_label_smoothing(continuation):
+    X, y = _data()
+    models = []
+    for data in ((X, y), _dask(X, y)):
+        model = _classifier(shuffle=False, batch_size=400, warm_start=True).fit(*data)
+        model.set_params(label_smoothing=0.2)
+        if continuation == "partial_fit":
+            model.partial_fit(*data)
+        else:
+            model.fit(*data)
+        models.append(model)
+    in_memory, streamed = models
+    assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-5, atol=1e-7)
+    _assert_same_weights(streamed, in_memory)
+
+
 def test_streamed_fit_computes_blocks_on_a_distributed_cluster():
     X, y = _data()
     dX, dy = _dask(X, y)
