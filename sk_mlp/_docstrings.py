@@ -184,10 +184,11 @@ dropout : float or 'auto', default='auto'
 
         - None: as they are.
         - 'piecewise_linear': each feature becomes its piecewise-linear
-          encoding over up to 16 bins at its quantiles in fit (Gorishniy et
-          al., NeurIPS 2022): one input per bin, 0 below it, 1 above it,
-          linear within it. Fixed once fitted, applied once to the training
-          data; the first layer is 16 times wider for those features.
+          encoding over up to 16 bins at its quantiles in fit (sample weights
+          counting as repetitions; Gorishniy et al., NeurIPS 2022): one input
+          per bin, 0 below it, 1 above it, linear within it. Fixed once
+          fitted, applied once to the training data; the first layer is 16
+          times wider for those features.
         - 'periodic': each feature ``x`` becomes ``x`` and a learned linear map
           of ``cos(2 pi (w x + b))`` with 16 learned frequencies ``w`` and
           phases ``b``, to 3 values (after RealMLP's PBLD embeddings,

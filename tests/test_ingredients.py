@@ -119,6 +119,29 @@ def test_piecewise_linear_bins_follow_the_distinct_values():
     assert float(out[0, 16]) == 1.0 and float(out[0, 17]) == 0.0  # binary: as is; constant: 0
 
 
+def _encoding(model):
+    return next(m for m in model.module_.modules() if isinstance(m, PiecewiseLinearEncoding))
+
+
+@pytest.mark.parametrize("preprocessing", ["robust", None])
+def test_piecewise_linear_bins_count_sample_weights_as_repetitions(preprocessing):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] > 0).astype(int)
+    weight = np.where(X[:, 1] > 0, 5, 1)  # the upper half of feature 1 counts 5 times
+    params = dict(numeric_embedding="piecewise_linear", preprocessing=preprocessing, max_iter=1)
+    weighted = TorchMLPClassifier(**params).fit(X, y, sample_weight=weight)
+    repeated = TorchMLPClassifier(**params).fit(np.repeat(X, weight, axis=0), np.repeat(y, weight))
+    assert _encoding(weighted).n_bins == _encoding(repeated).n_bins
+    for a, b in zip(_encoding(weighted).buffers(), _encoding(repeated).buffers()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # A uniform weight is no weight.
+    uniform = TorchMLPClassifier(**params).fit(X, y, sample_weight=np.full(80, 0.3))
+    unweighted = TorchMLPClassifier(**params).fit(X, y)
+    for a, b in zip(_encoding(uniform).buffers(), _encoding(unweighted).buffers()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_piecewise_linear_encodes_only_the_numeric_features_of_a_frame():
     rng = np.random.RandomState(0)
     X = pd.DataFrame(
