@@ -37,7 +37,10 @@ solver : {'adam', 'adamw', 'sgd', 'lbfgs'}, default='adam'
         Strength of the L2 penalty on the connection weights (not the biases).
         As in scikit-learn, each mini-batch loss gets
         ``0.5 * alpha * ||W||^2 / batch_weight_sum``. For ``solver='adamw'``
-        it is the decoupled weight decay instead.
+        it is the decoupled weight decay instead. With ``n_ensemble > 1``,
+        each member's output layer counts ``1 / n_ensemble`` in ``||W||^2``,
+        as its loss does in the mean over members: every member is penalised
+        as a single network would be.
 
     batch_size : int or 'auto', default='auto'
         Size of minibatches for stochastic optimizers.

@@ -24,6 +24,7 @@ from sk_mlp._losses import (
     average_members,
 )
 from sk_mlp._module import build_mlp, build_network, squared_weight_norm
+from sk_mlp._training import TrainingParams, l2_penalty, make_step
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -140,10 +141,39 @@ def test_fitted_attributes_of_an_ensemble(classification_data):
     assert model.n_layers_ == 4
 
 
-def test_alpha_penalises_the_members_output_layers():
+def test_alpha_penalises_each_member_as_a_single_network():
+    # The ensemble's objective is the mean over members of each member's loss
+    # and penalty: the shared layers count once, each member's output layer
+    # 1 / n_ensemble (the sum would penalise a member's head n_ensemble times
+    # as hard as a single network's).
     network = build_network(5, 2, (7,), n_ensemble=3, generator=torch.Generator().manual_seed(0))
-    expected = network[1].weight.square().sum() + network[-2].weight.square().sum()
-    torch.testing.assert_close(squared_weight_norm(network), expected)
+    expected = network[1].weight.square().sum() + network[-2].weight.square().sum() / 3
+    torch.testing.assert_close(squared_weight_norm(network), expected, rtol=1e-6, atol=0)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adamw"])
+def test_penalty_steps_treat_each_member_as_a_single_network(solver):
+    # Coupled (sgd, adam, lbfgs): the step adds the gradient of the penalty
+    # that squared_weight_norm defines. Decoupled (adamw): every weight decays
+    # at the same rate, as a single network's, since Adam's steps do not
+    # scale with the members' 1 / n_ensemble share of the loss.
+    network = build_network(5, 2, (7,), n_ensemble=3, generator=torch.Generator().manual_seed(0))
+    weights = [network[1].weight, network[-2].weight]
+    params = TrainingParams.from_estimator_params(
+        {**TorchMLPClassifier(solver=solver, alpha=0.5).get_params(), "momentum": 0.0}
+    )
+    if solver == "adamw":
+        expected = [0.1 * 0.5 * w.detach() for w in weights]
+    else:
+        penalty = l2_penalty(params.alpha, 10.0) * squared_weight_norm(network)
+        expected = torch.autograd.grad(penalty, weights)
+    for p in network.parameters():
+        p.grad = torch.zeros_like(p)
+    before = [w.detach().clone() for w in weights]
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.1 if solver == "adamw" else 1.0)
+    make_step(network, optimizer, params, batch_weight=10.0)()
+    for old, new, step in zip(before, weights, expected):
+        torch.testing.assert_close(old - new.detach(), step, rtol=1e-5, atol=1e-9)
 
 
 def test_an_ensemble_of_one_fits_the_same_model_as_the_default(binary_data):
