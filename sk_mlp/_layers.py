@@ -177,7 +177,10 @@ class PiecewiseLinearEncoding(nn.Module):
             weights=None if sample_weight is None else np.asarray(sample_weight, np.float64),
         )
         edges = [np.unique(quantiles[:, j]) for j in range(n_encoded)]
-        edges = [e if len(e) > 1 else np.array([e[0], e[0] + 1.0]) for e in edges]
+        # A constant feature gets one bin of width max(1, |value|): a width
+        # of 1 alone vanishes beside values from 2**53 on, and a zero width
+        # makes the encoding NaN.
+        edges = [e if len(e) > 1 else np.array([e[0], e[0] + max(1.0, abs(e[0]))]) for e in edges]
         layer = cls(X.shape[1], [len(e) - 1 for e in edges])
         left, width, lower, upper = [], [], [], []
         for e in edges:

@@ -119,6 +119,20 @@ def test_piecewise_linear_bins_follow_the_distinct_values():
     assert float(out[0, 16]) == 1.0 and float(out[0, 17]) == 0.0  # binary: as is; constant: 0
 
 
+@pytest.mark.parametrize("value", [-1e17, 1.7e18])
+def test_piecewise_linear_encodes_a_constant_column_of_any_magnitude_finitely(value):
+    # One bin of width at least 1 and |value|: 1 alone vanishes beside 1e17.
+    X = np.column_stack([np.arange(40.0), np.full(40, value)])
+    layer = PiecewiseLinearEncoding.fit(X, n_encoded=2)
+    assert layer.n_bins[1] == 1
+    out = layer(torch.tensor([[1.0, value], [2.0, 2 * value]], dtype=torch.float32))
+    assert torch.isfinite(out).all()
+    assert float(out[0, -1]) == 0.0 and abs(float(out[1, -1])) <= 1.0
+    model = TorchMLPRegressor(numeric_embedding="piecewise_linear", preprocessing=None)
+    model = _fit(model.set_params(max_iter=2, random_state=0), X, X[:, 0])
+    assert np.isfinite(model.predict(X)).all()
+
+
 def _encoding(model):
     return next(m for m in model.module_.modules() if isinstance(m, PiecewiseLinearEncoding))
 
