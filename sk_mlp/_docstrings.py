@@ -46,8 +46,8 @@ solver : {'adam', 'adamw', 'sgd', 'lbfgs'}, default='adam'
         Size of minibatches for stochastic optimizers.
         ``'auto'`` means ``min(200, n_samples)``. Ignored by ``'lbfgs'``.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
-default='constant'
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine', \
+'warmup_cosine'}, default='constant'
         Learning rate schedule, applied per epoch.
 
         - 'constant': ``learning_rate_init`` throughout.
