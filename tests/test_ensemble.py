@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import log_loss
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 from sk_mlp._backprop import Backprop
@@ -340,3 +341,21 @@ def test_feature_scale_starts_at_one():
     torch.testing.assert_close(FeatureScale(3).weight.detach(), torch.ones(3))
     with torch.no_grad():
         assert math.isclose(float(FeatureScale(3)(torch.ones(1, 3)).sum()), 3.0)
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_early_stopping_scores_the_averaged_prediction_by_its_true_log_loss(
+    classification_data, weighted
+):
+    X, y = classification_data
+    weight = np.linspace(0.5, 2.0, len(y)) if weighted else None
+    model = TorchMLPClassifier(
+        n_ensemble=3, label_smoothing=0.2, early_stopping=True, max_iter=15, random_state=0
+    )
+    model = _fit(model, X, y, sample_weight=weight)
+    _, val = model._validation_rows(y, model._random_seed)
+    expected = -log_loss(
+        y[val], model.predict_proba(X[val]), sample_weight=None if weight is None else weight[val]
+    )
+    # The restored best epoch is the model returned: its score is the best.
+    assert math.isclose(model.best_validation_score_, expected, rel_tol=1e-5, abs_tol=1e-6)
