@@ -178,8 +178,9 @@ dropout : float or 'auto', default='auto'
         training loss (``loss_curve_``) is the mean of the members' losses.
         Predictions average the members' predictions: probabilities for a
         classifier, means for a regressor (with ``loss='gaussian_nll'``, the
-        mean and variance of the members' equal mixture). Costs about
-        ``n_ensemble`` times the hidden layers' work per step.
+        mean and variance of the members' equal mixture, which
+        ``predict_interval`` and early stopping's NLL treat as a Gaussian's).
+        Costs about ``n_ensemble`` times the hidden layers' work per step.
 
     numeric_embedding : {'piecewise_linear', 'periodic'} or None, default=None
         How the numeric features (not the categorical ones, nor missing
