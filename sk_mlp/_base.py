@@ -390,8 +390,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         seed, train_seed = seeds
         device = resolve_device(self.device, like=X)  # 'auto' follows a tensor X
         check_precision(self.precision, device, self.solver)
-        if first_pass:
-            check_numeric_embedding(self, X)
+        # On every pass: a continued fit has the fitted model's embedding.
+        check_numeric_embedding(self, X)
         early_stopping = self.early_stopping and self.solver != "lbfgs"
         # Rebuilt on warm starts too: label_smoothing may have changed.
         loss = self._loss_function()

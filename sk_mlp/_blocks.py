@@ -372,10 +372,11 @@ def window_blocks(block_rows: int, n_features: int) -> int:
 def scan(source, spec: BlockSpec, sample: bool) -> StreamStatistics:
     """The statistics pass: every block once, a window of blocks at a time.
 
-    ``sample``: gather the rows for the robust input statistics, the same
-    rows the in-memory fit subsamples where the block lengths are known
-    (``_PREPROCESSING_SUBSAMPLE`` of them drawn from ``default_rng(0)``), a
-    uniform bottom-k sample of as many where they are not.
+    ``sample``: gather the rows for the robust input statistics and the
+    piecewise-linear bins, the same rows the in-memory fit subsamples where
+    the block lengths are known (``_PREPROCESSING_SUBSAMPLE`` of them drawn
+    from ``default_rng(0)``), a uniform bottom-k sample of as many where
+    they are not.
     """
     lengths = source.lengths
     stats = StreamStatistics(sample_size=_PREPROCESSING_SUBSAMPLE if lengths is None else 0)

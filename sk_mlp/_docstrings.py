@@ -37,14 +37,17 @@ solver : {'adam', 'adamw', 'sgd', 'lbfgs'}, default='adam'
         Strength of the L2 penalty on the connection weights (not the biases).
         As in scikit-learn, each mini-batch loss gets
         ``0.5 * alpha * ||W||^2 / batch_weight_sum``. For ``solver='adamw'``
-        it is the decoupled weight decay instead.
+        it is the decoupled weight decay instead. With ``n_ensemble > 1``,
+        each member's output layer counts ``1 / n_ensemble`` in ``||W||^2``,
+        as its loss does in the mean over members: every member is penalised
+        as a single network would be.
 
     batch_size : int or 'auto', default='auto'
         Size of minibatches for stochastic optimizers.
         ``'auto'`` means ``min(200, n_samples)``. Ignored by ``'lbfgs'``.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine'}, \
-default='constant'
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine', \
+'warmup_cosine'}, default='constant'
         Learning rate schedule, applied per epoch.
 
         - 'constant': ``learning_rate_init`` throughout.
@@ -175,8 +178,9 @@ dropout : float or 'auto', default='auto'
         training loss (``loss_curve_``) is the mean of the members' losses.
         Predictions average the members' predictions: probabilities for a
         classifier, means for a regressor (with ``loss='gaussian_nll'``, the
-        mean and variance of the members' equal mixture). Costs about
-        ``n_ensemble`` times the hidden layers' work per step.
+        mean and variance of the members' equal mixture, which
+        ``predict_interval`` and early stopping's NLL treat as a Gaussian's).
+        Costs about ``n_ensemble`` times the hidden layers' work per step.
 
     numeric_embedding : {'piecewise_linear', 'periodic'} or None, default=None
         How the numeric features (not the categorical ones, nor missing
@@ -184,10 +188,11 @@ dropout : float or 'auto', default='auto'
 
         - None: as they are.
         - 'piecewise_linear': each feature becomes its piecewise-linear
-          encoding over up to 16 bins at its quantiles in fit (Gorishniy et
-          al., NeurIPS 2022): one input per bin, 0 below it, 1 above it,
-          linear within it. Fixed once fitted, applied once to the training
-          data; the first layer is 16 times wider for those features.
+          encoding over up to 16 bins at its quantiles in fit (sample weights
+          counting as repetitions; Gorishniy et al., NeurIPS 2022): one input
+          per bin, 0 below it, 1 above it, linear within it. Fixed once
+          fitted, applied once to the training data; the first layer is 16
+          times wider for those features.
         - 'periodic': each feature ``x`` becomes ``x`` and a learned linear map
           of ``cos(2 pi (w x + b))`` with 16 learned frequencies ``w`` and
           phases ``b``, to 3 values (after RealMLP's PBLD embeddings,

@@ -148,19 +148,39 @@ class PiecewiseLinearEncoding(nn.Module):
         self.n_outputs = n_features - len(n_bins) + n_codes
 
     @classmethod
-    def fit(cls, X: np.ndarray, n_encoded: int, max_bins: int = PIECEWISE_BINS):
+    def fit(
+        cls,
+        X: np.ndarray,
+        n_encoded: int,
+        max_bins: int = PIECEWISE_BINS,
+        sample_weight: np.ndarray | None = None,
+    ):
         """An encoding of the first ``n_encoded`` columns of ``X`` with up to
         ``max_bins`` bins each, at the quantiles of (a subsample of) X; a
-        feature with fewer distinct quantiles gets fewer bins."""
+        feature with fewer distinct quantiles gets fewer bins. Sample weights
+        count as repetitions, as in the robust statistics."""
         if len(X) > _QUANTILE_SUBSAMPLE:
-            rows = np.random.default_rng(0).choice(len(X), _QUANTILE_SUBSAMPLE, replace=False)
-            X = X[np.sort(rows)]
+            rows = np.sort(
+                np.random.default_rng(0).choice(len(X), _QUANTILE_SUBSAMPLE, replace=False)
+            )
+            X = X[rows]
+            sample_weight = None if sample_weight is None else sample_weight[rows]
+        # Equal weights as none: the same quantiles as without weights.
+        if sample_weight is not None and np.ptp(sample_weight) == 0:
+            sample_weight = None
         block = np.asarray(X[:, :n_encoded], dtype=np.float64)
         quantiles = np.quantile(
-            block, np.linspace(0, 1, max_bins + 1), axis=0, method="inverted_cdf"
+            block,
+            np.linspace(0, 1, max_bins + 1),
+            axis=0,
+            method="inverted_cdf",
+            weights=None if sample_weight is None else np.asarray(sample_weight, np.float64),
         )
         edges = [np.unique(quantiles[:, j]) for j in range(n_encoded)]
-        edges = [e if len(e) > 1 else np.array([e[0], e[0] + 1.0]) for e in edges]
+        # A constant feature gets one bin of width max(1, |value|): a width
+        # of 1 alone vanishes beside values from 2**53 on, and a zero width
+        # makes the encoding NaN.
+        edges = [e if len(e) > 1 else np.array([e[0], e[0] + max(1.0, abs(e[0]))]) for e in edges]
         layer = cls(X.shape[1], [len(e) - 1 for e in edges])
         left, width, lower, upper = [], [], [], []
         for e in edges:

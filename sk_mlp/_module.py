@@ -280,9 +280,21 @@ def weight_layers(module: nn.Module) -> list[nn.Module]:
     return [m for m in module.modules() if isinstance(m, (nn.Linear, MemberLinear))]
 
 
+def penalised_weights(module: nn.Module) -> list[tuple[torch.Tensor, float]]:
+    """The connection weights ``alpha`` penalises, each with its share of the
+    penalty: 1, and ``1 / n_members`` for the members' output layers. An
+    ensemble's objective is the mean over its members of each one's loss and
+    penalty, so that a member is penalised as a single network would be."""
+    return [
+        (layer.weight, 1.0 / len(layer.weight) if isinstance(layer, MemberLinear) else 1.0)
+        for layer in weight_layers(module)
+    ]
+
+
 def squared_weight_norm(module: nn.Module) -> torch.Tensor:
-    """Sum of squared connection weights, the quantity ``alpha`` penalises."""
-    return sum(layer.weight.square().sum() for layer in weight_layers(module))
+    """Sum of squared connection weights times their shares (see
+    :func:`penalised_weights`), the quantity ``alpha`` penalises."""
+    return sum(share * weight.square().sum() for weight, share in penalised_weights(module))
 
 
 class RobustInput(nn.Module):

@@ -93,7 +93,8 @@ def build_module(estimator, X, sample_weight, loss, seed: int) -> torch.nn.Modul
         return network if fixed is None else torch.nn.Sequential(fixed, network)
     n_numeric = _n_numeric_inputs(estimator)
     if estimator.numeric_embedding == "piecewise_linear" and n_numeric:
-        encoding = PiecewiseLinearEncoding.fit(_fixed_output(fixed, X), n_numeric)
+        inputs, weights = _fixed_output(fixed, X, sample_weight)
+        encoding = PiecewiseLinearEncoding.fit(inputs, n_numeric, sample_weight=weights)
         fixed = encoding if fixed is None else torch.nn.Sequential(fixed, encoding)
         n_inputs = encoding.n_outputs
     network = build_network(
@@ -152,22 +153,21 @@ def _n_numeric_inputs(estimator) -> int:
     return int((~estimator._tabular.is_categorical_).sum())
 
 
-def _fixed_output(layer: torch.nn.Module | None, X) -> np.ndarray:
-    """``layer(X)`` as a float array (``X`` if there is no layer), on a
-    subsample of rows: what the fitted piecewise-linear encoding sees."""
-    if X is None:
-        raise ValueError(
-            "numeric_embedding='piecewise_linear' fits its bins on the data of the "
-            "first fit, which this fit does not hold in memory; use numeric_embedding=None."
-        )
+def _fixed_output(
+    layer: torch.nn.Module | None, X, sample_weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``layer(X)`` as a float array (``X`` if there is no layer) and the
+    sample weights, on a subsample of rows: what the fitted piecewise-linear
+    encoding sees."""
     if X.shape[0] > _EMBEDDING_SUBSAMPLE:
         rows = np.sort(np.random.default_rng(0).choice(X.shape[0], _EMBEDDING_SUBSAMPLE, False))
         X = X[torch.from_numpy(rows).to(X.device)] if isinstance(X, torch.Tensor) else X[rows]
+        sample_weight = sample_weight[rows]
     X = X.detach().cpu().float() if isinstance(X, torch.Tensor) else torch.as_tensor(X).float()
     if layer is None:
-        return X.numpy()
+        return X.numpy(), sample_weight
     with torch.no_grad():
-        return layer(X).numpy()
+        return layer(X).numpy(), sample_weight
 
 
 @contextlib.contextmanager

@@ -4,9 +4,9 @@
 memory. One statistics pass over the row blocks (:func:`sk_mlp._blocks.scan`)
 gathers what a fit in memory reads off the whole data: the number of rows,
 the classes and their counts or the target's moments, the sample-weight
-totals, the rows the robust input statistics are estimated on, the
-validation rows for early stopping, which stay in memory, and, for a data
-frame, what its frame stage (:class:`~sk_mlp._tabular.TabularEncoder`)
+totals, the rows the robust input statistics and the piecewise-linear bins
+are estimated on, the validation rows for early stopping, which stay in
+memory, and, for a data frame, what its frame stage (:class:`~sk_mlp._tabular.TabularEncoder`)
 learns: the categories and missing values of every block, the medians of the
 sampled rows. Training then reads the blocks again, epoch after epoch,
 through :class:`StreamingData`, which hands the training loop of
@@ -192,7 +192,7 @@ class Plan:
     labels: np.ndarray | None = None  # labels the class weights apply to
     class_weights: np.ndarray | None = None
     window: int = 1  # blocks per window
-    sample: Rows | None = None  # rows for the robust input statistics
+    sample: Rows | None = None  # rows for the robust statistics and the bins
     validation: Rows | None = None
 
 
@@ -274,7 +274,7 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes):
         window = window_blocks(max(source.lengths), _row_width(spec))
         return Plan(sum(source.lengths), 1.0, False, window=window), spec
     # The frame stage's medians come from the sampled rows, as in memory.
-    sample = first_pass and (estimator.preprocessing == "robust" or spec.summarise_frame)
+    sample = first_pass and (_fits_on_a_sample(estimator) or spec.summarise_frame)
     stats = scan(source, spec, sample=sample)
     _check_rows(stats.n_rows)
     if spec.summarise_frame:
@@ -330,6 +330,14 @@ def _row_width(spec: BlockSpec) -> int:
         return spec.n_features
     hot = np.asarray(encoder.cardinalities_)[encoder.one_hot_]
     return encoder.n_numeric_ + int(hot.sum()) + len(encoder.categories_)
+
+
+def _fits_on_a_sample(estimator) -> bool:
+    """Whether the first fit's network has a fixed input layer fitted on
+    rows of the data: the robust statistics, the piecewise-linear bins."""
+    if estimator.preprocessing == "robust":
+        return True
+    return estimator.numeric_embedding == "piecewise_linear" and estimator.module is None
 
 
 def _check_rows(n_rows: int) -> None:
@@ -404,7 +412,8 @@ class _WindowLoader:
 def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, incremental):
     """Build or copy the network, then train it on the streamed blocks."""
     device = resolve_device(estimator.device)
-    loss = estimator._loss_function() if first_pass else estimator._loss
+    # Rebuilt on continued fits too, as in memory: label_smoothing may have changed.
+    loss = estimator._loss_function()
     sample, plan.sample = plan.sample, None
     module = initial_module(
         estimator,

@@ -24,7 +24,7 @@ from torch import nn
 from ._backprop import Backprop
 from ._data import TrainingData
 from ._gpu_step import graphed_epoch
-from ._module import forward, squared_weight_norm, weight_layers
+from ._module import forward, penalised_weights, squared_weight_norm
 from ._torch_private import foreach_add_, foreach_mul_, fused_adam_update
 
 # scikit-learn's adaptive schedule divides the rate by 5 and gives up below this.
@@ -144,22 +144,28 @@ def make_step(
     ``alpha`` applies to the connection weights alone (scikit-learn's never
     touches biases): as the gradient of :func:`l2_penalty`'s term for every
     solver but ``adamw``, where it is the decoupled weight decay. One foreach
-    operation, torch.optim's own primitive, rather than a second parameter
-    group and a second kernel.
+    operation per share of the penalty (one without an ensemble), torch.optim's
+    own primitive, rather than a second parameter group and a second kernel.
     """
     decoupled = params.solver == "adamw"
     decay = params.alpha if decoupled else 2 * l2_penalty(params.alpha, batch_weight)
-    weights = [layer.weight for layer in weight_layers(module)] if decay else []
+    groups: dict[float, list[torch.Tensor]] = {}
+    for weight, share in penalised_weights(module) if decay else []:
+        # Decoupled decay shrinks every weight at one rate: Adam's steps do
+        # not scale with a member's share of the loss, so a member's output
+        # layer then decays as a single network's does.
+        groups.setdefault(1.0 if decoupled else share, []).append(weight)
     update = None
 
     @torch.no_grad()
     def step() -> None:
         nonlocal update
-        live = [w for w in weights if w.grad is not None]  # torch skips the others too
-        if live and decoupled:
-            foreach_mul_(live, 1.0 - optimizer.param_groups[0]["lr"] * decay)
-        elif live:
-            foreach_add_([w.grad for w in live], live, alpha=decay)
+        for share, weights in groups.items():
+            live = [w for w in weights if w.grad is not None]  # torch skips the others too
+            if live and decoupled:
+                foreach_mul_(live, 1.0 - optimizer.param_groups[0]["lr"] * decay)
+            elif live:
+                foreach_add_([w.grad for w in live], live, alpha=decay * share)
         if update is None:
             optimizer.step()  # creates the optimizer state
             update = fused_adam_update(optimizer) or optimizer.step

@@ -10,6 +10,7 @@ from numpydoc.validate import validate
 from sklearn.exceptions import ConvergenceWarning
 
 import sk_mlp
+from sk_mlp._sklearn_private import StrOptions
 
 CLASSES = [sk_mlp.TorchMLPClassifier, sk_mlp.TorchMLPRegressor]
 
@@ -98,3 +99,18 @@ def test_parameters_documented_in_order(cls):
     """The Parameters section lists exactly the constructor's parameters, in order."""
     documented = [param.name for param in ClassDoc(cls)["Parameters"]]
     assert documented == list(inspect.signature(cls).parameters)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__name__)
+def test_every_accepted_string_option_is_documented(cls):
+    """The type line of each parameter names every string its constraints accept."""
+    types = {param.name: param.type for param in ClassDoc(cls)["Parameters"]}
+    missing = {
+        (name, option)
+        for name, constraints in cls._parameter_constraints.items()
+        for constraint in constraints
+        if isinstance(constraint, StrOptions)
+        for option in constraint.options
+        if repr(option) not in types[name]
+    }
+    assert missing == set()

@@ -119,6 +119,43 @@ def test_piecewise_linear_bins_follow_the_distinct_values():
     assert float(out[0, 16]) == 1.0 and float(out[0, 17]) == 0.0  # binary: as is; constant: 0
 
 
+@pytest.mark.parametrize("value", [-1e17, 1.7e18])
+def test_piecewise_linear_encodes_a_constant_column_of_any_magnitude_finitely(value):
+    # One bin of width at least 1 and |value|: 1 alone vanishes beside 1e17.
+    X = np.column_stack([np.arange(40.0), np.full(40, value)])
+    layer = PiecewiseLinearEncoding.fit(X, n_encoded=2)
+    assert layer.n_bins[1] == 1
+    out = layer(torch.tensor([[1.0, value], [2.0, 2 * value]], dtype=torch.float32))
+    assert torch.isfinite(out).all()
+    assert float(out[0, -1]) == 0.0 and abs(float(out[1, -1])) <= 1.0
+    model = TorchMLPRegressor(numeric_embedding="piecewise_linear", preprocessing=None)
+    model = _fit(model.set_params(max_iter=2, random_state=0), X, X[:, 0])
+    assert np.isfinite(model.predict(X)).all()
+
+
+def _encoding(model):
+    return next(m for m in model.module_.modules() if isinstance(m, PiecewiseLinearEncoding))
+
+
+@pytest.mark.parametrize("preprocessing", ["robust", None])
+def test_piecewise_linear_bins_count_sample_weights_as_repetitions(preprocessing):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 2))
+    y = (X[:, 0] > 0).astype(int)
+    weight = np.where(X[:, 1] > 0, 5, 1)  # the upper half of feature 1 counts 5 times
+    params = dict(numeric_embedding="piecewise_linear", preprocessing=preprocessing, max_iter=1)
+    weighted = TorchMLPClassifier(**params).fit(X, y, sample_weight=weight)
+    repeated = TorchMLPClassifier(**params).fit(np.repeat(X, weight, axis=0), np.repeat(y, weight))
+    assert _encoding(weighted).n_bins == _encoding(repeated).n_bins
+    for a, b in zip(_encoding(weighted).buffers(), _encoding(repeated).buffers()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # A uniform weight is no weight.
+    uniform = TorchMLPClassifier(**params).fit(X, y, sample_weight=np.full(80, 0.3))
+    unweighted = TorchMLPClassifier(**params).fit(X, y)
+    for a, b in zip(_encoding(uniform).buffers(), _encoding(unweighted).buffers()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
 def test_piecewise_linear_encodes_only_the_numeric_features_of_a_frame():
     rng = np.random.RandomState(0)
     X = pd.DataFrame(
@@ -168,6 +205,26 @@ def test_numeric_embeddings_refuse_sparse_training_data(embedding, binary_data):
     with pytest.raises(ValueError, match=r"needs dense X.*X.toarray\(\)"):
         model.fit(sp.csr_matrix(X), y)
     assert not hasattr(model, "module_")
+
+
+@pytest.mark.parametrize("preprocessing", ["robust", None])
+@pytest.mark.parametrize("embedding", ["piecewise_linear", "periodic"])
+@pytest.mark.parametrize("continuation", ["warm_start", "partial_fit"])
+def test_continued_fits_of_numeric_embeddings_refuse_sparse_data(
+    continuation, embedding, preprocessing, binary_data
+):
+    X, y = binary_data
+    model = TorchMLPClassifier(
+        numeric_embedding=embedding, preprocessing=preprocessing, warm_start=True, max_iter=2
+    )
+    model = _fit(model.set_params(random_state=0), X, y)
+    coefs, n_iter = model.coefs_, model.n_iter_
+    proceed = model.partial_fit if continuation == "partial_fit" else model.fit
+    with pytest.raises(ValueError, match=r"needs dense X.*X.toarray\(\)"):
+        proceed(sp.csr_matrix(X), y)
+    assert model.n_iter_ == n_iter
+    for before, after in zip(coefs, model.coefs_):
+        np.testing.assert_array_equal(after, before)
 
 
 def test_a_dense_fitted_embedding_predicts_sparse_rows(binary_data):

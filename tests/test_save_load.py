@@ -106,6 +106,18 @@ CLASSIFIERS = {
         {"n_ensemble": 3, "feature_scaling": True},
     ),
     "multilabel-ensemble": ("multilabel", {"n_ensemble": 2}),
+    "multiclass-ensemble-label-smoothing-feature-scaling": (
+        "multiclass",
+        {"n_ensemble": 3, "label_smoothing": 0.1, "feature_scaling": True},
+    ),
+    "multilabel-piecewise-linear-warmup-cosine": (
+        "multilabel",
+        {"numeric_embedding": "piecewise_linear", "learning_rate": "warmup_cosine"},
+    ),
+    "binary-periodic-ensemble-lbfgs": (
+        "binary",
+        {"numeric_embedding": "periodic", "n_ensemble": 2, "solver": "lbfgs"},
+    ),
 }
 
 
@@ -136,6 +148,17 @@ REGRESSORS = {
         "loss": "gaussian_nll",
         "n_ensemble": 3,
         "feature_scaling": True,
+    },
+    "gaussian-nll-ensemble-piecewise-linear": {
+        "loss": "gaussian_nll",
+        "n_ensemble": 3,
+        "numeric_embedding": "piecewise_linear",
+    },
+    "poisson-periodic-feature-scaling-early-stopping": {
+        "loss": "poisson",
+        "numeric_embedding": "periodic",
+        "feature_scaling": True,
+        "early_stopping": True,
     },
 }
 
@@ -201,6 +224,11 @@ FRAME_MODELS = {
         TorchMLPClassifier,
         {"n_ensemble": 3, "feature_scaling": True},
     ),
+    "classifier-ensemble-piecewise-linear": (
+        TorchMLPClassifier,
+        {"n_ensemble": 2, "numeric_embedding": "piecewise_linear", "feature_scaling": True},
+    ),
+    "regressor-periodic": (TorchMLPRegressor, {"numeric_embedding": "periodic"}),
 }
 
 

@@ -87,6 +87,30 @@ def test_unshuffled_streamed_fit_is_the_in_memory_fit(monkeypatch):
     assert (streamed.n_iter_, streamed.t_) == (in_memory.n_iter_, in_memory.t_)
 
 
+@pytest.mark.parametrize("preprocessing", ["robust", None])
+def test_streamed_piecewise_linear_fit_is_the_in_memory_fit(preprocessing):
+    # The bins are fitted on the rows the robust statistics are: every row here.
+    X, y = _data()
+    params = dict(
+        numeric_embedding="piecewise_linear",
+        preprocessing=preprocessing,
+        shuffle=False,
+        batch_size=400,
+    )
+    streamed = _classifier(**params).fit(*_dask(X, y))
+    in_memory = _classifier(**params).fit(X, y)
+    encodings = [
+        next(m for m in model.module_.modules() if hasattr(m, "n_bins"))
+        for model in (streamed, in_memory)
+    ]
+    assert encodings[0].n_bins == encodings[1].n_bins
+    for a, b in zip(encodings[0].buffers(), encodings[1].buffers()):
+        assert_array_equal(a, b)
+    _assert_same_weights(streamed, in_memory)
+    partial = _classifier(**params).partial_fit(*_dask(X, y))
+    assert_array_equal(partial.predict(X[:50]), partial.predict(_dask(X[:50])[0]).compute())
+
+
 def test_streamed_fit_learns_what_an_in_memory_fit_learns():
     X, y = _data(6000)
     X_test, y_test = X[5000:], y[5000:]
@@ -290,6 +314,23 @@ def test_warm_start_continues_a_streamed_fit():
     clf.fit(dX, dy)
     assert clf.n_iter_ == 4
     assert_array_equal(clf.module_[0].shift, shift)  # the input statistics are kept
+
+
+@pytest.mark.parametrize("continuation", ["warm_start", "partial_fit"])
+def test_a_continued_streamed_fit_takes_the_new_label_smoothing(continuation):
+    X, y = _data()
+    models = []
+    for data in ((X, y), _dask(X, y)):
+        model = _classifier(shuffle=False, batch_size=400, warm_start=True).fit(*data)
+        model.set_params(label_smoothing=0.2)
+        if continuation == "partial_fit":
+            model.partial_fit(*data)
+        else:
+            model.fit(*data)
+        models.append(model)
+    in_memory, streamed = models
+    assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-5, atol=1e-7)
+    _assert_same_weights(streamed, in_memory)
 
 
 def test_streamed_fit_computes_blocks_on_a_distributed_cluster():
