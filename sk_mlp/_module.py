@@ -411,15 +411,25 @@ def _column_statistics(X, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted median and robust scale of each column of ``X`` (see
     :func:`fit_robust_input`); quantiles as numpy's ``'inverted_cdf'``: the
     smallest value whose cumulative weight reaches ``q`` times the total."""
-    values, entry_weights, columns, cumulative = _sorted_entries(X, weights)
     d = X.shape[1]
-    starts = np.searchsorted(columns, np.arange(d))
     total = weights.sum()
-    slack = _TIE_TOLERANCE * total
-    q1, center, q3 = (
-        values[reached[np.searchsorted(reached, starts)]]
-        for reached in (np.flatnonzero(cumulative >= q * total - slack) for q in (0.25, 0.5, 0.75))
-    )
+    if not sp.issparse(X) and np.all(weights == 1.0):
+        # Unweighted dense columns: the same quantiles by partial sorts (the
+        # cumulative counts are exact integers), several times faster.
+        values = np.asarray(X, dtype=np.float64)
+        q1, center, q3 = np.quantile(values, (0.25, 0.5, 0.75), axis=0, method="inverted_cdf")
+        columns = np.broadcast_to(np.arange(d), values.shape).ravel()
+        values, entry_weights = values.ravel(), np.ones(values.size)
+    else:
+        values, entry_weights, columns, cumulative = _sorted_entries(X, weights)
+        starts = np.searchsorted(columns, np.arange(d))
+        slack = _TIE_TOLERANCE * total
+        q1, center, q3 = (
+            values[reached[np.searchsorted(reached, starts)]]
+            for reached in (
+                np.flatnonzero(cumulative >= q * total - slack) for q in (0.25, 0.5, 0.75)
+            )
+        )
     # The standard deviation about the centre, for columns whose quartiles
     # coincide; deviations are divided by their largest so that squares of
     # float64 values near its range cannot overflow.
