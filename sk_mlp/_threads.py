@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from ._device import on_cpu
+from ._layers import FeatureScale, MemberLinear, MemberScale
 from ._parallel import dask_task_thread_limit
 
 # Multiply-adds per step from which a second thread pays for its barriers:
@@ -50,12 +51,21 @@ _scopes = threading.local()
 def work_per_row(module: nn.Module) -> int | None:
     """Multiply-adds of one row through ``module``'s linear layers, or ``None``
     when the module has parameters elsewhere (convolutions, recurrences,
-    custom layers), whose cost its shape does not tell."""
-    work = 0
+    custom layers), whose cost its shape does not tell.
+
+    An ensemble (``n_ensemble``) stacks its members' copies of each row along
+    the batch after its :class:`~sk_mlp._layers.MemberScale`: the layers
+    after it do their work once per member.
+    """
+    work, copies = 0, 1
     for layer in module.modules():
-        if isinstance(layer, nn.Linear):
-            work += layer.in_features * layer.out_features
-        elif not isinstance(layer, _ELEMENTWISE) and any(
+        if isinstance(layer, MemberScale):
+            copies = layer.weight.shape[0]
+        elif isinstance(layer, MemberLinear):  # one output layer per member
+            work += layer.weight.numel()
+        elif isinstance(layer, nn.Linear):
+            work += copies * layer.in_features * layer.out_features
+        elif not isinstance(layer, (*_ELEMENTWISE, FeatureScale)) and any(
             True for _ in layer.parameters(recurse=False)
         ):
             return None

@@ -10,6 +10,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _threads
+from sk_mlp._module import build_network
 from sk_mlp._threads import threads_for, work_per_row
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -43,6 +44,11 @@ def test_work_per_row_counts_the_linear_layers_multiply_adds():
         nn.Linear(10, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 3)
     )
     assert work_per_row(net) == 10 * 32 + 32 * 3
+
+
+def test_work_per_row_counts_each_ensemble_members_copy_of_a_row():
+    net = build_network(10, 3, (32,), feature_scaling=True, n_ensemble=4)
+    assert work_per_row(net) == 4 * (10 * 32 + 32 * 3)
 
 
 def test_work_per_row_is_unknown_for_layers_whose_cost_their_shape_hides():
