@@ -240,7 +240,7 @@ def _frame_stage(estimator, source, first_pass: bool) -> TabularEncoder | None:
     if not first_pass:
         encoder = estimator._tabular
         if encoder is not None and source.columns is not None:
-            encoder._check_kinds(source.columns)  # before any block is computed
+            encoder.check_kinds(source.columns)  # before any block is computed
         return encoder
     encoder = None
     if source.columns is not None:

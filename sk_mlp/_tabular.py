@@ -433,7 +433,7 @@ class TabularEncoder(BaseEstimator):
             if np.isfinite(X.sum()):
                 return X
         if is_data_frame(X):
-            self._check_kinds(X)
+            self.check_kinds(X)
         numeric = self._numeric_block(X, np.flatnonzero(~self.is_categorical_))
         missing = np.isnan(numeric)
         numeric = np.where(missing, self.medians_, numeric)
@@ -500,7 +500,7 @@ class TabularEncoder(BaseEstimator):
             return [_column_kind(dtype) for dtype in X.dtypes]
         return [_NUMERIC] * X.shape[1]
 
-    def _check_kinds(self, X) -> None:
+    def check_kinds(self, X) -> None:
         """The dtype of each column must be of the kind (numeric or categorical)
         seen in fit: a number where a string was, or the reverse, is an error
         rather than a silent 'unknown category'."""
