@@ -273,25 +273,11 @@ def test_models_fitted_before_the_ingredients_keep_warm_starting(binary_data):
 
 # ------------------------------------------------------ warm-up and cosine
 def _params(**changes):
-    params = dict(
-        solver="adam",
-        learning_rate="warmup_cosine",
-        learning_rate_init=0.01,
-        power_t=0.5,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        alpha=0.0,
-        max_iter=100,
-        max_fun=100,
-        tol=1e-4,
-        n_iter_no_change=10,
-        shuffle=True,
-        verbose=0,
+    """The training parameters of a 'warmup_cosine' estimator, as fit reads them."""
+    estimator = TorchMLPRegressor(
+        learning_rate="warmup_cosine", learning_rate_init=0.01, max_iter=100
     )
-    return TrainingParams(**{**params, **changes})
+    return TrainingParams.from_estimator_params(estimator.set_params(**changes).get_params())
 
 
 def test_warmup_cosine_rises_linearly_then_anneals_to_zero():
