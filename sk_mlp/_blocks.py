@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import assert_all_finite
 
 from ._checks import check_float32_range
-from ._module import _PREPROCESSING_SUBSAMPLE
+from ._sampling import STATISTICS_ROWS, statistics_rows
 from ._tabular import TableSummary, TabularEncoder, is_data_frame
 
 # The rows of one window, as float32, take about this much memory: at most
@@ -374,19 +374,17 @@ def scan(source, spec: BlockSpec, sample: bool) -> StreamStatistics:
 
     ``sample``: gather the rows for the robust input statistics and the
     piecewise-linear bins, the same rows the in-memory fit subsamples where
-    the block lengths are known (``_PREPROCESSING_SUBSAMPLE`` of them drawn
+    the block lengths are known (``STATISTICS_ROWS`` of them drawn
     from ``default_rng(0)``), a uniform bottom-k sample of as many where
     they are not.
     """
     lengths = source.lengths
-    stats = StreamStatistics(sample_size=_PREPROCESSING_SUBSAMPLE if lengths is None else 0)
+    stats = StreamStatistics(sample_size=STATISTICS_ROWS if lengths is None else 0)
     rows = {}
     if sample and lengths is not None:
         n, starts = sum(lengths), np.cumsum([0, *lengths])
-        chosen = np.arange(n)
-        if n > _PREPROCESSING_SUBSAMPLE:
-            chosen = np.random.default_rng(0).choice(n, _PREPROCESSING_SUBSAMPLE, replace=False)
-            chosen = np.sort(chosen)
+        chosen = statistics_rows(n)
+        chosen = np.arange(n) if chosen is None else chosen
         bounds = np.searchsorted(chosen, starts)
         rows = {i: chosen[bounds[i] : bounds[i + 1]] - starts[i] for i in range(len(lengths))}
     bottom_k = stats.sample_size if sample else 0

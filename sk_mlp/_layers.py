@@ -26,11 +26,10 @@ import torch
 from torch import nn
 
 from ._losses import average_members
+from ._sampling import statistics_rows
 
-# Quantile bins per numeric feature of the piecewise-linear encoding, and the
-# rows its quantiles are estimated on.
+# Quantile bins per numeric feature of the piecewise-linear encoding.
 PIECEWISE_BINS = 16
-_QUANTILE_SUBSAMPLE = 30_000
 
 
 class FeatureScale(nn.Module):
@@ -159,10 +158,7 @@ class PiecewiseLinearEncoding(nn.Module):
         ``max_bins`` bins each, at the quantiles of (a subsample of) X; a
         feature with fewer distinct quantiles gets fewer bins. Sample weights
         count as repetitions, as in the robust statistics."""
-        if len(X) > _QUANTILE_SUBSAMPLE:
-            rows = np.sort(
-                np.random.default_rng(0).choice(len(X), _QUANTILE_SUBSAMPLE, replace=False)
-            )
+        if (rows := statistics_rows(len(X))) is not None:
             X = X[rows]
             sample_weight = None if sample_weight is None else sample_weight[rows]
         # Equal weights as none: the same quantiles as without weights.

@@ -12,6 +12,7 @@ from torch import nn
 
 from ._device import on_cpu, to_numpy
 from ._layers import FeatureScale, MemberAverage, MemberLinear, MemberScale, PeriodicEmbedding
+from ._sampling import statistics_rows
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -31,10 +32,6 @@ ACTIVATION_ALIASES = {"sigmoid": "logistic"}
 # Interquartile range of a standard normal: dividing by it makes the robust
 # scale a standard deviation, so standardized data passes nearly unchanged.
 _IQR_PER_STD = 1.3489795003921634
-# Robust input statistics are estimated on at most this many rows: enough to put
-# the median within 1% of a standard deviation at a cost that does not grow
-# with the data.
-_PREPROCESSING_SUBSAMPLE = 30_000
 # Entries per block of columns when fitting those statistics.
 _STATISTICS_BLOCK = 2_000_000
 
@@ -458,10 +455,7 @@ def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
     and comes to the host one block of columns at a time, where the same
     code as for NumPy arrays computes the same statistics.
     """
-    if X.shape[0] > _PREPROCESSING_SUBSAMPLE:
-        rows = np.sort(
-            np.random.default_rng(0).choice(X.shape[0], _PREPROCESSING_SUBSAMPLE, replace=False)
-        )
+    if (rows := statistics_rows(X.shape[0])) is not None:
         if isinstance(X, torch.Tensor):
             X = X.index_select(0, torch.from_numpy(rows).to(X.device))
         else:

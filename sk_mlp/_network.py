@@ -26,14 +26,13 @@ from ._checks import check_module_widths, describe_features, describe_module
 from ._device import make_generator, seeded_global_rng
 from ._layers import PiecewiseLinearEncoding
 from ._module import ACTIVATION_ALIASES, Dropout, build_network, fit_robust_input, set_dropout
+from ._sampling import statistics_rows
 from ._tabular_module import build_tabular_input
 
 # A user's module draws its random numbers (initial weights, torch's dropout)
 # from torch's global generators, which its fit seeds and restores: such fits
 # take turns.
 _GLOBAL_RNG_LOCK = threading.Lock()
-# The piecewise-linear encoding's quantiles are fitted on at most this many rows.
-_EMBEDDING_SUBSAMPLE = 30_000
 
 
 def architecture(estimator) -> dict:
@@ -159,8 +158,7 @@ def _fixed_output(
     """``layer(X)`` as a float array (``X`` if there is no layer) and the
     sample weights, on a subsample of rows: what the fitted piecewise-linear
     encoding sees."""
-    if X.shape[0] > _EMBEDDING_SUBSAMPLE:
-        rows = np.sort(np.random.default_rng(0).choice(X.shape[0], _EMBEDDING_SUBSAMPLE, False))
+    if (rows := statistics_rows(X.shape[0])) is not None:
         X = X[torch.from_numpy(rows).to(X.device)] if isinstance(X, torch.Tensor) else X[rows]
         sample_weight = sample_weight[rows]
     X = X.detach().cpu().float() if isinstance(X, torch.Tensor) else torch.as_tensor(X).float()

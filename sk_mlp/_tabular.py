@@ -38,6 +38,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._sampling import statistics_rows
+
 # float32 holds every integer up to 2**24 exactly.
 _MAX_CODES = 2**24
 # Categorical features with at most this many categories are one-hot encoded,
@@ -46,9 +48,6 @@ _MAX_CODES = 2**24
 # docs/tabular.rst); past a thousand, a one-hot block would dominate the
 # network's input.
 MAX_ONEHOT_CATEGORIES = 1000
-# The medians that replace missing numbers are estimated on at most this many
-# rows (the robust input statistics use as many).
-_MEDIAN_ROWS = 30_000
 _NUMERIC, _CATEGORICAL = "numeric", "categorical"
 
 
@@ -535,12 +534,11 @@ class TabularEncoder(BaseEstimator):
 
     def _medians(self, X, columns: np.ndarray) -> np.ndarray:
         """The medians of the numeric ``columns`` (the values that replace
-        missing ones), estimated on at most ``_MEDIAN_ROWS`` rows, so that a
-        large numeric array costs a few temporaries of that size rather than
-        copies of X."""
+        missing ones), estimated on the rows of
+        :func:`~sk_mlp._sampling.statistics_rows`, so that a large numeric
+        array costs a few temporaries of that size rather than copies of X."""
         sample = X
-        if len(X) > _MEDIAN_ROWS:
-            rows = np.sort(np.random.default_rng(0).choice(len(X), _MEDIAN_ROWS, replace=False))
+        if (rows := statistics_rows(len(X))) is not None:
             sample = X.iloc[rows] if is_data_frame(X) else X[rows]
         numeric = self._numeric_block(sample, columns)
         gaps = np.isnan(numeric)
