@@ -208,9 +208,10 @@ dropout : float or 'auto', default='auto'
 
     preprocessing : {'robust'} or None, default='robust'
         Input treatment inside the model. ``'robust'`` centres each feature on
-        its median, scales it by its interquartile range (as a robust
-        standard deviation) and smoothly clips outliers at about four such
-        deviations; the statistics are fitted on the first call to ``fit``
+        its median, scales it by the smaller of its standard deviation and its
+        median absolute deviation (as a robust standard deviation, which
+        outliers cannot inflate) and smoothly clips outliers at about four
+        such deviations; the statistics are fitted on the first call to ``fit``
         (a sparse matrix's implicit zeros count, so ``X`` and ``X.toarray()``
         give the same model, and sparse rows stay sparse). The clip bounds
         what any single value can do to the network, which helped on data

@@ -29,9 +29,10 @@ ACTIVATIONS = {
 # Names that mean the same activation as another.
 ACTIVATION_ALIASES = {"sigmoid": "logistic"}
 
-# Interquartile range of a standard normal: dividing by it makes the robust
-# scale a standard deviation, so standardized data passes nearly unchanged.
-_IQR_PER_STD = 1.3489795003921634
+# Median absolute deviation of a standard normal (its upper quartile):
+# dividing by it makes the robust scale a standard deviation, so standardized
+# data passes nearly unchanged.
+_NORMAL_MAD = 0.6744897501960817
 # Entries per block of columns when fitting those statistics.
 _STATISTICS_BLOCK = 2_000_000
 
@@ -364,27 +365,16 @@ _TIE_TOLERANCE = 1e-10
 
 
 def _sorted_entries(X, weights: np.ndarray):
-    """Every column's entries as flat ``(values, weights, columns, cumulative)``,
-    grouped by column and sorted by value within each, with the cumulative
-    weight within the column. A sparse column's implicit zeros are one entry
-    holding their total weight, so that sparse and dense forms of the same
-    data give the same statistics."""
+    """Every column's entries as flat ``(values, weights, columns)``, grouped by
+    column. A sparse column's implicit zeros are one entry holding their total
+    weight, so that sparse and dense forms of the same data give the same
+    statistics."""
+    n, d = X.shape
     if not sp.issparse(X):
-        n, d = X.shape
-        order = np.argsort(X, axis=0, kind="stable")
-        values = np.take_along_axis(X, order, axis=0).astype(np.float64)
-        sorted_weights = weights[order]
-        cumulative = np.cumsum(sorted_weights, axis=0)  # per column, from zero
-        columns = np.repeat(np.arange(d), n)
-        return (
-            values.ravel(order="F"),
-            sorted_weights.ravel(order="F"),
-            columns,
-            cumulative.ravel(order="F"),
-        )
+        values = np.asarray(X, dtype=np.float64).ravel(order="F")
+        return values, np.tile(weights, d), np.repeat(np.arange(d), n)
     X = sp.csc_matrix(X)
     X.sum_duplicates()
-    n, d = X.shape
     stored = np.diff(X.indptr)
     columns = np.repeat(np.arange(d), stored)
     stored_weights = weights[X.indices]
@@ -393,60 +383,71 @@ def _sorted_entries(X, weights: np.ndarray):
     # A column stored in every row has no implicit zero; a difference of sums
     # that is only rounding is none either.
     zero_weight[(stored == n) | (zero_weight < _TIE_TOLERANCE * total)] = 0.0
-    values = np.concatenate([X.data.astype(np.float64), np.zeros(d)])
-    entry_weights = np.concatenate([stored_weights, zero_weight])
-    columns = np.concatenate([columns, np.arange(d)])
+    return (
+        np.concatenate([X.data.astype(np.float64), np.zeros(d)]),
+        np.concatenate([stored_weights, zero_weight]),
+        np.concatenate([columns, np.arange(d)]),
+    )
+
+
+def _weighted_medians(values, entry_weights, columns, d: int) -> np.ndarray:
+    """Each column's weighted median of flat entries (see :func:`_sorted_entries`):
+    the smallest value whose cumulative weight within its column reaches half
+    the column's total, numpy's ``'inverted_cdf'``."""
     order = np.lexsort((values, columns))
     values, entry_weights, columns = values[order], entry_weights[order], columns[order]
     cumulative = np.cumsum(entry_weights)
     starts = np.searchsorted(columns, np.arange(d))
     cumulative -= np.concatenate([[0.0], cumulative])[starts][columns]  # per column
-    return values, entry_weights, columns, cumulative
+    total = np.bincount(columns, entry_weights, minlength=d)
+    reached = np.flatnonzero(cumulative >= (0.5 - _TIE_TOLERANCE) * total[columns])
+    return values[reached[np.searchsorted(reached, starts)]]
 
 
 def _column_statistics(X, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted median and robust scale of each column of ``X`` (see
-    :func:`fit_robust_input`); quantiles as numpy's ``'inverted_cdf'``: the
-    smallest value whose cumulative weight reaches ``q`` times the total."""
+    :func:`fit_robust_input`); medians as numpy's ``'inverted_cdf'``: the
+    smallest value whose cumulative weight reaches half the total."""
     d = X.shape[1]
     total = weights.sum()
     if not sp.issparse(X) and np.all(weights == 1.0):
-        # Unweighted dense columns: the same quantiles by partial sorts (the
+        # Unweighted dense columns: the same medians by partial sorts (the
         # cumulative counts are exact integers), several times faster.
         values = np.asarray(X, dtype=np.float64)
-        q1, center, q3 = np.quantile(values, (0.25, 0.5, 0.75), axis=0, method="inverted_cdf")
+        center = np.quantile(values, 0.5, axis=0, method="inverted_cdf")
+        deviation = values - center
+        mad = np.quantile(np.abs(deviation), 0.5, axis=0, method="inverted_cdf")
         columns = np.broadcast_to(np.arange(d), values.shape).ravel()
-        values, entry_weights = values.ravel(), np.ones(values.size)
+        deviation, entry_weights = deviation.ravel(), np.ones(values.size)
     else:
-        values, entry_weights, columns, cumulative = _sorted_entries(X, weights)
-        starts = np.searchsorted(columns, np.arange(d))
-        slack = _TIE_TOLERANCE * total
-        q1, center, q3 = (
-            values[reached[np.searchsorted(reached, starts)]]
-            for reached in (
-                np.flatnonzero(cumulative >= q * total - slack) for q in (0.25, 0.5, 0.75)
-            )
-        )
-    # The standard deviation about the centre, for columns whose quartiles
-    # coincide; deviations are divided by their largest so that squares of
-    # float64 values near its range cannot overflow.
-    deviation = np.where(entry_weights > 0, values - center[columns], 0.0)
+        values, entry_weights, columns = _sorted_entries(X, weights)
+        center = _weighted_medians(values, entry_weights, columns, d)
+        deviation = values - center[columns]
+        mad = _weighted_medians(np.abs(deviation), entry_weights, columns, d)
+    # The standard deviation, for columns where more than half of the values
+    # equal the median; from the deviations about the median, divided by their
+    # largest so that squares of float64 values near its range cannot overflow.
+    deviation = np.where(entry_weights > 0, deviation, 0.0)
     largest = np.zeros(d)
     np.maximum.at(largest, columns, np.abs(deviation))
     largest[largest == 0] = 1.0
-    square = entry_weights * (deviation / largest[columns]) ** 2
-    std = largest * np.sqrt(np.bincount(columns, square, minlength=d) / total)
-    scale = np.where(q3 > q1, (q3 - q1) / _IQR_PER_STD, np.where(std > 0, std, 1.0))
+    deviation /= largest[columns]
+    mean = np.bincount(columns, entry_weights * deviation, minlength=d) / total
+    square = np.bincount(columns, entry_weights * deviation**2, minlength=d) / total
+    std = largest * np.sqrt(np.maximum(square - mean**2, 0.0))
+    scale = np.where(mad > 0, np.minimum(mad / _NORMAL_MAD, std), np.where(std > 0, std, 1.0))
     return center, scale
 
 
 def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
-    """Fit weighted median and interquartile range on (a subsample of) X.
+    """Fit weighted median and median absolute deviation on (a subsample of) X.
 
-    The scale is the interquartile range divided by that of a standard
-    normal, a robust standard deviation. A column whose quartiles coincide
-    (mostly one value) is scaled by its standard deviation instead; a
-    constant column is left unscaled. Sample weights count as repetitions,
+    The scale is the median absolute deviation from the median divided by
+    that of a standard normal, a robust standard deviation that, unlike the
+    interquartile range, stays close to the standard deviation on binary and
+    ordinal columns. A column where more than half of the values equal the
+    median (a mostly-zero or a binary column) is scaled by its standard
+    deviation instead; a constant column is left unscaled. Sample weights count as repetitions,
     as everywhere in fitting (rows of weight zero are absent); a sparse
     matrix's implicit zeros count as the values they are, so that ``X`` and
     ``X.toarray()`` give the same layer.

@@ -155,7 +155,7 @@ def test_fit_on_tensors_is_the_fit_on_numpy(monkeypatch, dtype, preprocessing, c
 def test_robust_statistics_are_the_same_from_a_tensor(n_samples, weighted):
     rng = np.random.default_rng(0)
     X = rng.standard_t(2, size=(n_samples, 3)).astype(np.float32)
-    X[:, 2] = np.round(X[:, 2])  # quartiles that coincide
+    X[:, 2] = np.round(X[:, 2])  # an integer column: ties at the median
     weights = rng.uniform(0.5, 2, n_samples) if weighted else np.ones(n_samples)
     expected = fit_robust_input(X, weights)
     layer = fit_robust_input(torch.from_numpy(X), weights)

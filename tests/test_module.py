@@ -155,7 +155,7 @@ def test_squared_weight_norm_sums_squared_weights_without_biases():
     assert squared_weight_norm(net).item() == pytest.approx(4 * 1.0 + 2 * 4.0)
 
 
-def test_robust_input_centres_on_the_median_and_scales_by_the_iqr():
+def test_robust_input_centres_and_scales_by_its_statistics():
     center = torch.tensor([10.0, -2.0])
     scale = torch.tensor([4.0, 0.5])
     layer = RobustInput(center, scale, clip=3.0)
@@ -194,14 +194,14 @@ def test_robust_input_statistics_are_buffers_not_parameters():
     assert set(layer.state_dict()) == {"shift", "inv_scale"}
 
 
-def test_fit_robust_input_scales_by_the_iqr_as_a_standard_deviation():
+def test_fit_robust_input_scales_by_the_mad_as_a_standard_deviation():
     rng = np.random.RandomState(0)
     X = np.column_stack([rng.normal(3.0, 2.0, size=20000), np.full(20000, 5.0)])
     layer = fit_robust_input(X, np.ones(len(X)))
     scale = 1.0 / layer.inv_scale
     center = -layer.shift * scale
     assert center[0].item() == pytest.approx(3.0, abs=0.05)
-    assert scale[0].item() == pytest.approx(2.0, rel=0.03)  # a normal's IQR / 1.349 is its std
+    assert scale[0].item() == pytest.approx(2.0, rel=0.03)  # a normal's MAD / 0.6745 is its std
     assert center[1].item() == pytest.approx(5.0) and scale[1].item() == 1.0  # constant column
 
 
@@ -217,7 +217,7 @@ def test_fit_robust_input_treats_integer_weights_as_repetitions():
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 def test_fit_robust_input_counts_a_sparse_matrix_implicit_zeros(weighted):
     # Mostly-zero columns (median 0), mostly-nonzero ones (a nonzero median)
-    # and a column whose quartiles coincide (scaled by its std).
+    # and a column where most values equal the median (scaled by its std).
     rng = np.random.RandomState(0)
     X = rng.lognormal(size=(300, 6))
     X[rng.rand(300, 6) < [0.7, 0.7, 0.2, 0.2, 0.9, 0.0]] = 0
@@ -230,16 +230,39 @@ def test_fit_robust_input_counts_a_sparse_matrix_implicit_zeros(weighted):
     assert torch.any(dense.shift != 0) and torch.any(dense.shift == 0)
 
 
-def test_fit_robust_input_quantiles_are_numpys_inverted_cdf():
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_fit_robust_input_medians_are_numpys_inverted_cdf(weighted):
     rng = np.random.RandomState(0)
-    X, weight = rng.lognormal(size=(101, 4)), rng.rand(101)
+    X = rng.lognormal(size=(101, 4))
+    weight = rng.rand(101) if weighted else np.ones(101)
     layer = fit_robust_input(X, weight)
-    q1, center, q3 = np.quantile(
-        X, [0.25, 0.5, 0.75], axis=0, weights=weight, method="inverted_cdf"
-    )
-    scale = (q3 - q1) / 1.3489795003921634
+    center = np.quantile(X, 0.5, axis=0, weights=weight, method="inverted_cdf")
+    mad = np.quantile(np.abs(X - center), 0.5, axis=0, weights=weight, method="inverted_cdf")
+    scale = mad / 0.6744897501960817  # smaller than the std of these log-normal columns
     np.testing.assert_allclose(1.0 / layer.inv_scale.numpy(), scale, rtol=1e-6)
     np.testing.assert_allclose(-layer.shift.numpy() * scale, center, rtol=1e-6)
+
+
+def test_fit_robust_input_takes_the_smaller_of_the_robust_scale_and_the_std():
+    # Binary and ordinal columns get their standard deviation (an
+    # interquartile range would put a 0/1 column at 0.74 or at its std
+    # depending on the share of ones); a heavy-tailed column gets the median
+    # absolute deviation, which outliers cannot inflate.
+    rng = np.random.RandomState(0)
+    X = np.column_stack(
+        [
+            rng.rand(4000) < 0.3,
+            rng.rand(4000) < 0.6,
+            rng.randint(0, 5, size=4000),
+            rng.standard_t(2, size=4000),
+        ]
+    ).astype(float)
+    scale = 1.0 / fit_robust_input(X, np.ones(len(X))).inv_scale.numpy()
+    np.testing.assert_allclose(scale[:3], X[:, :3].std(axis=0), rtol=1e-5)
+    center = np.quantile(X[:, 3], 0.5, method="inverted_cdf")
+    mad = np.quantile(np.abs(X[:, 3] - center), 0.5, method="inverted_cdf")
+    assert scale[3] == pytest.approx(mad / 0.6744897501960817, rel=1e-5)
+    assert scale[3] < X[:, 3].std() / 2
 
 
 @pytest.mark.parametrize("layout", [sp.csr_matrix, sp.csc_matrix])
