@@ -364,15 +364,12 @@ class RobustInput(nn.Module):
 _TIE_TOLERANCE = 1e-10
 
 
-def _sorted_entries(X, weights: np.ndarray):
-    """Every column's entries as flat ``(values, weights, columns)``, grouped by
-    column. A sparse column's implicit zeros are one entry holding their total
+def _sparse_entries(X, weights: np.ndarray):
+    """Every column's entries of a sparse matrix as flat ``(values, weights,
+    columns)``. A column's implicit zeros are one entry holding their total
     weight, so that sparse and dense forms of the same data give the same
     statistics."""
     n, d = X.shape
-    if not sp.issparse(X):
-        values = np.asarray(X, dtype=np.float64).ravel(order="F")
-        return values, np.tile(weights, d), np.repeat(np.arange(d), n)
     X = sp.csc_matrix(X)
     X.sum_duplicates()
     stored = np.diff(X.indptr)
@@ -390,10 +387,10 @@ def _sorted_entries(X, weights: np.ndarray):
     )
 
 
-def _weighted_medians(values, entry_weights, columns, d: int) -> np.ndarray:
-    """Each column's weighted median of flat entries (see :func:`_sorted_entries`):
-    the smallest value whose cumulative weight within its column reaches half
-    the column's total, numpy's ``'inverted_cdf'``."""
+# Weighted medians, as numpy's 'inverted_cdf': the smallest value whose
+# cumulative weight reaches half of the column's total.
+def _flat_medians(values, entry_weights, columns, d: int) -> np.ndarray:
+    """Each column's weighted median of flat entries (see :func:`_sparse_entries`)."""
     order = np.lexsort((values, columns))
     values, entry_weights, columns = values[order], entry_weights[order], columns[order]
     cumulative = np.cumsum(entry_weights)
@@ -404,26 +401,38 @@ def _weighted_medians(values, entry_weights, columns, d: int) -> np.ndarray:
     return values[reached[np.searchsorted(reached, starts)]]
 
 
+def _dense_medians(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Each column's weighted median of a dense block, one sort per column."""
+    order = np.argsort(values, axis=0, kind="stable")
+    cumulative = np.cumsum(weights[order], axis=0)
+    first = np.argmax(cumulative >= (0.5 - _TIE_TOLERANCE) * cumulative[-1], axis=0)
+    columns = np.arange(values.shape[1])
+    return values[order[first, columns], columns]
+
+
 def _column_statistics(X, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weighted median and robust scale of each column of ``X`` (see
-    :func:`fit_robust_input`); medians as numpy's ``'inverted_cdf'``: the
-    smallest value whose cumulative weight reaches half the total."""
+    :func:`fit_robust_input`)."""
     d = X.shape[1]
     total = weights.sum()
-    if not sp.issparse(X) and np.all(weights == 1.0):
-        # Unweighted dense columns: the same medians by partial sorts (the
-        # cumulative counts are exact integers), several times faster.
-        values = np.asarray(X, dtype=np.float64)
-        center = np.quantile(values, 0.5, axis=0, method="inverted_cdf")
-        deviation = values - center
-        mad = np.quantile(np.abs(deviation), 0.5, axis=0, method="inverted_cdf")
-        columns = np.broadcast_to(np.arange(d), values.shape).ravel()
-        deviation, entry_weights = deviation.ravel(), np.ones(values.size)
-    else:
-        values, entry_weights, columns = _sorted_entries(X, weights)
-        center = _weighted_medians(values, entry_weights, columns, d)
+    if sp.issparse(X):
+        values, entry_weights, columns = _sparse_entries(X, weights)
+        center = _flat_medians(values, entry_weights, columns, d)
         deviation = values - center[columns]
-        mad = _weighted_medians(np.abs(deviation), entry_weights, columns, d)
+        mad = _flat_medians(np.abs(deviation), entry_weights, columns, d)
+    else:
+        values = np.asarray(X, dtype=np.float64)
+        if np.all(weights == 1.0):
+            # Unweighted: the same medians by partial sorts (the cumulative
+            # counts are exact integers), several times faster.
+            center = np.quantile(values, 0.5, axis=0, method="inverted_cdf")
+            mad = np.quantile(np.abs(values - center), 0.5, axis=0, method="inverted_cdf")
+        else:
+            center = _dense_medians(values, weights)
+            mad = _dense_medians(np.abs(values - center), weights)
+        deviation = (values - center).ravel()
+        entry_weights = np.repeat(weights, d)
+        columns = np.broadcast_to(np.arange(d), values.shape).ravel()
     # The standard deviation, for columns where more than half of the values
     # equal the median; from the deviations about the median, divided by their
     # largest so that squares of float64 values near its range cannot overflow.
@@ -440,17 +449,19 @@ def _column_statistics(X, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
-    """Fit weighted median and median absolute deviation on (a subsample of) X.
+    """Fit each column's weighted median and robust scale on (a subsample of) X.
 
-    The scale is the median absolute deviation from the median divided by
-    that of a standard normal, a robust standard deviation that, unlike the
-    interquartile range, stays close to the standard deviation on binary and
-    ordinal columns. A column where more than half of the values equal the
-    median (a mostly-zero or a binary column) is scaled by its standard
-    deviation instead; a constant column is left unscaled. Sample weights count as repetitions,
-    as everywhere in fitting (rows of weight zero are absent); a sparse
-    matrix's implicit zeros count as the values they are, so that ``X`` and
-    ``X.toarray()`` give the same layer.
+    The scale is the smaller of the column's standard deviation and its
+    median absolute deviation from the median divided by that of a standard
+    normal (a robust standard deviation): the robust one where heavy tails
+    would inflate the standard deviation, the standard deviation on binary,
+    ordinal and other light-tailed columns, whose median absolute deviation
+    overstates their spread. A column where more than half of the values
+    equal the median is scaled by its standard deviation; a constant column
+    is left unscaled. Sample weights count as repetitions, as everywhere in
+    fitting (rows of weight zero are absent); a sparse matrix's implicit
+    zeros count as the values they are, so that ``X`` and ``X.toarray()``
+    give the same layer.
 
     ``X`` may be a torch tensor on any device: the subsample is taken there
     and comes to the host one block of columns at a time, where the same
