@@ -37,7 +37,7 @@ def check_fit_input(estimator, space, X, y, sample_weight, *, reset: bool):
             estimator._tabular, estimator.is_categorical_ = None, None  # numeric arrays
         return X, y, sample_weight
     X, y = check_X_y(
-        _encode_X(estimator, X, reset=reset),
+        _encode_X(estimator, X, reset=reset, sample_weight=sample_weight),
         y,
         accept_sparse=["csr", "csc"],
         dtype=(np.float64, np.float32),
@@ -68,7 +68,7 @@ def _pandas_sparse_dtype() -> type:
     return getattr(pd, "SparseDtype", None) or type("NoSparseDtype", (), {})
 
 
-def _encode_X(estimator, X, *, reset: bool):
+def _encode_X(estimator, X, *, reset: bool, sample_weight=None):
     """X as the network reads it; on the first pass (``reset``) also the
     input's fitted attributes (``n_features_in_``, ``feature_names_in_``,
     ``is_categorical_``).
@@ -93,7 +93,7 @@ def _encode_X(estimator, X, *, reset: bool):
         X = X.sparse.to_coo().tocsr()
     if sp.issparse(X):
         return _encode_sparse(estimator, X, reset=reset)
-    return _encode_dense(estimator, X, reset=reset)
+    return _encode_dense(estimator, X, reset=reset, sample_weight=sample_weight)
 
 
 def _encode_sparse(estimator, X, *, reset: bool):
@@ -112,12 +112,13 @@ def _encode_sparse(estimator, X, *, reset: bool):
     return X
 
 
-def _encode_dense(estimator, X, *, reset: bool):
-    """Dense X through the frame stage, which the first pass fits."""
+def _encode_dense(estimator, X, *, reset: bool, sample_weight=None):
+    """Dense X through the frame stage, which the first pass fits (rows of
+    weight zero count nowhere, there as in training)."""
     if reset:
         estimator._tabular = TabularEncoder(
             estimator.categorical_features, max_onehot_categories=MAX_ONEHOT_CATEGORIES
-        ).fit(X)
+        ).fit(X, sample_weight=sample_weight)
         mask = estimator._tabular.is_categorical_
         estimator.is_categorical_ = mask if mask.any() else None
     elif estimator._tabular is None:  # fitted on sparse data

@@ -313,7 +313,7 @@ def _fit_frame_stage(estimator, stats: StreamStatistics, spec: BlockSpec) -> Blo
     sampled rows. Then encode the rows the statistics pass kept raw, and
     return the spec whose tasks encode each block."""
     sample = Rows.concatenate(stats.sample)
-    encoder = spec.encoder.fit_summary(stats.table, sample.X)
+    encoder = spec.encoder.fit_summary(stats.table, sample.X, sample.w)
     mask = encoder.is_categorical_
     estimator.is_categorical_ = mask if mask.any() else None
     spec = dataclasses.replace(spec, summarise_frame=False)

@@ -39,6 +39,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._sampling import statistics_rows
+from ._sklearn_private import _check_sample_weight
 
 # float32 holds every integer up to 2**24 exactly.
 _MAX_CODES = 2**24
@@ -49,6 +50,10 @@ _MAX_CODES = 2**24
 # network's input.
 MAX_ONEHOT_CATEGORIES = 1000
 _NUMERIC, _CATEGORICAL = "numeric", "categorical"
+
+
+# The one quantile method numpy computes with weights.
+_WEIGHTED = "inverted_cdf"
 
 
 def _pandas():
@@ -273,7 +278,7 @@ class TabularEncoder(BaseEstimator):
         self.max_onehot_categories = max_onehot_categories
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn which features are categorical, the medians and the category maps.
 
         Parameters
@@ -284,6 +289,12 @@ class TabularEncoder(BaseEstimator):
         y : None
             Ignored.
 
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the rows, counted as repetitions: rows of weight zero
+            are left out (their categories are unknown to the fitted maps,
+            as they are to a fit without them), and the medians are
+            weighted.
+
         Returns
         -------
         self : object
@@ -291,7 +302,13 @@ class TabularEncoder(BaseEstimator):
         """
         self.fit_columns(X)
         X = self._as_table(X)
-        return self.fit_summary(self.summarise(X), X)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            kept = sample_weight > 0
+            if kept.any() and not kept.all():  # weighing nothing is the caller's error
+                X = X.iloc[kept] if is_data_frame(X) else X[kept]
+                sample_weight = sample_weight[kept]
+        return self.fit_summary(self.summarise(X), X, sample_weight)
 
     # A fit in parts (a streamed fit of a dask data frame): fit_columns,
     # summarise each part, merge the summaries, fit_summary on a sample.
@@ -357,7 +374,7 @@ class TabularEncoder(BaseEstimator):
             categorical_missing.append(missing_values)
         return TableSummary(numeric_missing, categories, np.asarray(categorical_missing, bool))
 
-    def fit_summary(self, summary: TableSummary, X):
+    def fit_summary(self, summary: TableSummary, X, sample_weight=None):
         """Complete a fit begun by :meth:`fit_columns`.
 
         Parameters
@@ -368,6 +385,9 @@ class TabularEncoder(BaseEstimator):
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             The rows the medians are estimated on: the data, or a uniform
             sample of it (at most 30,000 of them are used).
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            The weights of the rows of ``X``, counted as repetitions.
 
         Returns
         -------
@@ -382,7 +402,9 @@ class TabularEncoder(BaseEstimator):
                     f"at most {_MAX_CODES - 1} are supported."
                 )
             categories.append(sorted(seen, key=_sort_key))
-        medians = self._medians(self._as_table(X), np.flatnonzero(~self.is_categorical_))
+        medians = self._medians(
+            self._as_table(X), np.flatnonzero(~self.is_categorical_), sample_weight
+        )
         self.medians_ = np.asarray(medians, dtype=np.float64).reshape(-1)
         self.numeric_missing_ = np.asarray(summary.numeric_missing, dtype=bool)
         self.categories_ = categories
@@ -532,18 +554,29 @@ class TabularEncoder(BaseEstimator):
                 return np.isnan(X.sum(axis=0))[columns]
         return np.isnan(self._numeric_block(X, columns)).any(axis=0)
 
-    def _medians(self, X, columns: np.ndarray) -> np.ndarray:
+    def _medians(self, X, columns: np.ndarray, sample_weight=None) -> np.ndarray:
         """The medians of the numeric ``columns`` (the values that replace
-        missing ones), estimated on the rows of
+        missing ones; 0 for a column with no value), the mean of the two
+        middle values as ``SimpleImputer``'s, with weights counted as
+        repetitions. Estimated on the rows of
         :func:`~sk_mlp._sampling.statistics_rows`, so that a large numeric
         array costs a few temporaries of that size rather than copies of X."""
         sample = X
         if (rows := statistics_rows(len(X))) is not None:
             sample = X.iloc[rows] if is_data_frame(X) else X[rows]
+            sample_weight = None if sample_weight is None else sample_weight[rows]
         numeric = self._numeric_block(sample, columns)
-        gaps = np.isnan(numeric)
-        with np.errstate(all="ignore"):
-            return np.nanmedian(np.where(gaps.all(axis=0), 0.0, numeric), axis=0)
+        numeric[:, np.isnan(numeric).all(axis=0)] = 0.0
+        if sample_weight is None or np.ptp(sample_weight) == 0:
+            return np.nanmedian(numeric, axis=0)
+        # The lower and the upper weighted median: the two middle values of
+        # the rows repeated as often as their (integer) weights say.
+        weights = np.broadcast_to(np.asarray(sample_weight)[:, None], numeric.shape)
+        lower, upper = (
+            sign * np.nanquantile(sign * numeric, 0.5, axis=0, method=_WEIGHTED, weights=weights)
+            for sign in (1.0, -1.0)
+        )
+        return (lower + upper) / 2
 
     def _present_values(self, X, j: int) -> tuple[np.ndarray, bool]:
         """The distinct non-missing values of column ``j``, and whether any is missing."""

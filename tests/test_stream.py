@@ -422,6 +422,24 @@ def test_unshuffled_streamed_fit_of_a_mixed_frame_is_the_in_memory_fit(monkeypat
     assert (streamed.n_iter_, streamed.t_) == (in_memory.n_iter_, in_memory.t_)
 
 
+def test_streamed_frame_stage_weighs_rows_as_in_memory():
+    # Weighted medians, and "purple" (only in the last block) unknown when
+    # its rows weigh nothing: the same frame stage as an in-memory fit.
+    X, y = _mixed_frames()
+    X = X.drop(columns="city")
+    weight = np.random.default_rng(1).integers(1, 4, len(y)).astype(float)
+    weight[-30:] = 0.0
+    weights = dd.from_pandas(pd.Series(weight), npartitions=X.npartitions)
+    streamed = _classifier(max_iter=1).fit(X, y, sample_weight=weights)
+    in_memory = _classifier(max_iter=1).fit(X.compute(), y.compute(), sample_weight=weight)
+    encoder, expected = streamed._tabular, in_memory._tabular
+    assert encoder.categories_ == expected.categories_
+    assert "purple" not in encoder.categories_[0]
+    assert_allclose(encoder.medians_, expected.medians_, rtol=1e-12)
+    unweighted = _classifier(max_iter=1).fit(X.compute(), y.compute())._tabular
+    assert encoder.medians_[0] != unweighted.medians_[0]
+
+
 def test_categories_of_a_later_block_are_learned():
     X, y = _mixed_frames()
     clf = _classifier(max_iter=1).fit(X, y)

@@ -79,6 +79,30 @@ def test_statistics_are_those_of_the_first_fit():
     assert encoder.categories_ == [["a", "b"]]
 
 
+def test_weighted_medians_equal_the_medians_of_repeated_rows():
+    # Integer weights are repetitions: the median of an even number of rows is
+    # the mean of the two middle ones, as np.nanmedian and SimpleImputer give.
+    rng = np.random.RandomState(0)
+    X = rng.lognormal(size=(41, 4))
+    X[rng.rand(41, 4) < 0.2] = np.nan
+    weight = rng.randint(0, 4, size=41)
+    weighted = TabularEncoder().fit(X, sample_weight=weight.astype(float))
+    repeated = TabularEncoder().fit(np.repeat(X, weight, axis=0))
+    assert_array_equal(weighted.medians_, repeated.medians_)
+    assert_array_equal(weighted.numeric_missing_, repeated.numeric_missing_)
+    unweighted = TabularEncoder().fit(X)
+    np.testing.assert_array_equal(unweighted.medians_, np.nanmedian(X, axis=0))
+
+
+def test_rows_of_weight_zero_are_unknown_to_the_fitted_encoder():
+    X = pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0], "c": ["a", "b", "z", None]})
+    weight = np.array([1.0, 1.0, 0.0, 0.0])
+    encoder = TabularEncoder().fit(X, sample_weight=weight)
+    assert encoder.categories_ == [["a", "b"]]
+    assert not encoder.numeric_missing_.any() and not encoder.categorical_missing_.any()
+    assert_array_equal(encoder.medians_, [1.5])
+
+
 def test_numeric_array_passes_through_with_imputation():
     X = np.array([[1.0, 10.0], [np.nan, 20.0], [3.0, 30.0]])
     X_encoded = TabularEncoder().fit_transform(X)

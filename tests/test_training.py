@@ -131,6 +131,35 @@ def test_zero_weight_rows_fit_the_same_model_as_dropping_them(
     )
 
 
+def test_zero_weight_rows_of_a_frame_fit_the_same_model_as_dropping_them():
+    """The frame stage too: the medians that replace missing numbers, the
+    missing indicators and the category maps ignore rows of weight zero."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    X = pd.DataFrame(
+        {
+            "x": rng.normal(size=60),
+            "z": np.where(rng.rand(60) < 0.2, np.nan, rng.lognormal(size=60)),
+            "c": rng.choice(["a", "b", "c"], size=60),
+        }
+    )
+    y = (X["x"] > 0).to_numpy().astype(int)
+    weight = np.ones(60)
+    weight[::4] = 0
+    X_garbage = X.copy()
+    X_garbage.loc[::4, "z"] = np.nan  # missing only in zero-weight rows...
+    X_garbage.loc[::4, "c"] = "unseen"  # ...and a category only there
+    X_garbage.loc[::4, "x"] = 1e6
+    kept = weight > 0
+    params = dict(hidden_layer_sizes=(8,), dropout=0.0, shuffle=False, max_iter=20, random_state=0)
+    weighted = _fit_quietly(TorchMLPClassifier(**params), X_garbage, y, sample_weight=weight)
+    dropped = _fit_quietly(TorchMLPClassifier(**params), X[kept], y[kept])
+    np.testing.assert_allclose(weighted.loss_curve_, dropped.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(
+        weighted.predict_proba(X), dropped.predict_proba(X), rtol=1e-5, atol=1e-6
+    )
+
+
 # ------------------------------------------------------------- early stopping
 def _overfitting_classifier(**params):
     """Noisy labels and a wide network: validation log loss rises after a while."""
