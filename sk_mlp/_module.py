@@ -35,6 +35,10 @@ ACTIVATION_ALIASES = {"sigmoid": "logistic"}
 _NORMAL_MAD = 0.6744897501960817
 # Entries per block of columns when fitting those statistics.
 _STATISTICS_BLOCK = 2_000_000
+# Columns per block of a sparse matrix: a running sum of weights over the
+# block's columns rounds by about its length times 1e-16 of a column's total,
+# which must stay well inside _TIE_TOLERANCE for ties to be decided alike.
+_FLAT_COLUMNS = 65_536
 
 NORMALIZATIONS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 
@@ -387,12 +391,15 @@ def _sparse_entries(X, weights: np.ndarray):
     )
 
 
-# Weighted medians, as numpy's 'inverted_cdf': the smallest value whose
-# cumulative weight reaches half of the column's total.
 def _flat_medians(values, entry_weights, columns, d: int) -> np.ndarray:
-    """Each column's weighted median of flat entries (see :func:`_sparse_entries`)."""
+    """Each column's weighted median of flat entries (see
+    :func:`_sparse_entries`), as numpy's ``'inverted_cdf'``: the smallest value
+    whose cumulative weight reaches half of the column's total. Every column
+    must have an entry."""
     order = np.lexsort((values, columns))
     values, entry_weights, columns = values[order], entry_weights[order], columns[order]
+    # One running sum over the block's columns, less each column's start: its
+    # rounding grows with the columns of a block (see _FLAT_COLUMNS).
     cumulative = np.cumsum(entry_weights)
     starts = np.searchsorted(columns, np.arange(d))
     cumulative -= np.concatenate([[0.0], cumulative])[starts][columns]  # per column
@@ -402,9 +409,11 @@ def _flat_medians(values, entry_weights, columns, d: int) -> np.ndarray:
 
 
 def _dense_medians(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Each column's weighted median of a dense block, one sort per column."""
-    order = np.argsort(values, axis=0, kind="stable")
-    cumulative = np.cumsum(weights[order], axis=0)
+    """Each column's weighted median of a dense block, as numpy's
+    ``'inverted_cdf'``; ``weights`` per row, or per entry."""
+    weights = np.broadcast_to(weights.reshape(len(values), -1), values.shape)
+    order = np.argsort(values, axis=0)
+    cumulative = np.cumsum(np.take_along_axis(weights, order, axis=0), axis=0)
     first = np.argmax(cumulative >= (0.5 - _TIE_TOLERANCE) * cumulative[-1], axis=0)
     columns = np.arange(values.shape[1])
     return values[order[first, columns], columns]
@@ -418,25 +427,26 @@ def _column_statistics(X, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if sp.issparse(X):
         values, entry_weights, columns = _sparse_entries(X, weights)
         center = _flat_medians(values, entry_weights, columns, d)
-        deviation = values - center[columns]
-        mad = _flat_medians(np.abs(deviation), entry_weights, columns, d)
+        distance = np.abs(values - center[columns])
+        mad = _flat_medians(distance, entry_weights, columns, d)
     else:
         values = np.asarray(X, dtype=np.float64)
         if np.all(weights == 1.0):
             # Unweighted: the same medians by partial sorts (the cumulative
             # counts are exact integers), several times faster.
             center = np.quantile(values, 0.5, axis=0, method="inverted_cdf")
-            mad = np.quantile(np.abs(values - center), 0.5, axis=0, method="inverted_cdf")
+            distance = np.abs(values - center)
+            mad = np.quantile(distance, 0.5, axis=0, method="inverted_cdf")
         else:
             center = _dense_medians(values, weights)
-            mad = _dense_medians(np.abs(values - center), weights)
-        deviation = (values - center).ravel()
+            distance = np.abs(values - center)
+            mad = _dense_medians(distance, weights)
         entry_weights = np.repeat(weights, d)
         columns = np.broadcast_to(np.arange(d), values.shape).ravel()
-    # The standard deviation, for columns where more than half of the values
-    # equal the median; from the deviations about the median, divided by their
-    # largest so that squares of float64 values near its range cannot overflow.
-    deviation = np.where(entry_weights > 0, deviation, 0.0)
+    # The standard deviation, from the deviations about the median divided by
+    # their largest, so that squares of float64 values near its range cannot
+    # overflow (rows of weight zero count nowhere).
+    deviation = np.where(entry_weights > 0, values.ravel() - center[columns], 0.0)
     largest = np.zeros(d)
     np.maximum.at(largest, columns, np.abs(deviation))
     largest[largest == 0] = 1.0
@@ -444,6 +454,18 @@ def _column_statistics(X, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = np.bincount(columns, entry_weights * deviation, minlength=d) / total
     square = np.bincount(columns, entry_weights * deviation**2, minlength=d) / total
     std = largest * np.sqrt(np.maximum(square - mean**2, 0.0))
+    # Where at least half of the weight sits on the median, the median
+    # distance of the other values: a column of zeros and a heavy tail keeps
+    # a robust scale rather than one its outliers set.
+    if (tied := np.flatnonzero((mad == 0) & (std > 0))).size:
+        if sp.issparse(X):
+            off = (entry_weights > 0) & (distance > 0) & np.isin(columns, tied)
+            mad[tied] = _flat_medians(
+                distance[off], entry_weights[off], np.searchsorted(tied, columns[off]), len(tied)
+            )
+        else:
+            distance = distance[:, tied]
+            mad[tied] = _dense_medians(distance, weights[:, None] * (distance > 0))
     scale = np.where(mad > 0, np.minimum(mad / _NORMAL_MAD, std), np.where(std > 0, std, 1.0))
     return center, scale
 
@@ -454,14 +476,15 @@ def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
     The scale is the smaller of the column's standard deviation and its
     median absolute deviation from the median divided by that of a standard
     normal (a robust standard deviation): the robust one where heavy tails
-    would inflate the standard deviation, the standard deviation on binary,
-    ordinal and other light-tailed columns, whose median absolute deviation
-    overstates their spread. A column where more than half of the values
-    equal the median is scaled by its standard deviation; a constant column
-    is left unscaled. Sample weights count as repetitions, as everywhere in
-    fitting (rows of weight zero are absent); a sparse matrix's implicit
-    zeros count as the values they are, so that ``X`` and ``X.toarray()``
-    give the same layer.
+    would inflate the standard deviation, the standard deviation on
+    light-tailed columns such as ordinal ones, whose median absolute
+    deviation overstates their spread. Where at least half of the weight sits
+    on the median (a binary or a mostly-zero column), the median absolute
+    deviation of the other values stands in for it; a constant column is left
+    unscaled. Sample weights count as repetitions, as everywhere in fitting
+    (rows of weight zero are absent); a sparse matrix's implicit zeros count
+    as the values they are, so that ``X`` and ``X.toarray()`` give the same
+    layer.
 
     ``X`` may be a torch tensor on any device: the subsample is taken there
     and comes to the host one block of columns at a time, where the same
@@ -480,6 +503,8 @@ def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
         X = sp.csc_matrix(X)  # column blocks of a CSC matrix are cheap slices
     # Column blocks keep the sort's temporaries to a few tens of MB.
     step = max(1, _STATISTICS_BLOCK // max(X.shape[0], 1))
+    if sp.issparse(X):
+        step = min(step, _FLAT_COLUMNS)
     tensor = isinstance(X, torch.Tensor)
     blocks = [
         _column_statistics(to_numpy(block) if tensor else block, weights)

@@ -208,6 +208,7 @@ def test_fit_robust_input_scales_by_the_mad_as_a_standard_deviation():
 def test_fit_robust_input_treats_integer_weights_as_repetitions():
     rng = np.random.RandomState(0)
     X, weight = rng.lognormal(size=(50, 3)), rng.randint(0, 4, size=50)
+    X[rng.rand(50) < 0.6, 1] = 0  # most of the weight on the median
     weighted = fit_robust_input(X, weight.astype(float))
     repeated = fit_robust_input(np.repeat(X, weight, axis=0), np.ones(weight.sum()))
     torch.testing.assert_close(weighted.shift, repeated.shift)
@@ -263,6 +264,20 @@ def test_fit_robust_input_takes_the_smaller_of_the_robust_scale_and_the_std():
     mad = np.quantile(np.abs(X[:, 3] - center), 0.5, method="inverted_cdf")
     assert scale[3] == pytest.approx(mad / 0.6744897501960817, rel=1e-5)
     assert scale[3] < X[:, 3].std() / 2
+
+
+@pytest.mark.parametrize("layout", [np.asarray, sp.csr_matrix])
+def test_a_mostly_zero_heavy_tailed_column_keeps_a_robust_scale(layout):
+    # 60% zeros: the median absolute deviation is zero, and the standard
+    # deviation is set by the tail's outliers. The median distance of the
+    # nonzero values from the median stands in, so that they stay spread out.
+    rng = np.random.RandomState(0)
+    x = rng.lognormal(0, 2, size=20000) * (rng.rand(20000) < 0.4)
+    scale = 1.0 / fit_robust_input(layout(x[:, None]), np.ones(len(x))).inv_scale.item()
+    nonzero = x[x > 0]
+    expected = np.quantile(nonzero, 0.5, method="inverted_cdf") / 0.6744897501960817
+    assert scale == pytest.approx(expected, rel=1e-6)
+    assert scale < x.std() / 10
 
 
 @pytest.mark.parametrize("layout", [sp.csr_matrix, sp.csc_matrix])
