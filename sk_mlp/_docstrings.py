@@ -198,8 +198,7 @@ dropout : float or 'auto', default='auto'
           phases ``b``, to 3 values (after RealMLP's PBLD embeddings,
           Holzmüller et al., NeurIPS 2024). Trained through autograd.
 
-        Both need dense X; a model with either cannot be exported with
-        :func:`~sk_mlp.to_onnx`.
+        Both need dense X; both export with :func:`~sk_mlp.to_onnx`.
 
     feature_scaling : bool, default=False
         Whether to learn a scale per network input, multiplied into the input

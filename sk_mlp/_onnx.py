@@ -509,9 +509,10 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
     Raises
     ------
     ValueError
-        If the network holds a layer that cannot be exported (those of
-        ``numeric_embedding``), or a categorical feature's categories mix
-        strings and numbers; the message says which and why.
+        If the network holds a layer that cannot be exported (a ``module=``
+        network that ``torch.onnx.export`` cannot trace), or a categorical
+        feature's categories mix strings and numbers; the message says which
+        and why.
 
     See Also
     --------

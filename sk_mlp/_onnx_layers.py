@@ -1,4 +1,5 @@
-"""ONNX converters for the scale and ensemble layers of :mod:`sk_mlp._layers`.
+"""ONNX converters for the layers of :mod:`sk_mlp._layers`: feature scales,
+ensembles and numeric embeddings.
 
 Each converter takes the graph under construction (:class:`sk_mlp._onnx.Graph`),
 the name of its float32 input and the layer, and returns the name of its
@@ -6,19 +7,24 @@ output, computing what the layer computes in evaluation mode. The members of
 an ensemble stay stacked along the batch, as in torch, so the shared hidden
 layers between :class:`~sk_mlp._layers.MemberScale` and
 :class:`~sk_mlp._layers.MemberLinear` are written as for a single network.
-
-The numeric embeddings have no converter: export refuses them, naming the
-parameter that put them into the network.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ._layers import FeatureScale, MemberAverage, MemberLinear, MemberScale
+from ._layers import (
+    FeatureScale,
+    MemberAverage,
+    MemberLinear,
+    MemberScale,
+    PeriodicEmbedding,
+    PiecewiseLinearEncoding,
+)
 
 if TYPE_CHECKING:  # _onnx imports this module
     from ._onnx import Graph
@@ -94,6 +100,35 @@ def _gaussian_mixture(g: Graph, members: str) -> str:
     return g.op("Concat", g.cast(mean, np.float32), g.cast(raw_variance, np.float32), axis=1)
 
 
+def _piecewise_linear(g: Graph, x: str, layer: PiecewiseLinearEncoding) -> str:
+    """Each bin's ``(x - left) / width`` clipped to [0, 1] (the outer bins open
+    on their outer side), then the columns that are not encoded."""
+    codes = g.op("Gather", x, g.const(layer.columns.cpu().numpy()), axis=1)
+    z = g.op("Sub", codes, g.const(_array(layer.left)[None, :], "left"))
+    z = g.op("Mul", z, g.const(_array(layer.inv_width)[None, :], "inv_width"))
+    z = g.op("Max", z, g.const(_array(layer.lower)[None, :], "lower"))
+    z = g.op("Min", z, g.const(_array(layer.upper)[None, :], "upper"))
+    return g.op("Concat", z, g.columns(x, len(layer.n_bins), 2**62), axis=1)
+
+
+def _periodic(g: Graph, x: str, layer: PeriodicEmbedding) -> str:
+    """Each encoded column ``v`` as ``[v, cos(2 pi (v w + b)) W + c]``, then the
+    columns that are not encoded."""
+    n = layer.n_encoded
+    values = g.op("Unsqueeze", g.columns(x, 0, n), g.const(_ints(2)))  # (b, n, 1)
+    angles = g.op(
+        "Add",
+        g.op("Mul", values, g.const(_array(layer.frequencies), "frequencies")),
+        g.const(_array(layer.phases), "phases"),
+    )
+    angles = g.op("Mul", angles, g.const(np.float32(2 * math.pi)))
+    weight = g.const(_array(layer.weight), "weight")  # (n, frequencies, embedding)
+    embedded = g.op("Einsum", g.op("Cos", angles), weight, equation="bnf,nfe->bne")
+    embedded = g.op("Add", embedded, g.const(_array(layer.bias), "bias"))
+    parts = g.op("Flatten", g.op("Concat", values, embedded, axis=2), axis=1)
+    return g.op("Concat", parts, g.columns(x, n, 2**62), axis=1)
+
+
 # ------------------------------------------------------------------ helpers
 def _reduce(g: Graph, op: str, x: str, keepdims: int = 0) -> str:
     """``op`` over the members' axis (0)."""
@@ -136,4 +171,6 @@ CONVERTERS = {
     MemberScale: _member_scale,
     MemberLinear: _member_linear,
     MemberAverage: _member_average,
+    PiecewiseLinearEncoding: _piecewise_linear,
+    PeriodicEmbedding: _periodic,
 }

@@ -323,16 +323,26 @@ def test_ensemble_in_a_pipeline_converts_with_skl2onnx():
     assert_close(std.ravel(), expected_std)
 
 
+@pytest.mark.parametrize("n_ensemble", [1, 2])
 @pytest.mark.parametrize("embedding", ["periodic", "piecewise_linear"])
-def test_numeric_embeddings_are_refused_naming_the_parameter(embedding):
-    X = _features(n=60)
-    clf = TorchMLPClassifier((4,), numeric_embedding=embedding, n_ensemble=2, max_iter=2)
-    clf = _fit(clf.set_params(random_state=0), X, LABELS["binary"](X))
-    layer = {"periodic": "PeriodicEmbedding", "piecewise_linear": "PiecewiseLinearEncoding"}
-    with pytest.raises(
-        ValueError, match=f"{layer[embedding]} layer that numeric_embedding='{embedding}'"
-    ):
-        to_onnx(clf)
+@pytest.mark.parametrize("estimator", [TorchMLPClassifier, TorchMLPRegressor])
+def test_numeric_embedding_graphs_reproduce_predict(estimator, embedding, n_ensemble):
+    X = _features()
+    X[:, 0] = np.exp(X[:, 0])  # a skewed feature: uneven bins
+    classifier = estimator is TorchMLPClassifier
+    y = LABELS["multiclass"](X) if classifier else X[:, 0] * 10 + np.sin(3 * X[:, 1])
+    model = estimator(
+        (16,), numeric_embedding=embedding, n_ensemble=n_ensemble, max_iter=30, random_state=0
+    )
+    model = _fit(model, X, y)
+    # Outside the training range too: the outer bins extend, the cosines repeat.
+    rows = np.vstack([X, X[:20] * 5]).astype(np.float32)
+    outputs = _run(to_onnx(model), X=rows)
+    if classifier:
+        assert_close(outputs[1], model.predict_proba(rows))
+        assert_same_labels(outputs[0], model.predict(rows), model.predict_proba(rows))
+    else:
+        assert_close(outputs[0], model.predict(rows))
 
 
 # -------------------------------------------------------------------- skl2onnx
@@ -455,6 +465,8 @@ FRAME_PARAMS = {
     "module": {"module": small_network},
     "traced-module": {"module": Residual},
     "ensemble-feature-scaling": {"n_ensemble": 3, "feature_scaling": True},
+    "piecewise-linear": {"numeric_embedding": "piecewise_linear"},
+    "periodic-ensemble": {"numeric_embedding": "periodic", "n_ensemble": 2},
 }
 
 
