@@ -287,6 +287,7 @@ def summarise_block(X, y, w, index: int, spec: BlockSpec, rows=None, bottom_k: i
         # Seeded by the block alone: the statistics depend on the data, not
         # on random_state, as in memory.
         keys = np.random.default_rng([0, index]).random(n)
+        keys[w <= 0] = np.inf  # a uniform sample of the rows that count
         if n > bottom_k:
             keep = np.sort(np.argpartition(keys, bottom_k - 1)[:bottom_k])
         else:

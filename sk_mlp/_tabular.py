@@ -52,10 +52,6 @@ MAX_ONEHOT_CATEGORIES = 1000
 _NUMERIC, _CATEGORICAL = "numeric", "categorical"
 
 
-# The one quantile method numpy computes with weights.
-_WEIGHTED = "inverted_cdf"
-
-
 def _pandas():
     """The pandas module if the caller has imported it (only then can X be a frame)."""
     return sys.modules.get("pandas")
@@ -303,7 +299,9 @@ class TabularEncoder(BaseEstimator):
         self.fit_columns(X)
         X = self._as_table(X)
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
             kept = sample_weight > 0
             if kept.any() and not kept.all():  # weighing nothing is the caller's error
                 X = X.iloc[kept] if is_data_frame(X) else X[kept]
@@ -414,9 +412,9 @@ class TabularEncoder(BaseEstimator):
         )
         return self
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X, y=None, sample_weight=None):
         """Fit to X, then transform it (see :meth:`transform`)."""
-        return self.fit(X).transform(X)
+        return self.fit(X, sample_weight=sample_weight).transform(X)
 
     # ---------------------------------------------------------------- transform
     def transform(self, X):
@@ -558,25 +556,31 @@ class TabularEncoder(BaseEstimator):
         """The medians of the numeric ``columns`` (the values that replace
         missing ones; 0 for a column with no value), the mean of the two
         middle values as ``SimpleImputer``'s, with weights counted as
-        repetitions. Estimated on the rows of
-        :func:`~sk_mlp._sampling.statistics_rows`, so that a large numeric
+        repetitions (rows of weight zero count nowhere). Estimated on the rows
+        of :func:`~sk_mlp._sampling.statistics_rows`, so that a large numeric
         array costs a few temporaries of that size rather than copies of X."""
         sample = X
         if (rows := statistics_rows(len(X))) is not None:
             sample = X.iloc[rows] if is_data_frame(X) else X[rows]
             sample_weight = None if sample_weight is None else sample_weight[rows]
         numeric = self._numeric_block(sample, columns)
-        numeric[:, np.isnan(numeric).all(axis=0)] = 0.0
+        if sample_weight is not None:
+            weighted = np.asarray(sample_weight, dtype=np.float64) > 0
+            numeric, sample_weight = numeric[weighted], sample_weight[weighted]
+        if len(numeric) == 0:  # no row counts
+            return np.zeros(numeric.shape[1])
+        present = ~np.isnan(numeric)
         if sample_weight is None or np.ptp(sample_weight) == 0:
+            numeric[:, ~present.any(axis=0)] = 0.0  # a copy: no value, median 0
             return np.nanmedian(numeric, axis=0)
-        # The lower and the upper weighted median: the two middle values of
-        # the rows repeated as often as their (integer) weights say.
-        weights = np.broadcast_to(np.asarray(sample_weight)[:, None], numeric.shape)
-        lower, upper = (
-            sign * np.nanquantile(sign * numeric, 0.5, axis=0, method=_WEIGHTED, weights=weights)
-            for sign in (1.0, -1.0)
+        return np.array(
+            [
+                _weighted_median(numeric[present[:, j], j], sample_weight[present[:, j]])
+                if present[:, j].any()
+                else 0.0
+                for j in range(numeric.shape[1])
+            ]
         )
-        return (lower + upper) / 2
 
     def _present_values(self, X, j: int) -> tuple[np.ndarray, bool]:
         """The distinct non-missing values of column ``j``, and whether any is missing."""
@@ -629,6 +633,20 @@ class TabularEncoder(BaseEstimator):
             except TypeError:
                 pass
         return np.fromiter((_lookup(lookup, v) for v in values), dtype=np.int64, count=len(values))
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The mean of the lower and upper weighted medians of ``values`` (positive
+    weights): the median of the values repeated as often as their weights
+    say, also when the weights are such counts scaled (an exact tie at half
+    the total is decided within the rounding of the running sum)."""
+    order = np.argsort(values)
+    values, cumulative = values[order], np.cumsum(weights[order])
+    half = cumulative[-1] / 2
+    slack = len(values) * np.finfo(np.float64).eps * cumulative[-1]
+    lower = values[np.searchsorted(cumulative, half - slack, side="left")]
+    upper = values[np.searchsorted(cumulative, half + slack, side="right")]
+    return (lower + upper) / 2
 
 
 def _lookup(lookup: dict, value) -> int:

@@ -426,9 +426,11 @@ def test_streamed_frame_stage_weighs_rows_as_in_memory():
     # Weighted medians, and "purple" (only in the last block) unknown when
     # its rows weigh nothing: the same frame stage as an in-memory fit.
     X, y = _mixed_frames()
-    X = X.drop(columns="city")
     weight = np.random.default_rng(1).integers(1, 4, len(y)).astype(float)
     weight[-30:] = 0.0
+    # A column with values only in the rows of weight zero: none that count.
+    gauge = pd.Series(np.where(weight > 0, np.nan, 5.0))
+    X = X.drop(columns="city").assign(gauge=dd.from_pandas(gauge, npartitions=X.npartitions))
     weights = dd.from_pandas(pd.Series(weight), npartitions=X.npartitions)
     streamed = _classifier(max_iter=1).fit(X, y, sample_weight=weights)
     in_memory = _classifier(max_iter=1).fit(X.compute(), y.compute(), sample_weight=weight)
@@ -436,6 +438,7 @@ def test_streamed_frame_stage_weighs_rows_as_in_memory():
     assert encoder.categories_ == expected.categories_
     assert "purple" not in encoder.categories_[0]
     assert_allclose(encoder.medians_, expected.medians_, rtol=1e-12)
+    assert encoder.medians_[-1] == 0.0
     unweighted = _classifier(max_iter=1).fit(X.compute(), y.compute())._tabular
     assert encoder.medians_[0] != unweighted.medians_[0]
 

@@ -94,6 +94,26 @@ def test_weighted_medians_equal_the_medians_of_repeated_rows():
     np.testing.assert_array_equal(unweighted.medians_, np.nanmedian(X, axis=0))
 
 
+def test_weighted_medians_of_scaled_counts_break_exact_ties_as_repetition():
+    # Weights w / 3 are the counts w scaled: an exact tie at half the total
+    # must not round to one side (repetition gives the mean 5.5 here).
+    X = np.array([[7.0], [9.0], [4.0], [4.0], [4.0]])
+    counts = np.array([4, 1, 2, 1, 2])
+    repeated = TabularEncoder().fit(np.repeat(X, counts, axis=0)).medians_
+    for scale in (1.0, 1 / 3, 0.1, 0.7):
+        scaled = TabularEncoder().fit(X, sample_weight=counts * scale).medians_
+        assert_array_equal(scaled, repeated)
+
+
+def test_medians_of_a_summary_leave_out_rows_of_weight_zero():
+    # The streamed fit hands fit_summary a sample that may hold rows of
+    # weight zero: a column with values only there has none that count.
+    X = pd.DataFrame({"a": [np.nan, np.nan, 7.0], "b": [1.0, 2.0, 30.0]})
+    encoder = TabularEncoder().fit_columns(X)
+    encoder.fit_summary(encoder.summarise(X.iloc[:2]), X, np.array([1.0, 1.0, 0.0]))
+    assert_array_equal(encoder.medians_, [0.0, 1.5])
+
+
 def test_rows_of_weight_zero_are_unknown_to_the_fitted_encoder():
     X = pd.DataFrame({"x": [1.0, 2.0, np.nan, 4.0], "c": ["a", "b", "z", None]})
     weight = np.array([1.0, 1.0, 0.0, 0.0])
