@@ -110,7 +110,7 @@ def _frame_block(X, y, w, index: int, spec: BlockSpec):
         y, w = _block_targets(y, w, len(X), spec)
         # Checks the dtypes and infinite numbers; rows of weight zero count
         # nowhere, as in an in-memory fit.
-        table = spec.encoder.summarise(X if np.all(w > 0) else X.iloc[w > 0])
+        table = spec.encoder.summarise(X, None if np.all(w > 0) else w > 0)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"In row block {index} of the dask input: {exc}") from exc
     return X, y, w, table

@@ -211,12 +211,9 @@ def _sparse_first_layer(layers: list[nn.Module], X: SparseRows) -> tuple[torch.T
     output, stacked by member, and the number of layers it covers."""
     factor, n_front = None, 0
     for layer in layers:
-        if isinstance(layer, FeatureScale):
-            factor = layer.weight if factor is None else factor * layer.weight
-        elif isinstance(layer, MemberScale):
-            factor = layer.weight if factor is None else factor * layer.weight
-        else:
+        if not isinstance(layer, (FeatureScale, MemberScale)):
             break
+        factor = layer.weight if factor is None else factor * layer.weight
         n_front += 1
     first = layers[n_front]
     weight, bias = first.weight, first.bias

@@ -302,11 +302,10 @@ class TabularEncoder(BaseEstimator):
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=np.float64, ensure_non_negative=True
             )
-            kept = sample_weight > 0
-            if kept.any() and not kept.all():  # weighing nothing is the caller's error
-                X = X.iloc[kept] if is_data_frame(X) else X[kept]
-                sample_weight = sample_weight[kept]
-        return self.fit_summary(self.summarise(X), X, sample_weight)
+        rows = None
+        if sample_weight is not None and (sample_weight > 0).any():  # else the caller's error
+            rows = None if np.all(sample_weight > 0) else sample_weight > 0
+        return self.fit_summary(self.summarise(X, rows), X, sample_weight)
 
     # A fit in parts (a streamed fit of a dask data frame): fit_columns,
     # summarise each part, merge the summaries, fit_summary on a sample.
@@ -345,7 +344,7 @@ class TabularEncoder(BaseEstimator):
         self.is_categorical_ = is_categorical
         return self
 
-    def summarise(self, X) -> TableSummary:
+    def summarise(self, X, rows=None) -> TableSummary:
         """What a fit learns from the rows X besides the medians.
 
         Parameters
@@ -353,6 +352,10 @@ class TabularEncoder(BaseEstimator):
         X : {array-like, DataFrame} of shape (n_samples, n_features)
             Some rows of the data, with the columns :meth:`fit_columns` saw;
             there may be none.
+
+        rows : ndarray of shape (n_samples,), dtype=bool, default=None
+            The rows to read (rows of weight zero count nowhere), without a
+            copy of X; None: every row.
 
         Returns
         -------
@@ -364,10 +367,10 @@ class TabularEncoder(BaseEstimator):
             changed = self._changed_kinds(X, numbers_for_categories=False)
             if changed:
                 raise ValueError(_DTYPES_CHANGED + changed)
-        numeric_missing = self._numeric_missing(X, np.flatnonzero(~self.is_categorical_))
+        numeric_missing = self._numeric_missing(X, np.flatnonzero(~self.is_categorical_), rows)
         categories, categorical_missing = [], []
         for j in np.flatnonzero(self.is_categorical_):
-            values, missing_values = self._present_values(X, j)
+            values, missing_values = self._present_values(X, j, rows)
             categories.append({_as_python(v) for v in values})
             categorical_missing.append(missing_values)
         return TableSummary(numeric_missing, categories, np.asarray(categorical_missing, bool))
@@ -545,12 +548,14 @@ class TabularEncoder(BaseEstimator):
                 changed.append(f"- {self._name(j)}: {self.kinds_[j]} in fit, now {dtype}\n")
         return "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
 
-    def _numeric_missing(self, X, columns: np.ndarray) -> np.ndarray:
-        """Which numeric ``columns`` have missing values."""
+    def _numeric_missing(self, X, columns: np.ndarray, rows=None) -> np.ndarray:
+        """Which numeric ``columns`` have missing values in ``rows`` (a mask)."""
         if not is_data_frame(X) and X.dtype.kind == "f":
+            where = True if rows is None else rows[:, None]
             with np.errstate(all="ignore"):  # a sum is NaN where a column has one
-                return np.isnan(X.sum(axis=0))[columns]
-        return np.isnan(self._numeric_block(X, columns)).any(axis=0)
+                return np.isnan(X.sum(axis=0, where=where))[columns]
+        block = self._numeric_block(X, columns)
+        return np.isnan(block if rows is None else block[rows]).any(axis=0)
 
     def _medians(self, X, columns: np.ndarray, sample_weight=None) -> np.ndarray:
         """The medians of the numeric ``columns`` (the values that replace
@@ -582,13 +587,14 @@ class TabularEncoder(BaseEstimator):
             ]
         )
 
-    def _present_values(self, X, j: int) -> tuple[np.ndarray, bool]:
-        """The distinct non-missing values of column ``j``, and whether any is missing."""
+    def _present_values(self, X, j: int, rows=None) -> tuple[np.ndarray, bool]:
+        """The distinct non-missing values of column ``j`` in ``rows`` (a mask),
+        and whether any is missing."""
         if is_data_frame(X):
-            column = X.iloc[:, j]
+            column = X.iloc[:, j] if rows is None else X.iloc[:, j][rows]
             missing = column.isna().to_numpy()
             return _pandas().unique(column[~missing].to_numpy(dtype=object)), bool(missing.any())
-        values = X[:, j]
+        values = X[:, j] if rows is None else X[:, j][rows]
         missing = np.fromiter((_is_missing(v) for v in values), dtype=bool, count=len(values))
         return values[~missing], bool(missing.any())
 
