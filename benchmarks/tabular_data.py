@@ -151,11 +151,70 @@ LOADERS = {
     "slid": _rd("carData", "SLID", "wages", "slid", "regression", "NaN"),
     "cars_mpg": _cars,
     "budgetfood": _budgetfood,
+    # tables of 10,000 rows or more, at full size (load_tables caps at 50,000)
+    "cps1988": _rd("AER", "CPS1988", "wage", "cps1988", "regression", "log wage", transform=_log),
+    "chem97": _rd(
+        "mlmRev",
+        "Chem97",
+        "score",
+        "chem97",
+        "regression",
+        "A-level score; ids dropped",
+        drop=["lea", "school", "student"],
+    ),
+    "hotel_rates": _rd(
+        "modeldata",
+        "hotel_rates",
+        "avg_price_per_room",
+        "hotel_rates",
+        "regression",
+        "agent, company: 100+ strings",
+        drop=["arrival_date"],
+    ),
+    "deliveries": _rd("modeldata", "deliveries", "time_to_delivery", "deliveries", "regression"),
+    "nlswork": _rd(
+        "sampleSelection",
+        "nlswork",
+        "ln_wage",
+        "nlswork",
+        "regression",
+        "log wage, NaN",
+        drop=["idcode"],
+    ),
+    "taxi": _rd("modeldata", "taxi", "tip", "taxi", "classification", "8% no tip"),
+    "smokeban": _rd("AER", "SmokeBan", "smoker", "smokeban", "classification"),
+    "fertility2": _rd("AER", "Fertility2", "morekids", "fertility2", "classification"),
+    "nasscds": _rd(
+        "DAAG",
+        "nassCDS",
+        "dead",
+        "nasscds",
+        "classification",
+        "4% dead, NaN; injSeverity (leaks), ids, weights dropped",
+        drop=["injSeverity", "caseid", "weight"],
+    ),
 }
 
+# A fixed subset for --quick: small and mid-sized tables of both tasks.
+QUICK = [
+    "penguins",
+    "titanic",
+    "chile",
+    "creditcard",
+    "oj",
+    "fair",
+    "mpg",
+    "wage",
+    "carseats",
+    "ames",
+    "cps1985",
+    "slid",
+]
 
-def load_tables(names=None, max_rows=None, seed=0) -> list[Table]:
-    """The benchmark's tables; ``max_rows`` subsamples larger ones (fixed seed)."""
+
+def load_tables(names=None, max_rows=50_000, seed=0) -> list[Table]:
+    """The benchmark's tables; ``max_rows`` subsamples larger ones (fixed seed),
+    for time only."""
     out = []
     for name in names or LOADERS:
         table = LOADERS[name]()
