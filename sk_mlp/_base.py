@@ -484,7 +484,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """
         history = History(early_stopping)
         history.loss_curve = list(self.loss_curve_)
-        history.n_iter = history.start_iter = self.n_iter_
+        # Epochs count on from every earlier call (the schedules follow them);
+        # n_iter_ will count this call's only, as scikit-learn's does.
+        history.n_iter = history.start_iter = self._n_epochs
         history.t = self.t_
         if incremental and self.best_loss_ is not None:
             history.best_loss = self.best_loss_
@@ -502,7 +504,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
         self._optimizer_solver = None if self.solver == "lbfgs" else self.solver
         self._fitted_architecture = architecture(self)
-        self.n_iter_ = history.n_iter
+        self.n_iter_ = history.n_iter - history.start_iter
+        self._n_epochs = history.n_iter
         self.t_ = history.t
         self._no_improvement_count = history.no_improvement_count
         self.loss_curve_ = history.loss_curve

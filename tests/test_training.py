@@ -407,6 +407,19 @@ def test_lbfgs_warns_when_max_fun_is_reached():
 
 
 # ------------------------------------------------- partial_fit and warm_start
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_warm_start_n_iter_counts_the_last_fit_only(solver):
+    X, y = _small_regression()
+    reg = TorchMLPRegressor(
+        (8,), solver=solver, warm_start=True, max_iter=3, n_iter_no_change=np.inf, random_state=0
+    )
+    _fit_quietly(reg, X, y)
+    _fit_quietly(reg, X, y)
+    assert (reg.n_iter_, len(reg.loss_curve_), reg.t_) == (3, 6, 6 * len(y))
+    _fit_quietly(reg.set_params(max_iter=5), X, y)
+    assert (reg.n_iter_, len(reg.loss_curve_)) == (5, 11)
+
+
 def test_partial_fit_runs_one_epoch_per_call_and_continues_the_history():
     X, y = _small_regression()
     reg = TorchMLPRegressor((8,), dropout=0.0, random_state=0)
@@ -415,7 +428,8 @@ def test_partial_fit_runs_one_epoch_per_call_and_continues_the_history():
     assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (1, len(y), 1)
     reg.partial_fit(X, y)
     reg.partial_fit(X, y)
-    assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (3, 3 * len(y), 3)
+    # n_iter_ counts the last call's epochs, as in scikit-learn.
+    assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (1, 3 * len(y), 3)
     assert reg.loss_curve_[:1] == first_curve
     assert reg.loss_curve_[-1] < reg.loss_curve_[0]
 
@@ -456,7 +470,7 @@ def test_warm_start_continues_from_the_previous_weights():
     first_curve = list(reg.loss_curve_)
     coefs = reg.coefs_
     _fit_quietly(reg, X, y)
-    assert reg.n_iter_ == 10 and len(reg.loss_curve_) == 10
+    assert reg.n_iter_ == 5 and len(reg.loss_curve_) == 10
     assert reg.loss_curve_[:5] == first_curve
     # a fresh start would begin at the first curve's initial loss again
     assert reg.loss_curve_[5] < first_curve[0]
@@ -581,7 +595,7 @@ def test_ctrl_c_keeps_the_epochs_trained_so_far(estimator_class, solver):
     assert np.isfinite(_outputs(model, X)).all()
     model.set_params(warm_start=True, max_iter=2)
     _fit_quietly(model, X, y)  # and it can go on training
-    assert model.n_iter_ == 6
+    assert (model.n_iter_, len(model.loss_curve_)) == (2, 6)
 
 
 def test_ctrl_c_with_early_stopping_restores_the_best_weights_so_far():
@@ -668,8 +682,19 @@ def test_verbose_with_early_stopping_reports_the_validation_score(capsys):
     X, y = _small_classification(100)
     clf = TorchMLPClassifier((8,), max_iter=3, verbose=True, early_stopping=True, random_state=0)
     _fit_quietly(clf, X, y)
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Iteration")]
-    assert len(lines) == 3 and all("validation score" in ln for ln in lines)
+    lines = capsys.readouterr().out.splitlines()
+    scores = [float(ln.split(": ")[1]) for ln in lines if ln.startswith("Validation score: ")]
+    assert len(scores) == 3
+    np.testing.assert_allclose(scores, clf.validation_scores_, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("verbose", [True, 3, 10])
+def test_verbose_other_than_2_prints_scikit_learns_lines(capsys, verbose):
+    X, y = _small_regression()
+    reg = _fit_quietly(TorchMLPRegressor((8,), max_iter=2, verbose=verbose, random_state=0), X, y)
+    reg.partial_fit(X, y)  # counts its own epochs, as n_iter_ does
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["Iteration 1", "Iteration 2", "Iteration 1"]
 
 
 def test_not_verbose_prints_nothing(capsys):
