@@ -297,6 +297,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """Warn about an interrupted or unconverged fit; return the estimator."""
         if history.interrupted:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+        elif history.diverged:
+            warnings.warn(history.diverged, ConvergenceWarning, stacklevel=5)
         elif not incremental and (
             message := convergence_message(history, self.solver, self.max_iter, self.max_fun)
         ):

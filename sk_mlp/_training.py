@@ -76,6 +76,8 @@ class History:
     func_evals: int = 0
     converged: bool = False
     interrupted: bool = False
+    # Why an early-stopped fit ended on a non-finite loss, keeping its best epoch.
+    diverged: str | None = None
 
     def record(self, loss: float, score: float | None, module: nn.Module, tol: float):
         """Update the curves and the no-improvement counter, as scikit-learn does."""
@@ -297,13 +299,38 @@ class NonFiniteLossError(ValueError):
     """Training produced a NaN or infinite loss."""
 
 
+# scikit-learn's message for a fit whose weights became non-finite.
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large "
+    "values and need to be preprocessed."
+)
+_REMEDY = (
+    "Lower learning_rate_init, scale the inputs (for example with StandardScaler), "
+    "or raise alpha, then fit again."
+)
+
+
 def check_finite(loss: float, epoch: int) -> None:
     if not math.isfinite(loss):
         raise NonFiniteLossError(
-            f"The training loss became {loss} at epoch {epoch}; the model would "
-            "predict NaN. Lower learning_rate_init, scale the inputs (for example "
-            "with StandardScaler), or raise alpha, then fit again."
+            f"{_NON_FINITE} The training loss became {loss} at epoch {epoch}; the "
+            f"model would predict NaN. {_REMEDY}"
         )
+
+
+def diverged(history: History, loss: float, module: nn.Module, tol: float) -> bool:
+    """Record a non-finite epoch of an early-stopped fit that has a best epoch
+    to fall back on, as scikit-learn does (its validation score is NaN), and
+    say so; training then stops and the best weights are restored."""
+    if math.isfinite(loss) or history.best_state is None:
+        return False
+    history.record(loss, math.nan, module, tol)
+    history.diverged = (
+        f"The training loss became {loss} at epoch {history.n_iter - history.start_iter}; "
+        "training stopped there and the weights of the best validation score were "
+        f"restored. {_REMEDY}"
+    )
+    return True
 
 
 def report(history: History, verbose: int) -> None:
@@ -438,6 +465,8 @@ def run_epochs(
             history.n_iter += 1
             history.t += len(data)
             loss = total.item() / len(data)  # the epoch's one host-device sync
+            if diverged(history, loss, module, params.tol):
+                break
             check_finite(loss, history.n_iter)
             if penalty:
                 with torch.no_grad():

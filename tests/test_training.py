@@ -518,6 +518,32 @@ def test_non_finite_loss_raises_and_leaves_the_fitted_estimator_unchanged(bad_pa
     _assert_unchanged(reg, *state)
 
 
+def test_non_finite_loss_message_starts_with_scikit_learns():
+    X, y = _small_regression()
+    reg = TorchMLPRegressor((8,), solver="sgd", learning_rate_init=1e10, random_state=0)
+    with pytest.raises(ValueError, match="^Solver produced non-finite parameter weights"):
+        _fit_quietly(reg, X, y * 1e4)
+
+
+def test_divergence_under_early_stopping_keeps_the_best_epoch_and_warns():
+    # As scikit-learn's MLP since its issue 29504: the fit ends at the first
+    # non-finite epoch, scored NaN, with the weights of the best epoch.
+    X, y = _small_regression(200)
+    params = dict(solver="sgd", early_stopping=True, preprocessing=None, random_state=0)
+    params.update(hidden_layer_sizes=(32,), activation="identity", learning_rate_init=0.3)
+    with pytest.warns(ConvergenceWarning, match="loss became .* best validation score"):
+        reg = TorchMLPRegressor(max_iter=50, **params).fit(X, y / 10)
+    scores = reg.validation_scores_
+    assert np.isnan(scores[-1]) and not np.isfinite(reg.loss_curve_[-1])
+    assert len(scores) == len(reg.loss_curve_) == reg.n_iter_ < 50
+    assert reg.best_validation_score_ == np.nanmax(scores) > 0.9
+    best_epoch = int(np.nanargmax(scores)) + 1
+    # The same fit, stopped before it diverged.
+    best = TorchMLPRegressor(max_iter=best_epoch, n_iter_no_change=np.inf, **params)
+    _fit_quietly(best, X, y / 10)
+    np.testing.assert_allclose(reg.predict(X), best.predict(X), rtol=1e-6, atol=1e-6)
+
+
 def test_non_finite_loss_during_partial_fit_leaves_the_estimator_unchanged():
     X, y = _small_regression()
     # (the optimizer, its rate included, carries over between partial_fit
