@@ -65,12 +65,6 @@ def _supports_partial_fit(estimator) -> bool:
             f"partial_fit is only available for stochastic solvers; "
             f"solver={estimator.solver!r} is full-batch."
         )
-    if estimator.early_stopping:
-        # As in scikit-learn: one epoch per call leaves nothing to stop early.
-        raise AttributeError(
-            "partial_fit does not support early_stopping=True; set "
-            "early_stopping=False to train incrementally."
-        )
     return True
 
 
@@ -213,6 +207,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _validation_score(self, loss, raw: torch.Tensor, y: torch.Tensor, weight) -> float:
         """Score of raw network outputs on the validation split; higher is better."""
 
+    def _check_warm_start_targets(self, y) -> None:
+        """Refuse targets a warm start cannot continue on (the classifier's
+        classes); called before a warm-started ``fit`` changes anything."""
+
     def _loss_kind(self) -> str:
         """The loss the ``loss`` parameter names, aliases resolved."""
         return self.loss
@@ -257,6 +255,13 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _partial_fit(self, X, y, sample_weight=None, classes=None):
+        if self.early_stopping:
+            # As in scikit-learn (a ValueError at the call): one epoch per call
+            # leaves nothing to stop early.
+            raise ValueError(
+                "partial_fit does not support early_stopping=True; set "
+                "early_stopping=False to train incrementally."
+            )
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     @contextlib.contextmanager
@@ -282,6 +287,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             X, y, sample_weight = check_fit_input(
                 self, space, X, y, sample_weight, reset=first_pass
             )
+            if not first_pass and not incremental:
+                self._check_warm_start_targets(y)
             y_train = self._encode_targets(y, sample_weight, first_pass=first_pass, classes=classes)
             sample_weight = self._class_sample_weight(y, sample_weight)
             X, y_train, sample_weight = drop_zero_weight_rows(X, y_train, sample_weight)

@@ -175,6 +175,18 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
                 "partial_fit(..., classes=...) or refit with warm_start=False."
             )
 
+    def _check_warm_start_targets(self, y):
+        if type_of_target(y).startswith("multilabel"):
+            return  # _check_known_labels compares the label columns
+        classes = np.unique(column_or_1d(y))
+        if set(classes) != set(self.classes_):
+            # scikit-learn's message: a warm start keeps the output layer, one
+            # unit per class, so it needs the classes of the previous fit.
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the "
+                f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
+            )
+
     def _class_sample_weight(self, y, sample_weight):
         if self.class_weight is None:
             return sample_weight
