@@ -374,26 +374,36 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _validation_rows(self, y, seed):
         """Train and validation row indices for early stopping.
 
-        Classification splits are stratified where every class can appear on
-        both sides; on data too small for that, the split is plain.
+        As in scikit-learn: at least two validation rows, and classification
+        splits stratified, so that a class of one member is an error. Only
+        where the split has fewer rows than there are classes on one side is
+        it plain, which scikit-learn refuses.
         """
         n_samples = len(y)
         n_val = math.ceil(self.validation_fraction * n_samples)
-        if n_samples < 2 or not 0 < n_val < n_samples:
-            raise ValueError(
-                f"early_stopping needs at least one training and one validation "
-                f"sample, but validation_fraction={self.validation_fraction} of "
-                f"n_samples={n_samples} leaves none; use more data or "
-                f"early_stopping=False."
-            )
         stratify = self._stratify(y)
         if stratify is not None:
-            _, counts = np.unique(stratify, return_counts=True)
-            if counts.min() < 2 or n_val < len(counts) or n_samples - n_val < len(counts):
+            _, counts = np.unique(stratify, axis=0, return_counts=True)
+            if counts.min() >= 2 and min(n_val, n_samples - n_val) < len(counts):
                 stratify = None
-        return train_test_split(
-            np.arange(n_samples), test_size=n_val, random_state=seed, stratify=stratify
-        )
+        if n_samples - n_val < 1:
+            raise ValueError(
+                f"early_stopping needs at least one training sample, but "
+                f"validation_fraction={self.validation_fraction} of "
+                f"n_samples={n_samples} leaves none; lower validation_fraction."
+            )
+        if n_val > 0:
+            train, val = train_test_split(
+                np.arange(n_samples), test_size=n_val, random_state=seed, stratify=stratify
+            )
+        if n_val < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the "
+                f"size of your dataset (validation_fraction={self.validation_fraction} of "
+                f"n_samples={n_samples} gives {n_val} validation rows; early stopping "
+                "needs at least 2)."
+            )
+        return train, val
 
     def _train(self, X, y, sample_weight, seeds, first_pass, incremental):
         seed, train_seed = seeds

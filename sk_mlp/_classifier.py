@@ -193,7 +193,13 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         return sample_weight * compute_sample_weight(self.class_weight, y)
 
     def _stratify(self, y_train):
-        return None if self._target_type == "multilabel-indicator" else y_train
+        if self._target_type == "multilabel-indicator":
+            return None
+        if self._target_type == "binary":
+            # scikit-learn's stratification (and its error message) is over
+            # the binarized target.
+            return y_train.astype(bool)
+        return self.classes_[y_train]
 
     def _loss_function(self):
         return classification_loss(self._target_type, self.label_smoothing)

@@ -181,9 +181,12 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         """R^2 of the mean, or minus the mean Gaussian NLL for ``gaussian_nll``."""
         if isinstance(loss, GaussianNLL):
             return float(-weighted_mean(loss.nll(raw, y), weight))
-        residual = (y - loss.mean(raw)).square()
-        deviation = (y - weighted_mean(y, weight)).square()
-        r2 = 1 - weighted_mean(residual, weight) / weighted_mean(deviation, weight)
+        residual = weighted_mean((y - loss.mean(raw)).square(), weight)
+        deviation = weighted_mean((y - weighted_mean(y, weight)).square(), weight)
+        # A constant target scores 1 if predicted exactly and 0 otherwise, as
+        # in r2_score: a finite score, so that early stopping can stall on it.
+        constant = torch.where(residual == 0, 1.0, 0.0)
+        r2 = torch.where(deviation > 0, 1 - residual / deviation, constant)
         return float(r2.mean())
 
     # --------------------------------------------------------------- fitting
