@@ -9,12 +9,11 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from . import _docstrings
-from ._base import BaseTorchMLP, _supports_partial_fit
+from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 from ._dask import is_dask_collection, predict_lazily
 from ._device import widest_float
 from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
@@ -218,7 +217,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         return float(-weighted_mean(loss.log_loss(raw, y), weight))
 
     # --------------------------------------------------------------- fitting
-    @available_if(_classifier_supports_partial_fit)
+    @partial_fit_if_supported(_classifier_supports_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.

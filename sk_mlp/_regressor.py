@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _docstrings
 from ._array_api import to_host
-from ._base import BaseTorchMLP, _supports_partial_fit
+from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 from ._dask import is_dask_collection, predict_lazily
 from ._device import widest_float
 from ._losses import REGRESSION_LOSSES, GaussianNLL, weighted_mean
@@ -190,7 +190,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         return float(r2.mean())
 
     # --------------------------------------------------------------- fitting
-    @available_if(_supports_partial_fit)
+    @partial_fit_if_supported(_supports_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.

@@ -123,14 +123,15 @@ def test_warm_start_with_early_stopping_on_new_data_learns_the_new_data(labellin
 
 @pytest.mark.parametrize("estimator_class", [TorchMLPClassifier, TorchMLPRegressor])
 def test_partial_fit_with_early_stopping_raises_scikit_learns_value_error(estimator_class, data):
-    """As scikit-learn's MLP: partial_fit exists for the stochastic solvers and
-    refuses early_stopping=True with a ValueError at the call, leaving the
-    estimator as it was."""
+    """As scikit-learn's MLP, partial_fit refuses early_stopping=True with a
+    ValueError at the call, leaving the estimator as it was; the error is an
+    AttributeError too, so hasattr tells callers beforehand, as for lbfgs."""
     X, y = data
     if estimator_class is TorchMLPClassifier:
         y = (y > np.median(y)).astype(int)
     fit_params = {"classes": [0, 1]} if estimator_class is TorchMLPClassifier else {}
     model = estimator_class((4,), early_stopping=True, random_state=0)
+    assert not hasattr(model, "partial_fit")
     with pytest.raises(ValueError, match="^partial_fit does not support early_stopping=True"):
         model.partial_fit(X, y, **fit_params)
     assert not hasattr(model, "n_iter_")

@@ -241,28 +241,6 @@ def test_early_stopping_split_is_stratified_for_classification(random_state):
     np.testing.assert_allclose(counts, [36, 18, 6], atol=1)
 
 
-@pytest.mark.parametrize("n_samples, validation_fraction", [(2, 0.1), (10, 0.1), (5, 0.2)])
-def test_early_stopping_needs_two_validation_rows(n_samples, validation_fraction):
-    X, y = _small_regression(n_samples)
-    reg = TorchMLPRegressor(
-        (4,), early_stopping=True, validation_fraction=validation_fraction, random_state=0
-    )
-    with pytest.raises(ValueError, match="^The validation set is too small. Increase"):
-        reg.fit(X, y)
-    assert not hasattr(reg, "n_iter_")
-
-
-def test_early_stopping_refuses_a_class_of_one_member():
-    # The split is stratified, as in scikit-learn, which cannot place a
-    # single member on both sides.
-    X, y = _small_classification(40)
-    y[:] = np.repeat([0, 1], 20)
-    y[0] = 2
-    clf = TorchMLPClassifier((4,), early_stopping=True, random_state=0)
-    with pytest.raises(ValueError, match="least populated class.* 1 member"):
-        clf.fit(X, y)
-
-
 def test_early_stopping_on_a_constant_target_stalls_and_stops():
     # R^2 of a constant target is 0 (1 if predicted exactly), as in r2_score:
     # no epoch improves on it, so training stops after n_iter_no_change.
