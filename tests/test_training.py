@@ -868,3 +868,31 @@ def test_fitted_module_is_left_in_eval_mode_so_direct_calls_are_deterministic():
     x = torch.as_tensor(X, dtype=torch.float32)
     with torch.no_grad():
         torch.testing.assert_close(model.module_(x), model.module_(x))
+
+
+# ------------------------------------------------------- assignable weights
+def test_weights_assigned_to_an_unfitted_estimator_start_its_first_fit():
+    X, y = _small_regression()
+    rng = np.random.RandomState(0)
+    coefs = [rng.normal(size=(5, 3)), rng.normal(size=(3, 1))]
+    intercepts = [rng.normal(size=3), rng.normal(size=1)]
+    reg = TorchMLPRegressor((3,), dropout=0.0, learning_rate_init=1e-9, random_state=0)
+    reg.coefs_ = [None, None]
+    reg.coefs_[0], reg.coefs_[1] = coefs  # scikit-learn's users fill the list in place
+    reg.intercepts_ = intercepts
+    reg.partial_fit(X, y)  # one Adam step of about 1e-9
+    for fitted, assigned in zip(reg.coefs_ + reg.intercepts_, coefs + intercepts):
+        np.testing.assert_allclose(fitted, assigned, rtol=1e-6, atol=1e-6)
+
+
+def test_weights_assigned_to_a_fitted_estimator_change_it_at_once():
+    X, y = _small_regression()
+    reg = _fit_quietly(TorchMLPRegressor((3,), max_iter=5, random_state=0), X, y)
+    zeros = [np.zeros_like(c) for c in reg.coefs_]
+    with pytest.raises(ValueError, match=r"coefs_\[1\] has shape \(2, 1\).*needs \(3, 1\)"):
+        reg.coefs_ = [zeros[0], np.zeros((2, 1))]
+    assert np.abs(reg.coefs_[0]).sum() > 0  # a refused assignment changes nothing
+    reg.coefs_ = zeros
+    reg.intercepts_ = [np.zeros(3), np.zeros(1)]
+    prediction = reg.predict(X)
+    np.testing.assert_allclose(prediction, prediction[0], rtol=0, atol=1e-6)  # a constant
