@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -24,6 +25,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._array_api import Output, check_fit_space, follow_inputs, input_space, moved, to_host
@@ -41,7 +43,13 @@ from ._device import (
 )
 from ._inputs import check_fit_input, check_predict_input
 from ._module import ACTIVATIONS, weight_layers
-from ._network import architecture, check_numeric_embedding, initial_module, randomness
+from ._network import (
+    architecture,
+    assign_weights,
+    check_numeric_embedding,
+    initial_module,
+    randomness,
+)
 from ._persistence import check_versions, fitted_state_defaults, parameter_defaults, record_versions
 from ._sklearn_private import Interval, Options, StrOptions, _fit_context
 from ._stream import fit_stream
@@ -59,17 +67,51 @@ from ._training import (
 )
 
 
+class PartialFitUnavailable(ValueError, AttributeError):
+    """``partial_fit`` cannot run with the estimator's parameters.
+
+    A ValueError, as scikit-learn's MLP raises for ``early_stopping=True``,
+    and an AttributeError, so that ``hasattr(estimator, "partial_fit")`` says
+    so beforehand (as for ``solver='lbfgs'``) and code that probes for
+    ``partial_fit``, scikit-learn's estimator checks included, passes it by.
+    (scikit-learn's ``NotFittedError`` is both in the same way.)
+    """
+
+
+class partial_fit_if_supported:
+    """``available_if(check)`` for ``partial_fit``, except that the check's
+    :class:`PartialFitUnavailable` reaches the caller as it is: looking the
+    method up raises it, so ``except ValueError`` around the call catches it."""
+
+    def __init__(self, check):
+        self.check = check
+
+    def __call__(self, method):
+        self.method = available_if(self.check)(method)
+        functools.update_wrapper(self, method)
+        return self
+
+    def __get__(self, obj, owner=None):
+        if obj is not None and obj.early_stopping and _passes(self.check, obj):
+            raise PartialFitUnavailable(
+                "partial_fit does not support early_stopping=True; set "
+                "early_stopping=False to train incrementally."
+            )
+        return self.method.__get__(obj, owner)
+
+
+def _passes(check, estimator) -> bool:
+    try:
+        return bool(check(estimator))
+    except AttributeError:
+        return False
+
+
 def _supports_partial_fit(estimator) -> bool:
     if estimator.solver == "lbfgs":
         raise AttributeError(
             f"partial_fit is only available for stochastic solvers; "
             f"solver={estimator.solver!r} is full-batch."
-        )
-    if estimator.early_stopping:
-        # As in scikit-learn: one epoch per call leaves nothing to stop early.
-        raise AttributeError(
-            "partial_fit does not support early_stopping=True; set "
-            "early_stopping=False to train incrementally."
         )
     return True
 
@@ -213,6 +255,10 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _validation_score(self, loss, raw: torch.Tensor, y: torch.Tensor, weight) -> float:
         """Score of raw network outputs on the validation split; higher is better."""
 
+    def _check_warm_start_targets(self, y) -> None:
+        """Refuse targets a warm start cannot continue on (the classifier's
+        classes); called before a warm-started ``fit`` changes anything."""
+
     def _loss_kind(self) -> str:
         """The loss the ``loss`` parameter names, aliases resolved."""
         return self.loss
@@ -282,6 +328,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             X, y, sample_weight = check_fit_input(
                 self, space, X, y, sample_weight, reset=first_pass
             )
+            if not first_pass and not incremental:
+                self._check_warm_start_targets(y)
             y_train = self._encode_targets(y, sample_weight, first_pass=first_pass, classes=classes)
             sample_weight = self._class_sample_weight(y, sample_weight)
             X, y_train, sample_weight = drop_zero_weight_rows(X, y_train, sample_weight)
@@ -297,6 +345,8 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """Warn about an interrupted or unconverged fit; return the estimator."""
         if history.interrupted:
             warnings.warn("Training interrupted by user.", UserWarning, stacklevel=4)
+        elif history.diverged:
+            warnings.warn(history.diverged, ConvergenceWarning, stacklevel=5)
         elif not incremental and (
             message := convergence_message(history, self.solver, self.max_iter, self.max_fun)
         ):
@@ -366,7 +416,11 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """Train and validation row indices for early stopping.
 
         Classification splits are stratified where every class can appear on
-        both sides; on data too small for that, the split is plain.
+        both sides; on data too small for that, the split is plain, and one
+        validation row is enough. scikit-learn's MLP refuses both (a class of
+        one member, fewer than two validation rows); sk_mlp fits them, as
+        check_estimator's small data sets ask of every configuration
+        (docs/user_guide/from_sklearn.rst).
         """
         n_samples = len(y)
         n_val = math.ceil(self.validation_fraction * n_samples)
@@ -379,7 +433,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             )
         stratify = self._stratify(y)
         if stratify is not None:
-            _, counts = np.unique(stratify, return_counts=True)
+            _, counts = np.unique(stratify, axis=0, return_counts=True)
             if counts.min() < 2 or n_val < len(counts) or n_samples - n_val < len(counts):
                 stratify = None
         return train_test_split(
@@ -484,7 +538,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         """
         history = History(early_stopping)
         history.loss_curve = list(self.loss_curve_)
-        history.n_iter = history.start_iter = self.n_iter_
+        # Epochs count on from every earlier call (the schedules follow them);
+        # n_iter_ will count this call's only, as scikit-learn's does.
+        history.n_iter = history.start_iter = self._n_epochs
         history.t = self.t_
         if incremental and self.best_loss_ is not None:
             history.best_loss = self.best_loss_
@@ -498,11 +554,15 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def _store_fit(self, module, optimizer, history, device, loss):
         # Hand the network over ready for inference: no dropout, running statistics.
         self.module_ = module.eval()
+        # Assigned weights, if any, started this network.
+        vars(self).pop("_assigned_coefs", None)
+        vars(self).pop("_assigned_intercepts", None)
         self.device_ = str(device)
         self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
         self._optimizer_solver = None if self.solver == "lbfgs" else self.solver
         self._fitted_architecture = architecture(self)
-        self.n_iter_ = history.n_iter
+        self.n_iter_ = history.n_iter - history.start_iter
+        self._n_epochs = history.n_iter
         self.t_ = history.t
         self._no_improvement_count = history.no_improvement_count
         self.loss_curve_ = history.loss_curve
@@ -549,20 +609,44 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         As in scikit-learn's MLP. These are numpy copies; ``module_`` holds
         the live weights. With ``n_ensemble > 1`` the last entry holds the
         members' output layers, of shape (n_ensemble, n_in, n_out).
+
+        Assignable, as in scikit-learn: on a fitted estimator, a list of one
+        array per layer replaces the weights at once; on an unfitted one, it
+        is kept (and returned, so that its items can still be replaced) until
+        the first fit, whose network starts from it instead of random weights.
         """
+        if "_assigned_coefs" in vars(self):
+            return self._assigned_coefs
         check_is_fitted(self)
         return [
             to_numpy(layer.weight).swapaxes(-1, -2).copy() for layer in weight_layers(self.module_)
         ]
+
+    @coefs_.setter
+    def coefs_(self, value):
+        self._assign_weights(value, "coefs_")
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
         """Bias vectors of the linear layers (numpy copies).
 
         With ``n_ensemble > 1`` the last is of shape (n_ensemble, n_out).
+        Assignable as ``coefs_`` is.
         """
+        if "_assigned_intercepts" in vars(self):
+            return self._assigned_intercepts
         check_is_fitted(self)
         return [to_numpy(layer.bias).copy() for layer in weight_layers(self.module_)]
+
+    @intercepts_.setter
+    def intercepts_(self, value):
+        self._assign_weights(value, "intercepts_")
+
+    def _assign_weights(self, arrays, name: str) -> None:
+        if "module_" in vars(self):
+            assign_weights(self.module_, arrays, name)
+        else:  # the first fit builds the network, then starts from these
+            setattr(self, f"_assigned_{name[:-1]}", arrays)
 
     # ---------------------------------------------------------- tags & pickling
     # Fitted arrays that follow X's namespace and device (see sk_mlp._array_api).

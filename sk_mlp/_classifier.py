@@ -9,12 +9,11 @@ import torch
 from sklearn.base import ClassifierMixin
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
 from . import _docstrings
-from ._base import BaseTorchMLP, _supports_partial_fit
+from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 from ._dask import is_dask_collection, predict_lazily
 from ._device import widest_float
 from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
@@ -175,13 +174,31 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
                 "partial_fit(..., classes=...) or refit with warm_start=False."
             )
 
+    def _check_warm_start_targets(self, y):
+        if type_of_target(y).startswith("multilabel"):
+            return  # _check_known_labels compares the label columns
+        classes = np.unique(column_or_1d(y))
+        if set(classes) != set(self.classes_):
+            # scikit-learn's message: a warm start keeps the output layer, one
+            # unit per class, so it needs the classes of the previous fit.
+            raise ValueError(
+                "warm_start can only be used where `y` has the same classes as in the "
+                f"previous call to fit. Previously got {self.classes_}, `y` has {classes}"
+            )
+
     def _class_sample_weight(self, y, sample_weight):
         if self.class_weight is None:
             return sample_weight
         return sample_weight * compute_sample_weight(self.class_weight, y)
 
     def _stratify(self, y_train):
-        return None if self._target_type == "multilabel-indicator" else y_train
+        if self._target_type == "multilabel-indicator":
+            return None
+        if self._target_type == "binary":
+            # scikit-learn's stratification (and its error message) is over
+            # the binarized target.
+            return y_train.astype(bool)
+        return self.classes_[y_train]
 
     def _loss_function(self):
         return classification_loss(self._target_type, self.label_smoothing)
@@ -200,7 +217,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         return float(-weighted_mean(loss.log_loss(raw, y), weight))
 
     # --------------------------------------------------------------- fitting
-    @available_if(_classifier_supports_partial_fit)
+    @partial_fit_if_supported(_classifier_supports_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the model with a single epoch over the given data.

@@ -103,8 +103,10 @@ shuffle : bool, default=True
         ``'lbfgs'``, the gradient tolerance.
 
     verbose : int or bool, default=False
-        ``1`` (or True) prints the loss, validation score and elapsed time
-        after every epoch; ``2`` shows a tqdm progress bar instead.
+        Whether to print progress messages to stdout: scikit-learn's
+        ``Iteration N, loss = ...`` line after every epoch (and, with early
+        stopping, its ``Validation score: ...`` line). ``2`` shows a tqdm
+        progress bar instead.
 
     warm_start : bool, default=False
         When True, reuse the solution of the previous call to fit as
@@ -311,7 +313,10 @@ loss_ : float or None
         Boolean mask of the categorical features; None if there are none.
 
     n_iter_ : int
-        The number of epochs (or L-BFGS iterations) the solver has run.
+        The number of epochs (or L-BFGS iterations) the solver has run in the
+        last call to ``fit`` or ``partial_fit``, as in scikit-learn: a warm
+        start counts its own epochs, and ``loss_curve_`` holds those of every
+        call.
 
     n_layers_ : int
         Number of layers, input and output included.

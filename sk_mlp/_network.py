@@ -25,7 +25,14 @@ import torch
 from ._checks import check_module_widths, describe_features, describe_module
 from ._device import make_generator, seeded_global_rng
 from ._layers import PiecewiseLinearEncoding
-from ._module import ACTIVATION_ALIASES, Dropout, build_network, fit_robust_input, set_dropout
+from ._module import (
+    ACTIVATION_ALIASES,
+    Dropout,
+    build_network,
+    fit_robust_input,
+    set_dropout,
+    weight_layers,
+)
 from ._sampling import statistics_rows
 from ._tabular_module import build_tabular_input
 
@@ -71,14 +78,52 @@ def check_numeric_embedding(estimator, X) -> None:
 def initial_module(
     estimator, X, sample_weight, loss, seed: int, first_pass: bool
 ) -> torch.nn.Module:
-    """A fresh network on the first pass, else a copy of the fitted one."""
+    """A fresh network on the first pass, else a copy of the fitted one.
+
+    A fresh network starts from the ``coefs_`` and ``intercepts_`` assigned
+    to the unfitted estimator, where there are any.
+    """
     if first_pass:
-        return build_module(estimator, X, sample_weight, loss, seed)
+        module = build_module(estimator, X, sample_weight, loss, seed)
+        assigned = vars(estimator)
+        assign_weights(module, assigned.get("_assigned_coefs"), "coefs_")
+        assign_weights(module, assigned.get("_assigned_intercepts"), "intercepts_")
+        return module
     # The rate may have changed with the solver ('auto' is 0 for lbfgs):
     # dropout layers have no parameters, so a network can gain them.
     return set_dropout(
         copy.deepcopy(estimator.module_), estimator._dropout_rate(), estimator.module is None
     )
+
+
+@torch.no_grad()
+def assign_weights(module: torch.nn.Module, arrays, name: str) -> None:
+    """Copy ``arrays`` (as ``coefs_`` or ``intercepts_`` show them) into the
+    weights or biases of ``module``'s linear layers; ``None`` leaves them."""
+    if arrays is None:
+        return
+    layers = weight_layers(module)
+    if len(arrays) != len(layers):
+        raise ValueError(
+            f"{name} was assigned {len(arrays)} arrays, but the network has "
+            f"{len(layers)} linear layers; assign one array per layer."
+        )
+    targets = [layer.weight if name == "coefs_" else layer.bias for layer in layers]
+    values = []
+    for i, (array, target) in enumerate(zip(arrays, targets)):
+        value = torch.as_tensor(np.asarray(array, dtype=np.float32))
+        if name == "coefs_":
+            value = value.swapaxes(-1, -2)  # coefs_ are (n_in, n_out), as in scikit-learn
+        if value.shape != target.shape:
+            expected = tuple(target.swapaxes(-1, -2).shape if name == "coefs_" else target.shape)
+            raise ValueError(
+                f"{name}[{i}] has shape {tuple(np.shape(array))}, but the network's "
+                f"layer {i} needs {expected}."
+            )
+        values.append(value)
+    # Every array checked first: a refused assignment changes nothing.
+    for value, target in zip(values, targets):
+        target.copy_(value.to(target.device, target.dtype))
 
 
 def build_module(estimator, X, sample_weight, loss, seed: int) -> torch.nn.Module:

@@ -358,7 +358,9 @@ def fitted_state_defaults(estimator) -> None:
     - ``_random_seed`` and ``_n_calls``: the seed stream a fit with its
       ``random_state`` starts, after one call;
     - ``_no_improvement_count``: 0, so that ``partial_fit`` judges improvement
-      afresh, as it then did.
+      afresh, as it then did;
+    - ``_n_epochs``: the epochs of every call so far, which its ``n_iter_``
+      then counted.
     """
     state = vars(estimator)
     if "module_" not in state:  # not fitted: nothing to fill in
@@ -373,6 +375,7 @@ def fitted_state_defaults(estimator) -> None:
         state["_random_seed"] = int(random_state.randint(np.iinfo(np.int32).max))
         state["_n_calls"] = 1
     state.setdefault("_no_improvement_count", 0)
+    state.setdefault("_n_epochs", estimator.n_iter_)
 
 
 def _numeric_frame_stage(estimator) -> TabularEncoder | None:

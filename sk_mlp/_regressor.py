@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _docstrings
 from ._array_api import to_host
-from ._base import BaseTorchMLP, _supports_partial_fit
+from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 from ._dask import is_dask_collection, predict_lazily
 from ._device import widest_float
 from ._losses import REGRESSION_LOSSES, GaussianNLL, weighted_mean
@@ -181,13 +181,16 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         """R^2 of the mean, or minus the mean Gaussian NLL for ``gaussian_nll``."""
         if isinstance(loss, GaussianNLL):
             return float(-weighted_mean(loss.nll(raw, y), weight))
-        residual = (y - loss.mean(raw)).square()
-        deviation = (y - weighted_mean(y, weight)).square()
-        r2 = 1 - weighted_mean(residual, weight) / weighted_mean(deviation, weight)
+        residual = weighted_mean((y - loss.mean(raw)).square(), weight)
+        deviation = weighted_mean((y - weighted_mean(y, weight)).square(), weight)
+        # A constant target scores 1 if predicted exactly and 0 otherwise, as
+        # in r2_score: a finite score, so that early stopping can stall on it.
+        constant = torch.where(residual == 0, 1.0, 0.0)
+        r2 = torch.where(deviation > 0, 1 - residual / deviation, constant)
         return float(r2.mean())
 
     # --------------------------------------------------------------- fitting
-    @available_if(_supports_partial_fit)
+    @partial_fit_if_supported(_supports_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the model with a single epoch over the given data.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
@@ -77,6 +76,8 @@ class History:
     func_evals: int = 0
     converged: bool = False
     interrupted: bool = False
+    # Why an early-stopped fit ended on a non-finite loss, keeping its best epoch.
+    diverged: str | None = None
 
     def record(self, loss: float, score: float | None, module: nn.Module, tol: float):
         """Update the curves and the no-improvement counter, as scikit-learn does."""
@@ -298,34 +299,62 @@ class NonFiniteLossError(ValueError):
     """Training produced a NaN or infinite loss."""
 
 
+# scikit-learn's message for a fit whose weights became non-finite.
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large "
+    "values and need to be preprocessed."
+)
+_REMEDY = (
+    "Lower learning_rate_init, scale the inputs (for example with StandardScaler), "
+    "or raise alpha, then fit again."
+)
+
+
 def check_finite(loss: float, epoch: int) -> None:
     if not math.isfinite(loss):
         raise NonFiniteLossError(
-            f"The training loss became {loss} at epoch {epoch}; the model would "
-            "predict NaN. Lower learning_rate_init, scale the inputs (for example "
-            "with StandardScaler), or raise alpha, then fit again."
+            f"{_NON_FINITE} The training loss became {loss} at epoch {epoch}; the "
+            f"model would predict NaN. {_REMEDY}"
         )
 
 
-def report(history: History, start: float, verbose: int) -> None:
-    """scikit-learn's per-epoch line, with the validation score and elapsed time."""
-    if verbose != 1:
+def diverged(history: History, loss: float, module: nn.Module, tol: float) -> bool:
+    """Record a non-finite epoch of an early-stopped fit that has a best epoch
+    to fall back on, as scikit-learn does (its validation score is NaN), and
+    say so; training then stops and the best weights are restored."""
+    if math.isfinite(loss) or history.best_state is None:
+        return False
+    history.record(loss, math.nan, module, tol)
+    history.diverged = (
+        f"The training loss became {loss} at epoch {history.n_iter - history.start_iter}; "
+        "training stopped there and the weights of the best validation score were "
+        f"restored. {_REMEDY}"
+    )
+    return True
+
+
+def report(history: History, verbose: int) -> None:
+    """scikit-learn's lines for the epoch just recorded, on stdout: any
+    ``verbose`` but ``2`` (the progress bar) prints them, as scikit-learn's
+    MLP does for every true value. Epochs count from the start of this call,
+    like ``n_iter_``."""
+    if not verbose or verbose == 2:
         return
-    line = f"Iteration {history.n_iter}, loss = {history.loss_curve[-1]:.8f}"
+    epoch = history.n_iter - history.start_iter
+    print(f"Iteration {epoch}, loss = {history.loss_curve[-1]:.8f}")
     if history.early_stopping:
-        line += f", validation score = {history.validation_scores[-1]:.6f}"
-    print(f"{line}, elapsed = {time.perf_counter() - start:.2f}s")
+        print(f"Validation score: {history.validation_scores[-1]:f}")
 
 
 def progress_bar(total: int, verbose: int):
-    """A tqdm bar for ``verbose >= 2``; ``None`` otherwise."""
-    if verbose < 2:
+    """A tqdm bar for ``verbose=2``; ``None`` otherwise."""
+    if verbose != 2:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError as exc:
         raise ImportError(
-            "verbose>=2 shows a progress bar and needs tqdm: pip install tqdm"
+            "verbose=2 shows a progress bar and needs tqdm: pip install tqdm"
         ) from exc
     return tqdm(total=total, unit="epoch")
 
@@ -427,7 +456,6 @@ def run_epochs(
     # CUDA graphs where sk_mlp._gpu_step's switch asks for them.
     epoch = graphed_epoch(module, gradients, step, optimizer, data, batch_size) or train_epoch
     bar = progress_bar(n_epochs, params.verbose)
-    start = time.perf_counter()
     try:
         for _ in range(n_epochs):
             lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
@@ -437,13 +465,15 @@ def run_epochs(
             history.n_iter += 1
             history.t += len(data)
             loss = total.item() / len(data)  # the epoch's one host-device sync
+            if diverged(history, loss, module, params.tol):
+                break
             check_finite(loss, history.n_iter)
             if penalty:
                 with torch.no_grad():
                     loss += penalty * float(squared_weight_norm(module))
             score = None if validate is None else validate(module)
             history.record(loss, score, module, params.tol)
-            report(history, start, params.verbose)
+            report(history, params.verbose)
             update_bar(bar, history)
             if _stalled(history, optimizer, params, bar):
                 break
@@ -485,7 +515,6 @@ def run_lbfgs(
     ``KeyboardInterrupt`` keeps the iterate reached, as for those."""
     penalty = l2_penalty(params.alpha, len(data) * data.mean_weight)
     state = optimizer.state[next(iter(module.parameters()))]
-    start = time.perf_counter()
     loss = None
     parameters = [p for p in module.parameters() if p.requires_grad]
     try:
@@ -502,7 +531,7 @@ def run_lbfgs(
             history.n_iter += 1
             history.t += len(data)
             history.record(loss, None, module, params.tol)
-            report(history, start, params.verbose)
+            report(history, params.verbose)
             history.func_evals = state.get("func_evals", 0)
             if history.func_evals >= params.max_fun:
                 break

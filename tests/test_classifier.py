@@ -405,3 +405,20 @@ def test_no_hidden_layer_trained_by_adam_matches_logistic_regression():
     reference = LogisticRegression(C=1e8, tol=1e-10, max_iter=1000).fit(X, y)
     # measured: 5e-8 (float32 training)
     np.testing.assert_allclose(clf.predict_proba(X), reference.predict_proba(X), atol=1e-5)
+
+
+@pytest.mark.parametrize("other_classes", [[0, 1], [0, 1, 3], [0, 1, 2, 3]])
+def test_warm_start_on_other_classes_raises_and_changes_nothing(other_classes):
+    X, y = make_classification(
+        n_samples=120, n_features=5, n_informative=3, n_classes=3, random_state=0
+    )
+    clf = _fit(TorchMLPClassifier((8,), warm_start=True, max_iter=3, random_state=0), X, y)
+    curve, proba = list(clf.loss_curve_), clf.predict_proba(X)
+    y_other = np.asarray(other_classes)[np.arange(len(y)) % len(other_classes)]
+    message = "warm_start can only be used where `y` has the same classes as in the previous"
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, y_other)
+    assert clf.loss_curve_ == curve
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    _fit(clf, X, y[::-1])  # the same classes in another order continue
+    assert len(clf.loss_curve_) == 6

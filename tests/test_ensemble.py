@@ -305,7 +305,7 @@ def test_a_warm_started_ensemble_continues(binary_data):
     model = _fit(model, X, y)
     heads = model.coefs_[-1]
     _fit(model, X, y)
-    assert model.n_iter_ == 10
+    assert (model.n_iter_, len(model.loss_curve_)) == (5, 10)
     assert not np.array_equal(model.coefs_[-1], heads)
 
 

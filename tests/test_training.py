@@ -241,6 +241,18 @@ def test_early_stopping_split_is_stratified_for_classification(random_state):
     np.testing.assert_allclose(counts, [36, 18, 6], atol=1)
 
 
+def test_early_stopping_on_a_constant_target_stalls_and_stops():
+    # R^2 of a constant target is 0 (1 if predicted exactly), as in r2_score:
+    # no epoch improves on it, so training stops after n_iter_no_change.
+    X, _ = _small_regression(40)
+    reg = TorchMLPRegressor((4,), early_stopping=True, n_iter_no_change=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg.fit(X, np.full(40, 3.0))
+    assert reg.n_iter_ == 5
+    assert set(reg.validation_scores_) <= {0.0, 1.0}
+
+
 def test_early_stopping_stops_after_n_iter_no_change_epochs_without_improvement():
     X, y = _small_regression(100)
     reg = TorchMLPRegressor(
@@ -407,6 +419,19 @@ def test_lbfgs_warns_when_max_fun_is_reached():
 
 
 # ------------------------------------------------- partial_fit and warm_start
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_warm_start_n_iter_counts_the_last_fit_only(solver):
+    X, y = _small_regression()
+    reg = TorchMLPRegressor(
+        (8,), solver=solver, warm_start=True, max_iter=3, n_iter_no_change=np.inf, random_state=0
+    )
+    _fit_quietly(reg, X, y)
+    _fit_quietly(reg, X, y)
+    assert (reg.n_iter_, len(reg.loss_curve_), reg.t_) == (3, 6, 6 * len(y))
+    _fit_quietly(reg.set_params(max_iter=5), X, y)
+    assert (reg.n_iter_, len(reg.loss_curve_)) == (5, 11)
+
+
 def test_partial_fit_runs_one_epoch_per_call_and_continues_the_history():
     X, y = _small_regression()
     reg = TorchMLPRegressor((8,), dropout=0.0, random_state=0)
@@ -415,7 +440,8 @@ def test_partial_fit_runs_one_epoch_per_call_and_continues_the_history():
     assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (1, len(y), 1)
     reg.partial_fit(X, y)
     reg.partial_fit(X, y)
-    assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (3, 3 * len(y), 3)
+    # n_iter_ counts the last call's epochs, as in scikit-learn.
+    assert (reg.n_iter_, reg.t_, len(reg.loss_curve_)) == (1, 3 * len(y), 3)
     assert reg.loss_curve_[:1] == first_curve
     assert reg.loss_curve_[-1] < reg.loss_curve_[0]
 
@@ -456,7 +482,7 @@ def test_warm_start_continues_from_the_previous_weights():
     first_curve = list(reg.loss_curve_)
     coefs = reg.coefs_
     _fit_quietly(reg, X, y)
-    assert reg.n_iter_ == 10 and len(reg.loss_curve_) == 10
+    assert reg.n_iter_ == 5 and len(reg.loss_curve_) == 10
     assert reg.loss_curve_[:5] == first_curve
     # a fresh start would begin at the first curve's initial loss again
     assert reg.loss_curve_[5] < first_curve[0]
@@ -502,6 +528,32 @@ def test_non_finite_loss_raises_and_leaves_the_fitted_estimator_unchanged(bad_pa
     message = str(excinfo.value)
     assert "learning_rate_init" in message and "scale the inputs" in message
     _assert_unchanged(reg, *state)
+
+
+def test_non_finite_loss_message_starts_with_scikit_learns():
+    X, y = _small_regression()
+    reg = TorchMLPRegressor((8,), solver="sgd", learning_rate_init=1e10, random_state=0)
+    with pytest.raises(ValueError, match="^Solver produced non-finite parameter weights"):
+        _fit_quietly(reg, X, y * 1e4)
+
+
+def test_divergence_under_early_stopping_keeps_the_best_epoch_and_warns():
+    # As scikit-learn's MLP since its issue 29504: the fit ends at the first
+    # non-finite epoch, scored NaN, with the weights of the best epoch.
+    X, y = _small_regression(200)
+    params = dict(solver="sgd", early_stopping=True, preprocessing=None, random_state=0)
+    params.update(hidden_layer_sizes=(32,), activation="identity", learning_rate_init=0.3)
+    with pytest.warns(ConvergenceWarning, match="loss became .* best validation score"):
+        reg = TorchMLPRegressor(max_iter=50, **params).fit(X, y / 10)
+    scores = reg.validation_scores_
+    assert np.isnan(scores[-1]) and not np.isfinite(reg.loss_curve_[-1])
+    assert len(scores) == len(reg.loss_curve_) == reg.n_iter_ < 50
+    assert reg.best_validation_score_ == np.nanmax(scores) > 0.9
+    best_epoch = int(np.nanargmax(scores)) + 1
+    # The same fit, stopped before it diverged.
+    best = TorchMLPRegressor(max_iter=best_epoch, n_iter_no_change=np.inf, **params)
+    _fit_quietly(best, X, y / 10)
+    np.testing.assert_allclose(reg.predict(X), best.predict(X), rtol=1e-6, atol=1e-6)
 
 
 def test_non_finite_loss_during_partial_fit_leaves_the_estimator_unchanged():
@@ -581,7 +633,7 @@ def test_ctrl_c_keeps_the_epochs_trained_so_far(estimator_class, solver):
     assert np.isfinite(_outputs(model, X)).all()
     model.set_params(warm_start=True, max_iter=2)
     _fit_quietly(model, X, y)  # and it can go on training
-    assert model.n_iter_ == 6
+    assert (model.n_iter_, len(model.loss_curve_)) == (2, 6)
 
 
 def test_ctrl_c_with_early_stopping_restores_the_best_weights_so_far():
@@ -668,8 +720,19 @@ def test_verbose_with_early_stopping_reports_the_validation_score(capsys):
     X, y = _small_classification(100)
     clf = TorchMLPClassifier((8,), max_iter=3, verbose=True, early_stopping=True, random_state=0)
     _fit_quietly(clf, X, y)
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Iteration")]
-    assert len(lines) == 3 and all("validation score" in ln for ln in lines)
+    lines = capsys.readouterr().out.splitlines()
+    scores = [float(ln.split(": ")[1]) for ln in lines if ln.startswith("Validation score: ")]
+    assert len(scores) == 3
+    np.testing.assert_allclose(scores, clf.validation_scores_, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("verbose", [True, 3, 10])
+def test_verbose_other_than_2_prints_scikit_learns_lines(capsys, verbose):
+    X, y = _small_regression()
+    reg = _fit_quietly(TorchMLPRegressor((8,), max_iter=2, verbose=verbose, random_state=0), X, y)
+    reg.partial_fit(X, y)  # counts its own epochs, as n_iter_ does
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(",")[0] for ln in lines] == ["Iteration 1", "Iteration 2", "Iteration 1"]
 
 
 def test_not_verbose_prints_nothing(capsys):
@@ -805,3 +868,31 @@ def test_fitted_module_is_left_in_eval_mode_so_direct_calls_are_deterministic():
     x = torch.as_tensor(X, dtype=torch.float32)
     with torch.no_grad():
         torch.testing.assert_close(model.module_(x), model.module_(x))
+
+
+# ------------------------------------------------------- assignable weights
+def test_weights_assigned_to_an_unfitted_estimator_start_its_first_fit():
+    X, y = _small_regression()
+    rng = np.random.RandomState(0)
+    coefs = [rng.normal(size=(5, 3)), rng.normal(size=(3, 1))]
+    intercepts = [rng.normal(size=3), rng.normal(size=1)]
+    reg = TorchMLPRegressor((3,), dropout=0.0, learning_rate_init=1e-9, random_state=0)
+    reg.coefs_ = [None, None]
+    reg.coefs_[0], reg.coefs_[1] = coefs  # scikit-learn's users fill the list in place
+    reg.intercepts_ = intercepts
+    reg.partial_fit(X, y)  # one Adam step of about 1e-9
+    for fitted, assigned in zip(reg.coefs_ + reg.intercepts_, coefs + intercepts):
+        np.testing.assert_allclose(fitted, assigned, rtol=1e-6, atol=1e-6)
+
+
+def test_weights_assigned_to_a_fitted_estimator_change_it_at_once():
+    X, y = _small_regression()
+    reg = _fit_quietly(TorchMLPRegressor((3,), max_iter=5, random_state=0), X, y)
+    zeros = [np.zeros_like(c) for c in reg.coefs_]
+    with pytest.raises(ValueError, match=r"coefs_\[1\] has shape \(2, 1\).*needs \(3, 1\)"):
+        reg.coefs_ = [zeros[0], np.zeros((2, 1))]
+    assert np.abs(reg.coefs_[0]).sum() > 0  # a refused assignment changes nothing
+    reg.coefs_ = zeros
+    reg.intercepts_ = [np.zeros(3), np.zeros(1)]
+    prediction = reg.predict(X)
+    np.testing.assert_allclose(prediction, prediction[0], rtol=0, atol=1e-6)  # a constant
