@@ -158,9 +158,14 @@ def per_table(data, models, column="score") -> list[str]:
         if d not in scores.index:
             continue
         row = f"{d:<13}{tasks[d][:3]:<5}{seeds[d]:>3}"
-        row += "".join(f"{scores.loc[d, m]:>10.4f}" for m in models)
+        row += "".join(_cell(scores.loc[d, m]) for m in models)
         lines.append(row)
     return lines
+
+
+def _cell(value: float) -> str:
+    """A score in ten characters, however far below zero an R2 falls."""
+    return f"{value:>10.4f}" if abs(value) < 1000 else f"{value:>10.3g}"
 
 
 def _short(model: str) -> str:
@@ -169,6 +174,7 @@ def _short(model: str) -> str:
 
 
 def summary_table(data, models) -> list[str]:
+    models = [m for m in models if m in set(data["model"])]
     complete = complete_tables(data, models)
     scores = means(complete)[models]
     norm = normalized(scores)
@@ -298,6 +304,10 @@ def ablation_table(data, candidate, variants) -> list[str]:
 
 
 def report(data: pd.DataFrame, candidate: str, peers, variants) -> str:
+    if candidate not in set(data["model"]):  # a run of peers alone
+        return "\n".join(
+            ["== mean test accuracy / R2 over seeds (n: seeds) =="] + per_table(data, peers)
+        )
     lines = ["== mean test accuracy / R2 over seeds (n: seeds) =="]
     lines += per_table(data, [candidate, *peers])
     classification = data[data["task"] == "classification"]
