@@ -359,8 +359,9 @@ def regressor_outputs(g: Graph, raw: str, estimator, dtype, flatten: bool):
         a = getattr(estimator, "variance_scale_", None)
         a, b = (np.ones(n), np.zeros(n)) if a is None else (a, estimator.variance_offset_)
         y_scale = np.asarray(to_host(estimator._y_scale), np.float64)
-        a = g.const((np.asarray(a, np.float64) * y_scale**2)[None, :], "variance_scale")
-        b = g.const(np.asarray(b, np.float64)[None, :], "variance_offset")
+        a = np.asarray(to_host(a), np.float64) * y_scale**2
+        a = g.const(a[None, :], "variance_scale")
+        b = g.const(np.asarray(to_host(b), np.float64)[None, :], "variance_offset")
         std = g.op("Sqrt", g.op("Add", g.op("Mul", variance, a), b))
     elif estimator.out_activation_ == "exp":
         mean = g.op("Exp", mean)

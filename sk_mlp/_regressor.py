@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import sklearn
 import torch
 from scipy.stats import norm
 from sklearn.base import RegressorMixin
@@ -10,7 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _calibration, _docstrings
-from ._array_api import to_host
+from ._array_api import follow_inputs, input_space, to_host
 from ._base import BaseTorchMLP, _supports_partial_fit
 from ._dask import is_dask_collection, predict_lazily
 from ._device import widest_float
@@ -110,7 +111,13 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         self.uncertainty_calibration = uncertainty_calibration
 
     # Target statistics: fitted arrays that follow X (sk_mlp._array_api).
-    _arrays_following_X = ("_y_loc", "_y_scale")
+    _arrays_following_X = (
+        "_y_loc",
+        "_y_scale",
+        "variance_scale_",
+        "variance_offset_",
+        "_abs_z_quantiles",
+    )
 
     # ------------------------------------------------------------ target hooks
     def _encode_targets(self, y, sample_weight, *, first_pass, classes=None):
@@ -198,6 +205,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
                 self._set_std_calibration(None, None, None)
             else:
                 self._calibrate_std(X, y, sample_weight)
+                follow_inputs(self, input_space(X))  # the calibration's arrays too
         return self
 
     def _calibrates(self) -> bool:
@@ -206,13 +214,22 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
     def _calibrate_std(self, X, y, sample_weight):
         """Fit the variance calibration and the interval quantiles on held-out
         rows (:mod:`sk_mlp._calibration`)."""
-        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        space = input_space(X)
+        if space is not None:  # the copies fit on host copies, in NumPy
+            X, y = (space.to_torch(value).cpu().numpy() for value in (X, y))
+            if sample_weight is not None:
+                sample_weight = space.to_torch(sample_weight).cpu().numpy()
+        y = np.asarray(y, dtype=np.float64)
+        y = y.reshape(len(y), -1)
         weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
         if np.count_nonzero(weight > 0) < _calibration.MIN_ROWS:
             self._set_std_calibration(None, None, None)
             return
         seed = int(np.random.SeedSequence([self._random_seed, 22]).generate_state(1)[0])
-        residual, std, held_out_weight = _calibration.held_out_residuals(self, X, y, weight, seed)
+        with sklearn.config_context(array_api_dispatch=False):
+            residual, std, held_out_weight = _calibration.held_out_residuals(
+                self, X, y, weight, seed
+            )
         self._set_std_calibration(residual, std, held_out_weight)
 
     def _set_std_calibration(self, residual, std, weight):
@@ -296,7 +313,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         if scale is None:  # saved by an sk_mlp from before the calibration
             return self._to_y_units(mean), raw_std
 
-        def like_std(value):
+        def like_std(value):  # NumPy, or X's namespace (sk_mlp._array_api)
+            value = value if isinstance(value, torch.Tensor) else to_host(value)
             return torch.as_tensor(value, dtype=raw_std.dtype, device=raw_std.device)
 
         std = (like_std(scale) * raw_std.square() + like_std(self.variance_offset_)).sqrt()
@@ -349,7 +367,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         if quantiles is None:
             return gaussian
         return _calibration.interval_half_width_factor(
-            quantiles, self._n_held_out, confidence, gaussian
+            to_host(quantiles), self._n_held_out, confidence, gaussian
         )
 
     def _to_y_units(self, values: torch.Tensor, shift: bool = True) -> torch.Tensor:
@@ -383,7 +401,7 @@ TorchMLPRegressor.__doc__ = _docstrings.fill(
     normalization, learning-rate schedules and early stopping that restores
     the best weights. Targets are standardized internally and predictions
     returned in the units of y. With ``loss='gaussian_nll'`` it predicts a
-    mean and a standard deviation per sample.
+    mean and a standard deviation per sample, calibrated on held-out rows.
 
     Parameters
     ----------
@@ -404,6 +422,25 @@ default='squared_error'
         - 'poisson': Poisson deviance with a log link, for counts and other
           non-negative targets.
 
+    uncertainty_calibration : {{'auto'}} or None, default='auto'
+        How ``loss='gaussian_nll'`` calibrates its std on rows the network
+        did not train on (ignored by the other losses).
+
+        - 'auto': after the fit, copies of the estimator are fitted on folds
+          of the training rows (one fit on 80% of them from 5,000 rows up;
+          up to five folds below that, enough to hold out about 1,000 rows).
+          Their held-out residuals set the variance ``variance_scale_ *
+          s**2 + variance_offset_`` (``s`` the network's std) by maximum
+          likelihood, and the quantiles of the residuals divided by that std
+          set the half-widths of ``predict_interval`` (split-conformal). The
+          network itself is trained on all rows, so the mean is unchanged;
+          the fit takes about twice as long (more on small data). Not done
+          by ``partial_fit``, by streamed (dask) fits, or on fewer than 20
+          rows.
+        - None: the network's own std, and Gaussian intervals. On real data
+          it is often far too small: the variance head learns the training
+          residuals, which are smaller than those on new rows.
+
     {training_more}
     {torch}
     Attributes
@@ -415,6 +452,15 @@ default='squared_error'
     out_activation_ : str
         Name of the output link: ``'identity'``, ``'exp'`` (Poisson) or
         ``'gaussian'`` (identity mean and softplus variance).
+
+    variance_scale_ : ndarray of shape (n_outputs,) or None
+        With ``loss='gaussian_nll'``, the factor on the network's variance in
+        the calibrated variance (1 without calibration); None for the other
+        losses.
+
+    variance_offset_ : ndarray of shape (n_outputs,) or None
+        With ``loss='gaussian_nll'``, the variance added to it, in the units
+        of y squared (0 without calibration); None for the other losses.
 
     {fitted}
     See Also
