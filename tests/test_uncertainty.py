@@ -260,3 +260,23 @@ def test_beta_weighting_keeps_mean_gradients_alive_where_variance_is_large():
     ratio_plain = grads[0.0][1] / grads[0.0][0]
     ratio_beta = grads[0.5][1] / grads[0.5][0]
     assert ratio_beta > 2 * ratio_plain
+
+
+def test_calibrated_std_and_intervals_survive_save_and_onnx(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    from sk_mlp import load, save, to_onnx
+
+    X, y = make_noisy_curve(300, seed=0)
+    model = TorchMLPRegressor(loss="gaussian_nll", max_iter=20, random_state=0).fit(X, y)
+    assert model.variance_offset_[0] > 0  # the calibration changed the std
+    mean, std = model.predict(X[:40], return_std=True)
+    save(model, tmp_path / "model.safetensors")
+    restored = load(tmp_path / "model.safetensors")
+    np.testing.assert_array_equal(restored.predict(X[:40], return_std=True)[1], std)
+    for a, b in zip(restored.predict_interval(X[:40], 0.8), model.predict_interval(X[:40], 0.8)):
+        np.testing.assert_array_equal(a, b)
+    session = onnxruntime.InferenceSession(to_onnx(model, X[:1]).SerializeToString())
+    outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": X[:40]})))
+    np.testing.assert_allclose(outputs["std"].ravel(), std, rtol=1e-5, atol=1e-6)
