@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 import sklearn
 import torch
 from scipy.stats import norm
@@ -219,6 +220,10 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
             X, y = (space.to_torch(value).cpu().numpy() for value in (X, y))
             if sample_weight is not None:
                 sample_weight = space.to_torch(sample_weight).cpu().numpy()
+        elif sp.issparse(X):
+            X = sp.csr_matrix(X)  # rows can be taken from any sparse format
+        elif not hasattr(X, "iloc"):
+            X = np.asarray(X)  # lists and other array-likes, as arrays
         y = np.asarray(y, dtype=np.float64)
         y = y.reshape(len(y), -1)
         weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
