@@ -250,8 +250,12 @@ def main(argv=None):
                 + ", ".join(f"{k} {v:.0f}s" for k, v in fit_times.items()),
                 flush=True,
             )
+    # The command, without where its report went (no path of this machine).
+    shown = [
+        a for a in (argv if argv is not None else sys.argv[1:]) if a not in (args.out, "--out")
+    ]
     header = (
-        f"python benchmarks/calibration.py {' '.join(argv if argv is not None else sys.argv[1:])}\n"
+        f"python benchmarks/calibration.py {' '.join(shown)}\n"
         f"{len(names)} tables, {args.seeds} seeds, rows capped at {args.max_rows}, "
         f"torch {torch.__version__}, 1 thread\n"
     )
