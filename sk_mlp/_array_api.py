@@ -177,7 +177,10 @@ def follow_inputs(estimator, space: ArraySpace | None) -> None:
     ``_arrays_following_X``) in X's namespace and on X's device, and record
     where that is; for NumPy inputs, on the host, with no record."""
     for name in estimator._arrays_following_X:
-        value = to_host(getattr(estimator, name))
+        value = getattr(estimator, name, None)
+        if value is None:  # a statistic this model does not have
+            continue
+        value = to_host(value)
         setattr(estimator, name, value if space is None else space.from_host(value))
     if space is None:
         estimator.__dict__.pop(RECORD, None)

@@ -354,7 +354,15 @@ def regressor_outputs(g: Graph, raw: str, estimator, dtype, flatten: bool):
             g.op("Add", g.op("Relu", z), tail),
             g.const(estimator._loss_function().min_variance),
         )
-        std = g.op("Mul", g.op("Sqrt", variance), scale)
+        # In the units of y, calibrated as predict does: a * variance + b
+        # (a=1, b=0 on a model saved by an sk_mlp from before the calibration).
+        a = getattr(estimator, "variance_scale_", None)
+        a, b = (np.ones(n), np.zeros(n)) if a is None else (a, estimator.variance_offset_)
+        y_scale = np.asarray(to_host(estimator._y_scale), np.float64)
+        a = np.asarray(to_host(a), np.float64) * y_scale**2
+        a = g.const(a[None, :], "variance_scale")
+        b = g.const(np.asarray(to_host(b), np.float64)[None, :], "variance_offset")
+        std = g.op("Sqrt", g.op("Add", g.op("Mul", variance, a), b))
     elif estimator.out_activation_ == "exp":
         mean = g.op("Exp", mean)
     loc = g.const(np.asarray(to_host(estimator._y_loc), np.float64)[None, :])

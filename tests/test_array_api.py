@@ -204,7 +204,10 @@ def test_regressor_outputs_are_tensors():
         assert isinstance(out, torch.Tensor) and out.dtype == torch.float64
         assert out.shape == (len(y),)
     assert isinstance(score, float)
-    torch.testing.assert_close(upper - lower, 2 * 1.959963984540054 * std)
+    # Central intervals, as wide as a multiple of the std that its calibration sets.
+    torch.testing.assert_close(upper + lower, 2 * mean)
+    factor = float(reg._half_width_factor(0.95)[0])
+    torch.testing.assert_close(upper - lower, 2 * factor * std)
 
 
 def test_string_labels_come_back_as_numpy_and_probabilities_as_tensors():

@@ -163,7 +163,9 @@ def test_module_receives_feature_and_output_counts():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         TorchMLPClassifier(module=factory, max_iter=1).fit(X, y3)
-        TorchMLPRegressor(module=factory, loss="gaussian_nll", max_iter=1).fit(X, X[:, :2])
+        TorchMLPRegressor(
+            module=factory, loss="gaussian_nll", uncertainty_calibration=None, max_iter=1
+        ).fit(X, X[:, :2])
     assert seen == [(3, 3), (3, 4)]
 
 

@@ -146,7 +146,14 @@ def _expected_failure(request):
 
 # Parameters sk_mlp adds whose defaults already train scikit-learn's model on
 # the numeric arrays scikit-learn's tests use.
-_NEUTRAL = {"loss", "categorical_features", "device", "precision", "module"}
+_NEUTRAL = {
+    "loss",
+    "categorical_features",
+    "device",
+    "precision",
+    "module",
+    "uncertainty_calibration",
+}
 
 
 @pytest.mark.parametrize(

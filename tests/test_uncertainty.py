@@ -115,12 +115,99 @@ def test_std_is_in_the_units_of_y():
     np.testing.assert_allclose(std_scaled, 1000 * std, rtol=1e-4)
 
 
-def test_predict_interval_is_mean_plus_minus_normal_quantile_times_std(heteroscedastic_fit):
-    _, _, X_test, _, gaussian, _ = heteroscedastic_fit
-    mean, std = gaussian.predict(X_test[:50], return_std=True)
-    lower, upper = gaussian.predict_interval(X_test[:50], confidence=0.8)
-    np.testing.assert_allclose(upper - mean, norm.ppf(0.9) * std)
-    np.testing.assert_allclose(mean - lower, norm.ppf(0.9) * std)
+def test_uncalibrated_interval_is_mean_plus_minus_normal_quantile_times_std():
+    X, y = make_noisy_curve(300, seed=0)
+    model = TorchMLPRegressor(
+        loss="gaussian_nll", uncertainty_calibration=None, max_iter=30, random_state=0
+    ).fit(X, y)
+    mean, std = model.predict(X[:50], return_std=True)
+    lower, upper = model.predict_interval(X[:50], confidence=0.8)
+    np.testing.assert_allclose(upper - mean, norm.ppf(0.9) * std, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mean - lower, norm.ppf(0.9) * std, rtol=1e-12, atol=1e-12)
+
+
+def make_overfit_table(n_samples, seed):
+    """Ten features, one that moves the mean and one the noise: at the defaults
+    on 800 rows the variance head fits the training residuals."""
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n_samples, 10))
+    y = X[:, 0] + 0.5 * (1 + np.abs(X[:, 1])) * rng.normal(size=n_samples)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def overfit_fits():
+    X, y = make_overfit_table(800, seed=0)
+    X_test, y_test = make_overfit_table(4000, seed=1)
+    params = dict(loss="gaussian_nll", random_state=0)
+    raw = TorchMLPRegressor(uncertainty_calibration=None, **params).fit(X, y)
+    calibrated = TorchMLPRegressor(**params).fit(X, y)
+    return X_test, y_test, raw, calibrated
+
+
+def coverage(model, X, y, confidence):
+    lower, upper = model.predict_interval(X, confidence=confidence)
+    return np.mean((lower <= y) & (y <= upper))
+
+
+@pytest.mark.parametrize("confidence, low, high", [(0.9, 0.86, 0.94), (0.5, 0.44, 0.58)])
+def test_default_intervals_cover_new_rows_where_the_variance_head_overfits(
+    overfit_fits, confidence, low, high
+):
+    X_test, y_test, raw, calibrated = overfit_fits
+    # Without calibration the network's std is too small on new rows ...
+    assert coverage(raw, X_test, y_test, confidence) < low - 0.05
+    # ... the held-out calibration restores the promised coverage.
+    assert low <= coverage(calibrated, X_test, y_test, confidence) <= high
+
+
+def test_calibration_lowers_held_out_nll_and_leaves_the_mean_unchanged(overfit_fits):
+    X_test, y_test, raw, calibrated = overfit_fits
+    raw_mean, raw_std = raw.predict(X_test, return_std=True)
+    mean, std = calibrated.predict(X_test, return_std=True)
+    np.testing.assert_array_equal(mean, raw_mean)
+    assert gaussian_nll(y_test, mean, std) < gaussian_nll(y_test, raw_mean, raw_std) - 0.05
+    a, b = calibrated.variance_scale_, calibrated.variance_offset_
+    np.testing.assert_allclose(std, np.sqrt(a * raw_std**2 + b), rtol=1e-10, atol=1e-12)
+
+
+def test_interval_beyond_what_the_held_out_rows_resolve_is_gaussian(overfit_fits):
+    X_test, _, _, calibrated = overfit_fits
+    mean, std = calibrated.predict(X_test[:20], return_std=True)
+    # 160 held-out rows resolve confidences up to 160/161.
+    lower, upper = calibrated.predict_interval(X_test[:20], confidence=0.999)
+    np.testing.assert_allclose(upper - mean, norm.ppf(0.9995) * std, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(mean - lower, norm.ppf(0.9995) * std, rtol=1e-10, atol=1e-12)
+
+
+def test_calibration_attributes_follow_the_loss_and_the_kind_of_fit():
+    X, y = make_noisy_curve(200, seed=0)
+    params = dict(max_iter=5, random_state=0)
+    squared = TorchMLPRegressor(**params).fit(X, y)
+    assert squared.variance_scale_ is None and squared.variance_offset_ is None
+    model = TorchMLPRegressor(loss="gaussian_nll", **params).fit(X, np.column_stack([y, 2 * y]))
+    assert model.variance_scale_.shape == model.variance_offset_.shape == (2,)
+    assert np.all(model.variance_scale_ > 0) and np.all(model.variance_offset_ > 0)
+    # One epoch at a time leaves no rows to hold out: the network's own std.
+    model.partial_fit(X, np.column_stack([y, 2 * y]))
+    np.testing.assert_array_equal(model.variance_scale_, [1.0, 1.0])
+    np.testing.assert_array_equal(model.variance_offset_, [0.0, 0.0])
+    tiny = TorchMLPRegressor(loss="gaussian_nll", **params).fit(X[:10], y[:10])
+    np.testing.assert_array_equal(tiny.variance_scale_, [1.0])
+
+
+def test_calibration_is_reproducible_and_respects_zero_weights():
+    X, y = make_noisy_curve(300, seed=0)
+    params = dict(loss="gaussian_nll", max_iter=20, random_state=0)
+    first = TorchMLPRegressor(**params).fit(X, y)
+    again = TorchMLPRegressor(**params).fit(X, y)
+    np.testing.assert_array_equal(first.variance_offset_, again.variance_offset_)
+    # Rows of weight zero, with absurd targets, change nothing they could reach.
+    weight = np.r_[np.ones(300), np.zeros(50)]
+    weighted = TorchMLPRegressor(**params).fit(
+        np.r_[X, X[:50]], np.r_[y, np.full(50, 1e6)], sample_weight=weight
+    )
+    assert weighted.variance_offset_[0] < 10 * first.variance_offset_[0]
 
 
 @pytest.mark.parametrize("confidence", [0.0, 1.0, 1.5])
@@ -173,3 +260,23 @@ def test_beta_weighting_keeps_mean_gradients_alive_where_variance_is_large():
     ratio_plain = grads[0.0][1] / grads[0.0][0]
     ratio_beta = grads[0.5][1] / grads[0.5][0]
     assert ratio_beta > 2 * ratio_plain
+
+
+def test_calibrated_std_and_intervals_survive_save_and_onnx(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    from sk_mlp import load, save, to_onnx
+
+    X, y = make_noisy_curve(300, seed=0)
+    model = TorchMLPRegressor(loss="gaussian_nll", max_iter=20, random_state=0).fit(X, y)
+    assert model.variance_offset_[0] > 0  # the calibration changed the std
+    mean, std = model.predict(X[:40], return_std=True)
+    save(model, tmp_path / "model.safetensors")
+    restored = load(tmp_path / "model.safetensors")
+    np.testing.assert_array_equal(restored.predict(X[:40], return_std=True)[1], std)
+    for a, b in zip(restored.predict_interval(X[:40], 0.8), model.predict_interval(X[:40], 0.8)):
+        np.testing.assert_array_equal(a, b)
+    session = onnxruntime.InferenceSession(to_onnx(model, X[:1]).SerializeToString())
+    outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": X[:40]})))
+    np.testing.assert_allclose(outputs["std"].ravel(), std, rtol=1e-5, atol=1e-6)
