@@ -30,7 +30,8 @@ file format with an allow-list can store them.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from numbers import Integral
 
 import numpy as np
@@ -50,6 +51,9 @@ _MAX_CODES = 2**24
 # network's input.
 MAX_ONEHOT_CATEGORIES = 1000
 _NUMERIC, _CATEGORICAL = "numeric", "categorical"
+# Below this many present values in a column, a majority of unknown
+# categories is too likely by chance (a few rows to predict) to warn.
+_MIN_ROWS_TO_WARN = 20
 
 
 def _pandas():
@@ -81,6 +85,74 @@ def _column_kind(dtype) -> str:
         "to a 'category' column first (for dates, for example, to the year, month "
         "and day of week)."
     )
+
+
+def _value_type(column) -> str | None:
+    """What the values of a categorical column are, for the check at transform.
+
+    ``'integer'`` (bool included), a float dtype's name (``'float64'``,
+    ``'float32'``, ...), ``'string'``, another type name from
+    :func:`pandas.api.types.infer_dtype` (``'decimal'``, ``'mixed'``, ...), or
+    None where no value says (an object column with every value missing).
+    Read from the dtype where it tells (O(1)), else from the values.
+    """
+    pd = _pandas()
+    dtype = column.dtype
+    if pd is not None and isinstance(dtype, pd.CategoricalDtype):
+        column, dtype = dtype.categories, dtype.categories.dtype
+    dtype = getattr(dtype, "numpy_dtype", dtype)  # pandas' nullable Int64, Float32, ...
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return "integer" if dtype.kind in "biu" else dtype.name
+    if isinstance(dtype, np.dtype) and dtype.kind in "US":
+        return "string"
+    if pd is not None and pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
+        return "string"
+    if pd is not None:
+        inferred = pd.api.types.infer_dtype(column, skipna=True)
+    else:
+        inferred = _infer_type(column)
+    return _INFERRED_TYPES.get(inferred, inferred)
+
+
+# pandas' infer_dtype names, as _value_type reports them.
+_INFERRED_TYPES = {
+    "empty": None,
+    "boolean": "integer",
+    "floating": "float64",
+    "mixed-integer-float": "float64",
+}
+
+
+def _infer_type(values: np.ndarray) -> str:
+    """:func:`pandas.api.types.infer_dtype` of an object array, for the names
+    :func:`_value_type` reads, without pandas."""
+    types = {type(v) for v in values if not _is_missing(v)}
+    if not types:
+        return "empty"
+    if all(issubclass(t, str) for t in types):
+        return "string"
+    if all(issubclass(t, (bool, np.bool_, Integral)) for t in types):
+        return "integer"
+    if all(issubclass(t, (bool, np.bool_, Integral, float, np.floating)) for t in types):
+        return "floating"
+    return "mixed"
+
+
+def _types_match(fitted: str | None, given: str | None, categories: list) -> bool:
+    """Whether values of type ``given`` can equal the ``categories`` of fit,
+    which were of type ``fitted``: the same type, or numbers of another type
+    that holds every category exactly (float32 holds 0.5, not 0.1)."""
+    if fitted is None or given is None or fitted == given or given == "mixed":
+        return True
+    numbers = ("integer", "float")
+    if not (fitted.startswith(numbers) and given.startswith(numbers)):
+        return False  # a number for a string, or the reverse
+    dtype = np.dtype(np.int64 if given == "integer" else given)
+    try:
+        with np.errstate(all="ignore"):
+            return all(dtype.type(c).item() == c for c in categories)
+    except OverflowError:
+        return False
 
 
 def _is_missing(value) -> bool:
@@ -178,6 +250,8 @@ class TableSummary:
     numeric_missing: np.ndarray
     categories: list[set]
     categorical_missing: np.ndarray
+    # per categorical feature, the type of its values (see _value_type)
+    value_types: list = field(default_factory=list)
 
     def merge(self, other: TableSummary) -> TableSummary:
         """The summary of both parts' rows."""
@@ -185,7 +259,17 @@ class TableSummary:
             self.numeric_missing | other.numeric_missing,
             [mine | theirs for mine, theirs in zip(self.categories, other.categories)],
             self.categorical_missing | other.categorical_missing,
+            [_merge_types(*pair) for pair in zip(self.value_types, other.value_types)],
         )
+
+
+def _merge_types(mine: str | None, theirs: str | None) -> str | None:
+    """The value type of two parts of a column."""
+    if mine is None or theirs is None or mine == theirs:
+        return theirs if mine is None else mine
+    if {mine, theirs} <= {"integer", "float64"}:  # Python ints and floats: floats
+        return "float64"
+    return "mixed"
 
 
 def default_embedding_dim(n_categories: int) -> int:
@@ -251,6 +335,12 @@ class TabularEncoder(BaseEstimator):
 
     categorical_missing_ : ndarray of shape (n_categorical_features,), dtype=bool
         Categorical features that had missing values in fit.
+
+    category_types_ : list of {str, None}
+        The type of the values of each categorical feature in fit:
+        ``'integer'``, ``'float64'``, ``'float32'``, ``'string'``, ... (None:
+        no value seen). Values of another type at transform, which could not
+        equal a category of fit, are an error.
 
     Examples
     --------
@@ -368,12 +458,15 @@ class TabularEncoder(BaseEstimator):
             if changed:
                 raise ValueError(_DTYPES_CHANGED + changed)
         numeric_missing = self._numeric_missing(X, np.flatnonzero(~self.is_categorical_), rows)
-        categories, categorical_missing = [], []
+        categories, categorical_missing, value_types = [], [], []
         for j in np.flatnonzero(self.is_categorical_):
             values, missing_values = self._present_values(X, j, rows)
             categories.append({_as_python(v) for v in values})
             categorical_missing.append(missing_values)
-        return TableSummary(numeric_missing, categories, np.asarray(categorical_missing, bool))
+            value_types.append(_value_type(self._column(X, j)))
+        return TableSummary(
+            numeric_missing, categories, np.asarray(categorical_missing, bool), value_types
+        )
 
     def fit_summary(self, summary: TableSummary, X, sample_weight=None):
         """Complete a fit begun by :meth:`fit_columns`.
@@ -409,6 +502,7 @@ class TabularEncoder(BaseEstimator):
         self.medians_ = np.asarray(medians, dtype=np.float64).reshape(-1)
         self.numeric_missing_ = np.asarray(summary.numeric_missing, dtype=bool)
         self.categories_ = categories
+        self.category_types_ = list(summary.value_types)
         self.categorical_missing_ = np.asarray(
             [not seen or missing for seen, missing in zip(categories, summary.categorical_missing)],
             dtype=bool,
@@ -456,6 +550,7 @@ class TabularEncoder(BaseEstimator):
                 return X
         if is_data_frame(X):
             self.check_kinds(X)
+        self._check_value_types(X)
         numeric = self._numeric_block(X, np.flatnonzero(~self.is_categorical_))
         missing = np.isnan(numeric)
         numeric = np.where(missing, self.medians_, numeric)
@@ -465,6 +560,7 @@ class TabularEncoder(BaseEstimator):
             for j, categories in zip(np.flatnonzero(self.is_categorical_), self.categories_)
         ]
         codes = np.column_stack(codes) if codes else np.empty((len(numeric), 0))
+        self._warn_unknown(X, codes)
         return np.hstack([numeric, indicators, codes]).astype(np.float32)
 
     # ------------------------------------------------------- layout, for the module
@@ -548,6 +644,48 @@ class TabularEncoder(BaseEstimator):
                 changed.append(f"- {self._name(j)}: {self.kinds_[j]} in fit, now {dtype}\n")
         return "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
 
+    def _check_value_types(self, X) -> None:
+        """Categorical columns whose values are of another type than in fit
+        (integers as strings, float64 as float32) would match no category of
+        fit and silently become missing: an error instead."""
+        # None: an encoder from a file saved before the types were recorded
+        fitted_types = getattr(self, "category_types_", None)
+        if fitted_types is None:
+            return
+        changed = []
+        columns = np.flatnonzero(self.is_categorical_)
+        for j, fitted, categories in zip(columns, fitted_types, self.categories_):
+            given = _value_type(self._column(X, j))
+            if not _types_match(fitted, given, categories):
+                changed.append(
+                    f"- {self._name(j)}: categories of type {fitted} in fit, now {given} "
+                    f"values, which cannot equal them; convert the column to {fitted} "
+                    "values as in fit\n"
+                )
+        if changed:
+            raise ValueError(_DTYPES_CHANGED + "".join(changed))
+
+    def _warn_unknown(self, X, codes: np.ndarray) -> None:
+        """Warn where most values of a categorical column are unknown: more
+        likely values written differently than in fit than a change in the data."""
+        columns = np.flatnonzero(self.is_categorical_)
+        if len(codes) < _MIN_ROWS_TO_WARN or not len(columns):
+            return
+        unknown = (codes == 0).sum(axis=0)
+        for i, j in enumerate(columns):
+            if unknown[i] * 2 <= len(codes):
+                continue
+            present = len(codes) - int(_is_missing_column(self._column(X, j)).sum())
+            if present >= _MIN_ROWS_TO_WARN and unknown[i] - (len(codes) - present) > present / 2:
+                share = (unknown[i] - (len(codes) - present)) / present
+                warnings.warn(
+                    f"Feature {self._name(j)}: {share:.0%} of its {present} values (not "
+                    "counting missing ones) were not seen in fit and are treated as "
+                    "missing. Check that the column holds values written as in fit.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+
     def _numeric_missing(self, X, columns: np.ndarray, rows=None) -> np.ndarray:
         """Which numeric ``columns`` have missing values in ``rows`` (a mask)."""
         if not is_data_frame(X) and X.dtype.kind == "f":
@@ -598,6 +736,10 @@ class TabularEncoder(BaseEstimator):
         missing = np.fromiter((_is_missing(v) for v in values), dtype=bool, count=len(values))
         return values[~missing], bool(missing.any())
 
+    def _column(self, X, j: int):
+        """Column ``j`` as it is: a Series of a frame, a 1-D view of an array."""
+        return X.iloc[:, j] if is_data_frame(X) else X[:, j]
+
     def _column_values(self, X, j: int) -> np.ndarray:
         if is_data_frame(X):
             return X.iloc[:, j].to_numpy(dtype=object)
@@ -639,6 +781,17 @@ class TabularEncoder(BaseEstimator):
             except TypeError:
                 pass
         return np.fromiter((_lookup(lookup, v) for v in values), dtype=np.int64, count=len(values))
+
+
+def _is_missing_column(column) -> np.ndarray:
+    """Which values of a column (a Series or a 1-D array) are missing."""
+    if hasattr(column, "isna"):  # a Series
+        return column.isna().to_numpy()
+    if column.dtype.kind == "f":
+        return np.isnan(column)
+    if column.dtype.kind != "O":
+        return np.zeros(len(column), dtype=bool)
+    return np.fromiter((_is_missing(v) for v in column), dtype=bool, count=len(column))
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -89,10 +89,12 @@ def test_the_frame_stage_is_fixed_at_the_first_fit():
     encoder = clf._tabular
     other, _ = _frame(seed=1)
     other["colour"] = "yellow"  # a category the first fit never saw
-    clf.fit(other, y)
+    with pytest.warns(UserWarning, match="'colour': 100% of its 300 values"):
+        clf.fit(other, y)
     assert clf._tabular is encoder and encoder.categories_[0] == ["blue", "green", "red"]
     stream = TorchMLPClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
-    stream.partial_fit(other, y)
+    with pytest.warns(UserWarning, match="were not seen in fit"):
+        stream.partial_fit(other, y)
     assert stream._tabular.categories_[0] == ["blue", "green", "red"]
 
 

@@ -2,6 +2,7 @@
 and TabularInput (codes to one-hot vectors and embeddings)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ import pytest
 import torch
 from numpy.testing import assert_array_equal
 
-from sk_mlp import TorchMLPClassifier
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 from sk_mlp._module import build_mlp
 from sk_mlp._tabular import TabularEncoder
 from sk_mlp._tabular_module import TabularInput, build_tabular_input
@@ -286,3 +287,71 @@ def test_input_layer_follows_the_encoder_and_trains():
     assert layer.numeric is not None and layer.n_outputs == 1 + 3 + len(
         layer.embeddings[0].weight[0]
     )
+
+
+# ------------------------------------------------- category value types at transform
+def test_integer_categories_given_as_strings_are_an_error():
+    zips = pd.DataFrame({"zip": pd.Categorical([94110, 10001, 94110, 60601])})
+    encoder = TabularEncoder().fit(zips)
+    as_strings = zips.astype({"zip": str})
+    with pytest.raises(
+        ValueError, match="(?s)'zip': categories of type integer in fit, now string"
+    ):
+        encoder.transform(as_strings)
+    with pytest.raises(ValueError, match="'zip': categories of type integer in fit"):
+        encoder.transform(as_strings.astype({"zip": "category"}))
+    # integers of another width, or as floats, are the same numbers
+    assert_array_equal(encoder.transform(zips.astype({"zip": "int32"}))[:, 0], [3, 1, 3, 2])
+    assert_array_equal(encoder.transform(zips.astype({"zip": float}))[:, 0], [3, 1, 3, 2])
+
+
+def test_float_categories_given_at_another_precision_are_an_error():
+    X = pd.DataFrame({"rate": [0.1, 0.2, 0.3, 0.1]})
+    encoder = TabularEncoder(categorical_features=["rate"]).fit(X)
+    with pytest.raises(ValueError, match="'rate': categories of type float64 in fit, now float32"):
+        encoder.transform(X.astype(np.float32))
+    on_arrays = TabularEncoder(categorical_features=[0]).fit(X.to_numpy())
+    with pytest.raises(
+        ValueError, match="at index 0: categories of type float64 in fit, now float32"
+    ):
+        on_arrays.transform(X.to_numpy(dtype=np.float32))
+    # whole numbers are exact in float32: no ambiguity
+    whole = pd.DataFrame({"n": [1.0, 2.0, 3.0]})
+    encoder = TabularEncoder(categorical_features=["n"]).fit(whole)
+    assert_array_equal(encoder.transform(whole.astype(np.float32))[:, 0], [1, 2, 3])
+
+
+def test_strings_given_as_numbers_in_an_object_column_are_an_error():
+    encoder = TabularEncoder().fit(pd.DataFrame({"c": ["1", "2", "3"]}))
+    with pytest.raises(ValueError, match="'c': categories of type string in fit, now integer"):
+        encoder.transform(pd.DataFrame({"c": pd.Series([1, 2, 3], dtype=object)}))
+
+
+def test_mostly_unknown_categories_warn():
+    encoder = TabularEncoder().fit(pd.DataFrame({"c": list("abcde") * 4}))
+    with pytest.warns(UserWarning, match="(?s)'c'.*90% of its 20 values.*not seen in fit"):
+        encoder.transform(pd.DataFrame({"c": ["a", "b"] + [f"new{i}" for i in range(18)]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # a minority of new values, a few rows, or missing values: no warning
+        encoder.transform(pd.DataFrame({"c": ["a"] * 12 + ["new"] * 8}))
+        encoder.transform(pd.DataFrame({"c": ["new"] * 3}))
+        encoder.transform(pd.DataFrame({"c": [None] * 30}))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_regressor_refuses_categories_of_another_type_at_predict():
+    rng = np.random.default_rng(0)
+    zips = rng.choice([94110, 10001, 60601], size=60)
+    X = pd.DataFrame({"zip": pd.Categorical(zips)})
+    y = (zips == 94110).astype(float)
+    model = TorchMLPRegressor(max_iter=5, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="'zip': categories of type integer in fit, now string"):
+        model.predict(X.astype({"zip": str}))
+
+
+def test_files_without_category_types_still_encode():
+    # an encoder saved before the value types were recorded
+    encoder = TabularEncoder().fit(pd.DataFrame({"c": ["a", "b"]}))
+    del encoder.category_types_
+    assert_array_equal(encoder.transform(pd.DataFrame({"c": ["b", "a"]}))[:, 0], [2, 1])
