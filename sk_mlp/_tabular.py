@@ -68,14 +68,26 @@ def is_data_frame(X) -> bool:
     return isinstance(frame, type) and isinstance(X, frame)
 
 
-def _column_kind(dtype) -> str:
+# What infer_dtype calls an object column of numbers: numbers are numbers,
+# whatever holds them (database drivers give decimal.Decimal, for example).
+_NUMBERS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean"})
+
+
+def _column_kind(column) -> str | None:
     """``'numeric'`` for bool, integer and float columns (numpy or pandas
-    nullable), ``'categorical'`` for category, object and string columns."""
+    nullable) and object columns of numbers; ``'categorical'`` for category,
+    string and other object columns; None for an object column with no value
+    (nothing says what it holds)."""
     pd = _pandas()
+    dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
-        return _CATEGORICAL
+        if not pd.api.types.is_object_dtype(dtype):
+            return _CATEGORICAL
     if pd.api.types.is_object_dtype(dtype):
-        return _CATEGORICAL
+        inferred = pd.api.types.infer_dtype(column, skipna=True)
+        if inferred == "empty":
+            return None
+        return _NUMERIC if inferred in _NUMBERS else _CATEGORICAL
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         if pd.api.types.is_complex_dtype(dtype):
             raise TypeError(f"Complex data not supported; got a column of dtype {dtype}.")
@@ -292,8 +304,10 @@ class TabularEncoder(BaseEstimator):
         The categorical features, as in
         :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
 
-        - ``'from_dtype'``: the ``category``, ``object`` and string columns of a
-          pandas DataFrame; none of a numpy array;
+        - ``'from_dtype'``: the ``category`` and string columns of a pandas
+          DataFrame, and its ``object`` columns of anything but numbers (an
+          ``object`` column of numbers, ``decimal.Decimal`` say, is numeric);
+          none of a numpy array;
         - ``None``: no categorical feature;
         - a boolean mask of shape (n_features,), integer indices, or the names
           of the categorical columns of a DataFrame.
@@ -615,7 +629,10 @@ class TabularEncoder(BaseEstimator):
 
     def _kinds(self, X) -> list[str]:
         if is_data_frame(X):
-            return [_column_kind(dtype) for dtype in X.dtypes]
+            # An object column without values (a dask frame's columns, say):
+            # categorical, as its dtype says.
+            kinds = (_column_kind(X.iloc[:, j]) for j in range(X.shape[1]))
+            return [_CATEGORICAL if kind is None else kind for kind in kinds]
         return [_NUMERIC] * X.shape[1]
 
     def check_kinds(self, X) -> None:
@@ -639,8 +656,18 @@ class TabularEncoder(BaseEstimator):
             }
         changed = []
         for j, dtype in enumerate(X.dtypes):
-            kind = _column_kind(dtype)
-            if kind != self.kinds_[j] and not (j in numeric_categories and kind == _NUMERIC):
+            kind = _column_kind(X.iloc[:, j])
+            if (
+                kind is None
+                or kind == self.kinds_[j]
+                or (
+                    # Numbers in an object column fitted as categories: the check
+                    # of value types says whether they can be its categories.
+                    self.kinds_[j] == _CATEGORICAL and _pandas().api.types.is_object_dtype(dtype)
+                )
+            ):
+                continue
+            if not (j in numeric_categories and kind == _NUMERIC):
                 changed.append(f"- {self._name(j)}: {self.kinds_[j]} in fit, now {dtype}\n")
         return "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
 
@@ -671,17 +698,18 @@ class TabularEncoder(BaseEstimator):
         columns = np.flatnonzero(self.is_categorical_)
         if len(codes) < _MIN_ROWS_TO_WARN or not len(columns):
             return
-        unknown = (codes == 0).sum(axis=0)
+        zeros = (codes == 0).sum(axis=0)  # unknown or missing
         for i, j in enumerate(columns):
-            if unknown[i] * 2 <= len(codes):
+            if zeros[i] * 2 <= len(codes):  # most values known: no need to count
                 continue
-            present = len(codes) - int(_is_missing_column(self._column(X, j)).sum())
-            if present >= _MIN_ROWS_TO_WARN and unknown[i] - (len(codes) - present) > present / 2:
-                share = (unknown[i] - (len(codes) - present)) / present
+            missing = int(_is_missing_column(self._column(X, j)).sum())
+            present, unknown = len(codes) - missing, zeros[i] - missing
+            if present >= _MIN_ROWS_TO_WARN and unknown * 2 > present:
                 warnings.warn(
-                    f"Feature {self._name(j)}: {share:.0%} of its {present} values (not "
-                    "counting missing ones) were not seen in fit and are treated as "
-                    "missing. Check that the column holds values written as in fit.",
+                    f"Feature {self._name(j)}: {unknown / present:.0%} of its {present} "
+                    "values (not counting missing ones) were not seen in fit and are "
+                    "treated as missing. Check that the column holds values written as "
+                    "in fit.",
                     UserWarning,
                     stacklevel=4,
                 )

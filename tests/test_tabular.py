@@ -355,3 +355,40 @@ def test_files_without_category_types_still_encode():
     encoder = TabularEncoder().fit(pd.DataFrame({"c": ["a", "b"]}))
     del encoder.category_types_
     assert_array_equal(encoder.transform(pd.DataFrame({"c": ["b", "a"]}))[:, 0], [2, 1])
+
+
+# ------------------------------------------------------ object columns of numbers
+def test_object_columns_of_numbers_are_numeric():
+    from decimal import Decimal
+
+    X = pd.DataFrame(
+        {
+            "price": pd.Series([Decimal("1.50"), Decimal("2.25"), None, Decimal("4")]),
+            "count": pd.Series([1, 2, 3, None], dtype=object),
+            "ratio": pd.Series([0.5, 1, None, 2.5], dtype=object),
+            "name": ["a", "b", "a", None],
+        }
+    )
+    encoder = TabularEncoder().fit(X)
+    assert_array_equal(encoder.is_categorical_, [False, False, False, True])
+    assert_array_equal(encoder.medians_, [2.25, 2.0, 1.0])
+    as_floats = X.astype({"price": float, "count": float, "ratio": float})
+    assert_array_equal(encoder.transform(X), TabularEncoder().fit_transform(as_floats))
+    # strings in such a column at transform: the kind changed
+    with pytest.raises(ValueError, match="'price': numeric in fit, now object"):
+        encoder.transform(X.assign(price=pd.Series(["1.5", "2", "3", "4"], dtype=object)))
+    # an object column with every value missing says nothing at transform
+    encoder.transform(X.assign(price=pd.Series([None] * 4, dtype=object)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_model_of_decimal_prices_fits_them_as_numbers():
+    from decimal import Decimal
+
+    rng = np.random.default_rng(0)
+    price = rng.uniform(1, 100, size=200).round(2)
+    X = pd.DataFrame({"price": [Decimal(str(p)) for p in price]})
+    model = TorchMLPRegressor(max_iter=50, random_state=0).fit(X, 2 * price)
+    assert model.is_categorical_ is None
+    expected = model.predict(pd.DataFrame({"price": price}))
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-6, atol=1e-6)
