@@ -16,9 +16,11 @@ they differ on load; the estimators' ``__getstate__``/``__setstate__`` call them
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
+import secrets
 import warnings
 
 import numpy as np
@@ -141,7 +143,8 @@ def save(estimator, path) -> None:
 
     path : str or path-like
         The file to write (conventionally ``*.safetensors``). An existing file
-        is overwritten.
+        is replaced only once the new one is complete on the disk: a save that
+        fails leaves it as it was.
 
     Raises
     ------
@@ -191,7 +194,51 @@ def save(estimator, path) -> None:
         "estimator": {"class": type(estimator).__name__, "attributes": attributes},
     }
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
-    safetensors.torch.save_file(encoder.tensors, os.fspath(path), metadata={_HEADER_KEY: text})
+    _write_atomically(
+        path,
+        lambda temporary: safetensors.torch.save_file(
+            encoder.tensors, temporary, metadata={_HEADER_KEY: text}
+        ),
+    )
+
+
+def _write_atomically(path, write) -> None:
+    """Call ``write(name)`` to write a new file, then put it at ``path``.
+
+    The file is written under a temporary name in the folder of ``path`` (the
+    same file system), flushed to the disk, then renamed over ``path``: a save
+    that fails, or a machine that stops, leaves the previous file whole
+    (some safetensors versions truncate the file they write first).
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never another's file; mode 0o666: the umask applies, as for open().
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    _sync_folder(folder)
+
+
+def _sync_folder(folder: str) -> None:
+    """Flush the folder's entry for a renamed file, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _read(path):
