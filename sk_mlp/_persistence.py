@@ -262,6 +262,12 @@ def _read(path):
         header = json.loads(metadata[_HEADER_KEY], parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"{path!s}: the sk_mlp header is not valid JSON ({exc}).") from exc
+    if _depth(header) > _MAX_DEPTH:
+        # The decoder recurses into nested values: refuse what would exhaust the stack.
+        raise ValueError(
+            f"{path!s}: the sk_mlp header is nested more than {_MAX_DEPTH} levels deep; "
+            "sk_mlp.save never writes such a file."
+        )
     if type(header) is not dict or header.get("format") != "sk_mlp":
         raise ValueError(f"{path!s}: the sk_mlp header is malformed.")
     version = header.get("format_version")
@@ -275,6 +281,24 @@ def _read(path):
     if set(header) != {"format", "format_version", "versions", "estimator"}:
         raise ValueError(f"{path!s}: the header has fields {sorted(header)}.")
     return header, tensors
+
+
+# Files sk_mlp writes nest to about 20 levels (the deepest: layers in layers).
+_MAX_DEPTH = 100
+
+
+def _depth(value) -> int:
+    """How deeply JSON lists and objects nest in ``value``, found without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            deepest = max(deepest, depth)
+            if deepest > _MAX_DEPTH:
+                break
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return deepest
 
 
 def _reject_constant(name):
