@@ -117,7 +117,8 @@ def _import_safetensors():
     except ImportError as exc:
         raise ImportError(
             "sk_mlp.save and sk_mlp.load need the safetensors package; install it "
-            "with `pip install safetensors` (or `pip install 'sk_mlp[safe]'`)."
+            "with `pip install safetensors` (or, in a checkout of sk_mlp, "
+            "`pip install -e '.[safe]'`)."
         ) from exc
     return safetensors
 
