@@ -171,6 +171,21 @@ def test_regressor_target_statistics_match_in_memory(loss):
     assert_allclose(streamed._y_scale, expected[1], rtol=1e-10)
 
 
+def test_rows_of_weight_zero_do_not_set_the_targets_magnitude():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1500, 3))
+    y = X @ [1.0, -2.0, 0.5] + 3.0
+    weight = np.ones(len(X))
+    y[7], weight[7] = 1e200, 0.0  # a row that counts nowhere, with an absurd target
+    reg = TorchMLPRegressor((8,), max_iter=3, random_state=0)
+    in_memory = reg.fit(X, y, sample_weight=weight)
+    streamed = TorchMLPRegressor(**reg.get_params()).fit(*_dask(X, y, weight, block_rows=500))
+    # Divided by a magnitude of 1e200, the target's spread vanished below
+    # float64's resolution: the scale came out as 1 and the location as 0.
+    assert_allclose(streamed._y_loc, in_memory._y_loc, rtol=1e-10, atol=0)
+    assert_allclose(streamed._y_scale, in_memory._y_scale, rtol=1e-10, atol=0)
+
+
 def test_poisson_refuses_negative_targets_before_training():
     X = np.random.default_rng(0).standard_normal((600, 3))
     y = X[:, 0] + 5
