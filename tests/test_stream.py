@@ -521,3 +521,72 @@ def test_missing_numbers_after_a_complete_first_pass_are_filled_as_in_memory():
         in_memory.partial_fit(part, y, classes=[0, 1, 2])
     assert not streamed._tabular.numeric_missing_.any()  # no indicator: none in the first pass
     _assert_same_weights(streamed, in_memory)
+
+
+# ------------------------------------------- the orders of a streamed epoch, and its checks
+def _streaming_ids(n_blocks=10, block_rows=50, window=2, lengths=None, seed=0):
+    """A StreamingData whose X holds each row's id (block * block_rows + row)."""
+    import torch
+
+    from sk_mlp._stream import StreamingData
+
+    lengths = lengths or [block_rows] * n_blocks
+
+    def load(blocks):
+        ids = [torch.arange(b * block_rows, b * block_rows + lengths[b]) for b in blocks]
+        X = torch.cat(ids).float()[:, None]
+        return X, torch.zeros(len(X), 1), None
+
+    generator = torch.Generator().manual_seed(seed)
+    total = n_blocks * block_rows
+    return StreamingData(load, n_blocks, window, total, 1.0, torch.device("cpu"), generator, None)
+
+
+def _epoch(data, batch_size=10):
+    return np.concatenate([X[:, 0].numpy() for X, _, _ in data.batches(batch_size, True)])
+
+
+def test_a_streamed_epoch_mixes_the_rows_of_a_window():
+    ids = _epoch(_streaming_ids())
+    assert_array_equal(np.sort(ids), np.arange(500))  # every row once
+    for window in ids.reshape(5, 100):  # two blocks of 50 rows each
+        assert len(np.unique(window // 50)) == 2
+        # in block order, 98 of 99 steps would be +1; drawn at random, about 1
+        assert np.mean(np.diff(window) == 1) < 0.2
+
+
+def test_each_streamed_epoch_visits_the_blocks_in_a_new_order():
+    data = _streaming_ids()
+    first, second = _epoch(data), _epoch(data)
+    windows = [[set(w // 50) for w in ids.reshape(5, 100)] for ids in (first, second)]
+    assert windows[0] != windows[1]
+
+
+@pytest.mark.parametrize("lengths", [[50] * 9 + [40], [50] * 9 + [60]], ids=["fewer", "more"])
+def test_blocks_that_change_between_passes_are_an_error(lengths):
+    data = _streaming_ids(lengths=lengths)
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(_epoch(data))
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    # In a thread: without the check, rows past the epoch's count are never
+    # consumed and the loop would spin forever.
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert outcome, "the epoch never ended"
+    assert isinstance(outcome[0], RuntimeError), f"no error; {len(outcome[0])} rows"
+    assert "another number of rows than when they were first" in str(outcome[0])
+
+
+def test_indicators_of_a_streamed_frame_come_from_every_block():
+    frame = pd.DataFrame({"a": np.arange(400.0), "b": np.arange(400.0) % 7})
+    frame.loc[350, "a"] = np.nan  # a gap in the last block only
+    X = dd.from_pandas(frame, npartitions=4)
+    y = dd.from_pandas(pd.Series(np.arange(400) % 2), npartitions=4)
+    streamed = _classifier().fit(X, y)
+    assert_array_equal(streamed._tabular.numeric_missing_, [True, False])
