@@ -338,3 +338,31 @@ def test_deeply_nested_header_is_a_value_error(saved):
     _edit_header(saved, lambda h: _attributes(h).update(alpha=deep_dict))
     with pytest.raises(ValueError, match="nested more than"):
         load(saved)
+
+
+class Recorder:
+    """A class a file might name: building one records it."""
+
+    built = []
+
+    def __new__(cls, *args, **kwargs):
+        Recorder.built.append(cls)
+        return super().__new__(cls)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"{__name__}.Recorder",
+        "sklearn.preprocessing.PolynomialFeatures",  # a plain data holder, yet not listed
+        "subprocess.Popen",
+    ],
+)
+def test_importable_classes_not_on_the_allow_list_are_refused(saved, monkeypatch, name):
+    # Classes, not functions: an allow-list that falls back on importing
+    # what the file names would build these without an error.
+    monkeypatch.setattr(Recorder, "built", [])
+    _edit_header(saved, lambda h: _attributes(h)["_label_binarizer"].update({"class": name}))
+    with pytest.raises(ValueError, match=f"class '{name}' is not one sk_mlp files may hold"):
+        load(saved)
+    assert Recorder.built == []

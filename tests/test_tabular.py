@@ -69,6 +69,13 @@ def test_category_dtype_and_strings_give_the_same_codes():
     # a category dtype that lists categories never seen in fit
     wider = pd.DataFrame({"c": pd.Categorical(["z", "a"], categories=["a", "z"])})
     assert_array_equal(encoder.transform(wider)[:, 0], [0, 1])
+    # a dtype that lists its categories in another order than sorted: codes
+    # are read through the dtype's own order
+    unsorted = pd.Categorical(["b", "a", None, "c"], categories=["c", "a", "b"], ordered=True)
+    assert_array_equal(encoder.transform(pd.DataFrame({"c": unsorted})), encoder.transform(strings))
+    assert_array_equal(
+        TabularEncoder().fit_transform(pd.DataFrame({"c": unsorted}))[:, 0], [2, 1, 0, 3]
+    )
 
 
 def test_statistics_are_those_of_the_first_fit():
