@@ -51,6 +51,10 @@ _MAX_CODES = 2**24
 # network's input.
 MAX_ONEHOT_CATEGORIES = 1000
 _NUMERIC, _CATEGORICAL = "numeric", "categorical"
+# A categorical feature with more distinct values than half the rows is
+# warned about from this many values on (fewer: a small table's few
+# categories, each in one or two rows, are no sign of an ID column).
+_MIN_DISTINCT_TO_WARN = 50
 # Below this many present values in a column, a majority of unknown
 # categories is too likely by chance (a few rows to predict) to warn.
 _MIN_ROWS_TO_WARN = 20
@@ -264,6 +268,7 @@ class TableSummary:
     categorical_missing: np.ndarray
     # per categorical feature, the type of its values (see _value_type)
     value_types: list = field(default_factory=list)
+    n_rows: int = 0  # the rows summarised (those that count)
 
     def merge(self, other: TableSummary) -> TableSummary:
         """The summary of both parts' rows."""
@@ -272,6 +277,7 @@ class TableSummary:
             [mine | theirs for mine, theirs in zip(self.categories, other.categories)],
             self.categorical_missing | other.categorical_missing,
             [_merge_types(*pair) for pair in zip(self.value_types, other.value_types)],
+            self.n_rows + other.n_rows,
         )
 
 
@@ -478,8 +484,9 @@ class TabularEncoder(BaseEstimator):
             categories.append({_as_python(v) for v in values})
             categorical_missing.append(missing_values)
             value_types.append(_value_type(self._column(X, j)))
+        n_rows = len(X) if rows is None else int(np.count_nonzero(rows))
         return TableSummary(
-            numeric_missing, categories, np.asarray(categorical_missing, bool), value_types
+            numeric_missing, categories, np.asarray(categorical_missing, bool), value_types, n_rows
         )
 
     def fit_summary(self, summary: TableSummary, X, sample_weight=None):
@@ -510,6 +517,7 @@ class TabularEncoder(BaseEstimator):
                     f"at most {_MAX_CODES - 1} are supported."
                 )
             categories.append(sorted(seen, key=_sort_key))
+            self._warn_mostly_distinct(j, len(seen), summary.n_rows)
         medians = self._medians(
             self._as_table(X), np.flatnonzero(~self.is_categorical_), sample_weight
         )
@@ -522,6 +530,20 @@ class TabularEncoder(BaseEstimator):
             dtype=bool,
         )
         return self
+
+    def _warn_mostly_distinct(self, j: int, n_categories: int, n_rows: int) -> None:
+        """Warn about a categorical feature whose categories are mostly seen
+        once: an ID or free text, from which the network cannot learn."""
+        if n_categories >= _MIN_DISTINCT_TO_WARN and n_categories > n_rows / 2:
+            warnings.warn(
+                f"Categorical feature {self._name(j)} has {n_categories} distinct values "
+                f"in {n_rows} rows: most of its categories are seen once, too rarely to "
+                "learn from, and each adds an input to the network (an ID, or free "
+                "text?). Drop the column, or replace it with features of it (a length, "
+                "a prefix, word counts); see the user guide, 'Tables as they come'.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit to X, then transform it (see :meth:`transform`)."""

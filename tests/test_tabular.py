@@ -399,3 +399,24 @@ def test_a_model_of_decimal_prices_fits_them_as_numbers():
     assert model.is_categorical_ is None
     expected = model.predict(pd.DataFrame({"price": price}))
     np.testing.assert_allclose(model.predict(X), expected, rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------ ID-like and free-text columns
+def test_a_column_of_mostly_distinct_strings_warns_at_fit():
+    X = pd.DataFrame({"x": np.arange(200.0), "name": [f"person {i}" for i in range(200)]})
+    with pytest.warns(UserWarning, match="(?s)'name' has 200 distinct values in 200 rows.*ID"):
+        TabularEncoder().fit(X)
+    # rows of weight zero count nowhere, here as for the categories
+    weight = np.r_[np.ones(60), np.zeros(140)]
+    with pytest.warns(UserWarning, match="'name' has 60 distinct values in 60 rows"):
+        TabularEncoder().fit(X, sample_weight=weight)
+
+
+def test_categories_that_repeat_or_are_few_do_not_warn():
+    rng = np.random.default_rng(0)
+    repeated = pd.DataFrame({"city": rng.choice([f"c{i}" for i in range(80)], 400)})
+    few = pd.DataFrame({"colour": [f"c{i}" for i in range(40)]})  # distinct, but few
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TabularEncoder().fit(repeated)
+        TabularEncoder().fit(few)
