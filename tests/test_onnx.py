@@ -26,6 +26,14 @@ from sk_mlp import (
 )
 from sk_mlp._layers import FeatureScale, MemberLinear
 
+# Embeddings need columns of more than 1,000 categories, which in these small
+# tables are mostly distinct: the warning about such columns is tested in
+# test_tabular.py.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Categorical feature .* distinct values in:UserWarning")
+]
+
+
 # onnxruntime and torch sum in different orders: a few float32 roundings apart.
 RTOL = 1e-5
 

@@ -17,6 +17,13 @@ import sk_mlp
 from sk_mlp import InconsistentVersionWarning, TorchMLPClassifier, TorchMLPRegressor, load, save
 from sk_mlp._persistence import check_versions, record_versions
 
+# Embeddings need columns of more than 1,000 categories, which in these small
+# tables are mostly distinct: the warning about such columns is tested in
+# test_tabular.py.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Categorical feature .* distinct values in:UserWarning")
+]
+
 
 def _fit(estimator, X, y):
     with warnings.catch_warnings():

@@ -21,6 +21,15 @@ from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _blocks
 from sk_mlp._blocks import BlockSpec, validation_mask
 from sk_mlp._stream import batch_sizes
 
+# Embeddings need columns of more than 1,000 categories, which in these small
+# tables are mostly distinct: the warning about such columns is tested in
+# test_tabular.py.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Categorical feature .* distinct values in:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Feature .* were not seen in fit:UserWarning"),
+]
+
+
 N_ROWS, BLOCK_ROWS, N_FEATURES = 5000, 500, 8
 
 
