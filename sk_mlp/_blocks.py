@@ -201,8 +201,11 @@ class Moments:
 
     @classmethod
     def of(cls, y: np.ndarray, w: np.ndarray) -> Moments:
-        magnitude = np.abs(y).max(axis=0, initial=0.0)
-        unit = y / _nonzero(magnitude)
+        # Rows of weight zero count nowhere, as in memory: their y (however
+        # large) must not set the scale that the others' moments are taken at.
+        magnitude = np.abs(y[w > 0]).max(axis=0, initial=0.0)
+        with np.errstate(over="ignore"):  # only in rows of weight zero
+            unit = np.where((w > 0)[:, None], y / _nonzero(magnitude), 0.0)
         weight = float(w.sum())
         mean = w @ unit / weight if weight > 0 else np.zeros(y.shape[1])
         m2 = w @ (unit - mean) ** 2

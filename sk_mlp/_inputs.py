@@ -36,6 +36,7 @@ def check_fit_input(estimator, space, X, y, sample_weight, *, reset: bool):
         if reset:
             estimator._tabular, estimator.is_categorical_ = None, None  # numeric arrays
         return X, y, sample_weight
+    _check_object_y(y)
     X, y = check_X_y(
         _encode_X(estimator, X, reset=reset, sample_weight=sample_weight),
         y,
@@ -48,6 +49,23 @@ def check_fit_input(estimator, space, X, y, sample_weight, *, reset: bool):
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
     return X, y, sample_weight
+
+
+def _check_object_y(y) -> None:
+    """NaN among labels of another type (strings, say): scikit-learn's check of
+    an object array says "Input contains NaN" without naming y."""
+    if y is None or sp.issparse(y):
+        return
+    dtype = getattr(y, "dtype", None)
+    if dtype is not None and getattr(dtype, "kind", "O") != "O":
+        return  # numbers: scikit-learn's own message names y
+    y = np.asarray(y, dtype=object)
+    try:
+        has_nan = bool((y != y).any())  # only NaN differs from itself
+    except (TypeError, ValueError):  # values that do not compare: y's own checks say so
+        return
+    if has_nan:
+        raise ValueError("Input y contains NaN.")
 
 
 def check_predict_input(estimator, X):

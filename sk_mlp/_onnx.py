@@ -50,8 +50,8 @@ def import_onnx():
     except ImportError as exc:
         raise ImportError(
             "ONNX export needs the onnx package; install it with `pip install onnx` "
-            "(or `pip install 'sk_mlp[onnx]'` for onnx, onnxruntime, skl2onnx and "
-            "onnxscript)."
+            "(or, in a checkout of sk_mlp, `pip install -e '.[onnx]'` for onnx, "
+            "onnxruntime, skl2onnx and onnxscript)."
         ) from exc
     return onnx
 

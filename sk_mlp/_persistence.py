@@ -16,9 +16,11 @@ they differ on load; the estimators' ``__getstate__``/``__setstate__`` call them
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
+import secrets
 import warnings
 
 import numpy as np
@@ -115,7 +117,8 @@ def _import_safetensors():
     except ImportError as exc:
         raise ImportError(
             "sk_mlp.save and sk_mlp.load need the safetensors package; install it "
-            "with `pip install safetensors` (or `pip install 'sk_mlp[safe]'`)."
+            "with `pip install safetensors` (or, in a checkout of sk_mlp, "
+            "`pip install -e '.[safe]'`)."
         ) from exc
     return safetensors
 
@@ -141,7 +144,8 @@ def save(estimator, path) -> None:
 
     path : str or path-like
         The file to write (conventionally ``*.safetensors``). An existing file
-        is overwritten.
+        is replaced only once the new one is complete on the disk: a save that
+        fails leaves it as it was.
 
     Raises
     ------
@@ -191,7 +195,51 @@ def save(estimator, path) -> None:
         "estimator": {"class": type(estimator).__name__, "attributes": attributes},
     }
     text = json.dumps(header, allow_nan=False, separators=(",", ":"))
-    safetensors.torch.save_file(encoder.tensors, os.fspath(path), metadata={_HEADER_KEY: text})
+    _write_atomically(
+        path,
+        lambda temporary: safetensors.torch.save_file(
+            encoder.tensors, temporary, metadata={_HEADER_KEY: text}
+        ),
+    )
+
+
+def _write_atomically(path, write) -> None:
+    """Call ``write(name)`` to write a new file, then put it at ``path``.
+
+    The file is written under a temporary name in the folder of ``path`` (the
+    same file system), flushed to the disk, then renamed over ``path``: a save
+    that fails, or a machine that stops, leaves the previous file whole
+    (some safetensors versions truncate the file they write first).
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(path)
+    temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never another's file; mode 0o666: the umask applies, as for open().
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+    _sync_folder(folder)
+
+
+def _sync_folder(folder: str) -> None:
+    """Flush the folder's entry for a renamed file, where the system allows it."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # Windows cannot open a folder
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _read(path):
@@ -215,6 +263,12 @@ def _read(path):
         header = json.loads(metadata[_HEADER_KEY], parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"{path!s}: the sk_mlp header is not valid JSON ({exc}).") from exc
+    if _depth(header) > _MAX_DEPTH:
+        # The decoder recurses into nested values: refuse what would exhaust the stack.
+        raise ValueError(
+            f"{path!s}: the sk_mlp header is nested more than {_MAX_DEPTH} levels deep; "
+            "sk_mlp.save never writes such a file."
+        )
     if type(header) is not dict or header.get("format") != "sk_mlp":
         raise ValueError(f"{path!s}: the sk_mlp header is malformed.")
     version = header.get("format_version")
@@ -228,6 +282,24 @@ def _read(path):
     if set(header) != {"format", "format_version", "versions", "estimator"}:
         raise ValueError(f"{path!s}: the header has fields {sorted(header)}.")
     return header, tensors
+
+
+# Files sk_mlp writes nest to about 20 levels (the deepest: layers in layers).
+_MAX_DEPTH = 100
+
+
+def _depth(value) -> int:
+    """How deeply JSON lists and objects nest in ``value``, found without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            deepest = max(deepest, depth)
+            if deepest > _MAX_DEPTH:
+                break
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return deepest
 
 
 def _reject_constant(name):

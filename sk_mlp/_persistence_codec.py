@@ -279,6 +279,7 @@ class Decoder:
         if dtype.kind == "U":
             if not all(type(v) is str for v in values):
                 raise ValueError(f"{path}: a string array holds values that are not strings.")
+            _check_string_width(dtype, values, path)
             return np.array(values, dtype=dtype).reshape(shape)
         array = np.empty(len(values), dtype=object)
         for i, value in enumerate(values):  # element-wise: a list element stays one element
@@ -291,6 +292,8 @@ class Decoder:
         value = self.decode(value, path)
         if dtype.kind == "O" or type(value) not in (bool, int, float, str):
             raise ValueError(f"{path}: malformed numpy scalar.")
+        if dtype.kind == "U":
+            _check_string_width(dtype, [value] if type(value) is str else [], path)
         return np.array(value, dtype=dtype)[()]
 
     def decode_numpy_dtype(self, node, path):
@@ -380,6 +383,27 @@ _DECODERS = {
     "torch.Generator": Decoder.decode_torch_generator,
     "sk_mlp.module_param": Decoder.decode_module_param,
 }
+
+
+# A numpy string array takes width x length x 4 bytes, whatever its strings
+# hold: a header could declare a width that its few bytes would make gigabytes.
+# Arrays sk_mlp saves (class labels, category names) are as wide as their
+# longest string; a width up to this many characters is accepted in any case.
+_FREE_STRING_WIDTH = 64
+
+
+def _check_string_width(dtype: np.dtype, values: list, path: str) -> None:
+    """Refuse a string dtype wider than the strings it holds, and an array of
+    many short strings made wide by one long one (beyond 64 times the room its
+    strings take): sizes that only a crafted file declares."""
+    width = dtype.itemsize // 4
+    longest = max((len(v) for v in values), default=0)
+    room = sum(len(v) + 1 for v in values)
+    if width > max(longest, _FREE_STRING_WIDTH) or width * len(values) > 64 * room + 2**16:
+        raise ValueError(
+            f"{path}: string dtype {dtype.str} for {len(values)} string(s) of at most "
+            f"{longest} characters; sk_mlp.save never writes such a file."
+        )
 
 
 def _expect(value, kind, path):

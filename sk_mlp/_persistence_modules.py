@@ -238,27 +238,88 @@ def _check_rebuilds(layer: nn.Module, spec: _Layer, args: dict, path: str) -> No
 
 # -------------------------------------------------------------------- decoding
 def decode_module(decoder, node: dict, path: str) -> nn.Module:
-    """Build the network a node describes and load its weights."""
+    """Build the network a node describes and load its weights.
+
+    A crafted file could declare layers far larger than the tensors it holds
+    (a ``Linear(30000, 30000)`` in a few KB). So sk_mlp's layers are built on
+    the meta device, which allocates nothing, their sizes checked against the
+    file's tensors (``load_state_dict`` on the meta network), and only then
+    given memory; the size arguments, which constructors may turn into Python
+    lists, are bounded by the number of values the file holds.
+    """
     tree, state = decoder.fields(node, path, "tree", "state_dict")
     if type(state) is not dict:
         raise ValueError(f"{path}: the state_dict entry must be a JSON object.")
-    # Building layers draws initial weights; the caller's random stream stays as it was.
-    with torch.random.fork_rng(devices=[]):
-        network = _decode_layer(decoder, tree, path)
     weights = {name: decoder.tensor(key, f"{path}.{name}") for name, key in state.items()}
+    budget = sum(t.numel() for t in decoder.tensors.values()) + _FREE_SIZE
+    # Building layers draws initial weights; the caller's random stream stays as it was.
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        network = _decode_layer(decoder, tree, path, budget)
+    _check_shapes(network, weights, path)
+    for layer in network.modules():
+        own = [*layer._parameters.values(), *layer._buffers.values()]
+        if any(t is not None and t.is_meta for t in own):
+            layer.to_empty(device="cpu", recurse=False)
+    _load_weights(network, weights, path)
+    return network
+
+
+# Sizes up to this many values cost nothing worth checking.
+_FREE_SIZE = 4096
+
+
+def _check_shapes(network: nn.Module, weights: dict, path: str) -> None:
+    """Raise unless ``weights`` has a tensor of the right shape for each entry
+    of the network's ``state_dict``, and no other."""
+    expected = {name: tuple(t.shape) for name, t in network.state_dict().items()}
+    given = {name: tuple(t.shape) for name, t in weights.items()}
+    if expected != given:
+        missing, unexpected = sorted(expected.keys() - given), sorted(given.keys() - expected)
+        differ = [
+            f"{name}: {given[name]} for {expected[name]}"
+            for name in sorted(expected.keys() & given)
+            if expected[name] != given[name]
+        ]
+        raise ValueError(
+            f"{path}: the saved weights do not fit the network: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, shapes that differ {differ[:5]}."
+        )
+
+
+def _load_weights(network: nn.Module, weights: dict, path: str) -> None:
     try:
         network.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
         raise ValueError(f"{path}: the saved weights do not fit the network: {exc}") from exc
-    return network
 
 
-def _decode_layer(decoder, node, path: str) -> nn.Module:
+def _check_sizes(args: dict, budget: int, name: str, path: str) -> None:
+    """Refuse integer arguments (or lists of them, summed) beyond ``budget``,
+    the number of values the file holds: a layer of sk_mlp's holds at least
+    as many values as any of its sizes."""
+    for key, value in args.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        sizes = [v for v in values if type(v) is int]
+        if sum(abs(v) for v in sizes) > budget:
+            raise ValueError(
+                f"{path}: a {name} with {key}={_short(value)} is larger than the "
+                f"{budget - _FREE_SIZE} values the file holds; sk_mlp.save never writes "
+                "such a file."
+            )
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _decode_layer(decoder, node, path: str, budget: int) -> nn.Module:
     if type(node) is not dict or not isinstance(node.get("class"), str):
         raise ValueError(f"{path}: malformed layer entry.")
     name = node["class"]
     if name == USER_NETWORK:
-        return _build_user_network(decoder, node, path)
+        with torch.device("cpu"):  # the user's code builds it as in fit
+            return _build_user_network(decoder, node, path)
     spec = _LAYERS.get(name)
     if spec is None:
         raise ValueError(f"{path}: layer {name!r} is not one sk_mlp files may hold.")
@@ -272,6 +333,7 @@ def _decode_layer(decoder, node, path: str) -> nn.Module:
     args = decoder.decode(node["args"], path)
     if type(args) is not dict or type(node["training"]) is not bool:
         raise ValueError(f"{path}: malformed {name} entry.")
+    _check_sizes(args, budget, name, path)
     try:
         layer = spec.build(**args)
     except (TypeError, ValueError, RuntimeError) as exc:
@@ -281,7 +343,8 @@ def _decode_layer(decoder, node, path: str) -> nn.Module:
         for child in node["children"] if type(node["children"]) is list else [None]:
             if type(child) is not list or len(child) != 2 or type(child[0]) is not str:
                 raise ValueError(f"{path}: malformed children of {name}.")
-            children.append((child[0], _decode_layer(decoder, child[1], f"{path}.{child[0]}")))
+            child_path = f"{path}.{child[0]}"
+            children.append((child[0], _decode_layer(decoder, child[1], child_path, budget)))
         try:
             _adopt(layer, children)
         except (KeyError, TypeError) as exc:

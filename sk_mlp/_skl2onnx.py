@@ -29,7 +29,7 @@ def _import_skl2onnx():
     except ImportError as exc:
         raise ImportError(
             "Converting pipelines needs skl2onnx; install it with `pip install skl2onnx` "
-            "(or `pip install 'sk_mlp[onnx]'`)."
+            "(or, in a checkout of sk_mlp, `pip install -e '.[onnx]'`)."
         ) from exc
     return skl2onnx
 

@@ -30,7 +30,8 @@ file format with an allow-list can store them.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from numbers import Integral
 
 import numpy as np
@@ -50,6 +51,13 @@ _MAX_CODES = 2**24
 # network's input.
 MAX_ONEHOT_CATEGORIES = 1000
 _NUMERIC, _CATEGORICAL = "numeric", "categorical"
+# A categorical feature with more distinct values than half the rows is
+# warned about from this many values on (fewer: a small table's few
+# categories, each in one or two rows, are no sign of an ID column).
+_MIN_DISTINCT_TO_WARN = 50
+# Below this many present values in a column, a majority of unknown
+# categories is too likely by chance (a few rows to predict) to warn.
+_MIN_ROWS_TO_WARN = 20
 
 
 def _pandas():
@@ -64,14 +72,26 @@ def is_data_frame(X) -> bool:
     return isinstance(frame, type) and isinstance(X, frame)
 
 
-def _column_kind(dtype) -> str:
+# What infer_dtype calls an object column of numbers: numbers are numbers,
+# whatever holds them (database drivers give decimal.Decimal, for example).
+_NUMBERS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean"})
+
+
+def _column_kind(column) -> str | None:
     """``'numeric'`` for bool, integer and float columns (numpy or pandas
-    nullable), ``'categorical'`` for category, object and string columns."""
+    nullable) and object columns of numbers; ``'categorical'`` for category,
+    string and other object columns; None for an object column with no value
+    (nothing says what it holds)."""
     pd = _pandas()
+    dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
-        return _CATEGORICAL
+        if not pd.api.types.is_object_dtype(dtype):
+            return _CATEGORICAL
     if pd.api.types.is_object_dtype(dtype):
-        return _CATEGORICAL
+        inferred = pd.api.types.infer_dtype(column, skipna=True)
+        if inferred == "empty":
+            return None
+        return _NUMERIC if inferred in _NUMBERS else _CATEGORICAL
     if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
         if pd.api.types.is_complex_dtype(dtype):
             raise TypeError(f"Complex data not supported; got a column of dtype {dtype}.")
@@ -81,6 +101,74 @@ def _column_kind(dtype) -> str:
         "to a 'category' column first (for dates, for example, to the year, month "
         "and day of week)."
     )
+
+
+def _value_type(column) -> str | None:
+    """What the values of a categorical column are, for the check at transform.
+
+    ``'integer'`` (bool included), a float dtype's name (``'float64'``,
+    ``'float32'``, ...), ``'string'``, another type name from
+    :func:`pandas.api.types.infer_dtype` (``'decimal'``, ``'mixed'``, ...), or
+    None where no value says (an object column with every value missing).
+    Read from the dtype where it tells (O(1)), else from the values.
+    """
+    pd = _pandas()
+    dtype = column.dtype
+    if pd is not None and isinstance(dtype, pd.CategoricalDtype):
+        column, dtype = dtype.categories, dtype.categories.dtype
+    dtype = getattr(dtype, "numpy_dtype", dtype)  # pandas' nullable Int64, Float32, ...
+    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
+        return "integer" if dtype.kind in "biu" else dtype.name
+    if isinstance(dtype, np.dtype) and dtype.kind in "US":
+        return "string"
+    if pd is not None and pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
+        return "string"
+    if pd is not None:
+        inferred = pd.api.types.infer_dtype(column, skipna=True)
+    else:
+        inferred = _infer_type(column)
+    return _INFERRED_TYPES.get(inferred, inferred)
+
+
+# pandas' infer_dtype names, as _value_type reports them.
+_INFERRED_TYPES = {
+    "empty": None,
+    "boolean": "integer",
+    "floating": "float64",
+    "mixed-integer-float": "float64",
+}
+
+
+def _infer_type(values: np.ndarray) -> str:
+    """:func:`pandas.api.types.infer_dtype` of an object array, for the names
+    :func:`_value_type` reads, without pandas."""
+    types = {type(v) for v in values if not _is_missing(v)}
+    if not types:
+        return "empty"
+    if all(issubclass(t, str) for t in types):
+        return "string"
+    if all(issubclass(t, (bool, np.bool_, Integral)) for t in types):
+        return "integer"
+    if all(issubclass(t, (bool, np.bool_, Integral, float, np.floating)) for t in types):
+        return "floating"
+    return "mixed"
+
+
+def _types_match(fitted: str | None, given: str | None, categories: list) -> bool:
+    """Whether values of type ``given`` can equal the ``categories`` of fit,
+    which were of type ``fitted``: the same type, or numbers of another type
+    that holds every category exactly (float32 holds 0.5, not 0.1)."""
+    if fitted is None or given is None or fitted == given or given == "mixed":
+        return True
+    numbers = ("integer", "float")
+    if not (fitted.startswith(numbers) and given.startswith(numbers)):
+        return False  # a number for a string, or the reverse
+    dtype = np.dtype(np.int64 if given == "integer" else given)
+    try:
+        with np.errstate(all="ignore"):
+            return all(dtype.type(c).item() == c for c in categories)
+    except OverflowError:
+        return False
 
 
 def _is_missing(value) -> bool:
@@ -178,6 +266,9 @@ class TableSummary:
     numeric_missing: np.ndarray
     categories: list[set]
     categorical_missing: np.ndarray
+    # per categorical feature, the type of its values (see _value_type)
+    value_types: list = field(default_factory=list)
+    n_rows: int = 0  # the rows summarised (those that count)
 
     def merge(self, other: TableSummary) -> TableSummary:
         """The summary of both parts' rows."""
@@ -185,7 +276,18 @@ class TableSummary:
             self.numeric_missing | other.numeric_missing,
             [mine | theirs for mine, theirs in zip(self.categories, other.categories)],
             self.categorical_missing | other.categorical_missing,
+            [_merge_types(*pair) for pair in zip(self.value_types, other.value_types)],
+            self.n_rows + other.n_rows,
         )
+
+
+def _merge_types(mine: str | None, theirs: str | None) -> str | None:
+    """The value type of two parts of a column."""
+    if mine is None or theirs is None or mine == theirs:
+        return theirs if mine is None else mine
+    if {mine, theirs} <= {"integer", "float64"}:  # Python ints and floats: floats
+        return "float64"
+    return "mixed"
 
 
 def default_embedding_dim(n_categories: int) -> int:
@@ -208,8 +310,10 @@ class TabularEncoder(BaseEstimator):
         The categorical features, as in
         :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
 
-        - ``'from_dtype'``: the ``category``, ``object`` and string columns of a
-          pandas DataFrame; none of a numpy array;
+        - ``'from_dtype'``: the ``category`` and string columns of a pandas
+          DataFrame, and its ``object`` columns of anything but numbers (an
+          ``object`` column of numbers, ``decimal.Decimal`` say, is numeric);
+          none of a numpy array;
         - ``None``: no categorical feature;
         - a boolean mask of shape (n_features,), integer indices, or the names
           of the categorical columns of a DataFrame.
@@ -251,6 +355,12 @@ class TabularEncoder(BaseEstimator):
 
     categorical_missing_ : ndarray of shape (n_categorical_features,), dtype=bool
         Categorical features that had missing values in fit.
+
+    category_types_ : list of {str, None}
+        The type of the values of each categorical feature in fit:
+        ``'integer'``, ``'float64'``, ``'float32'``, ``'string'``, ... (None:
+        no value seen). Values of another type at transform, which could not
+        equal a category of fit, are an error.
 
     Examples
     --------
@@ -368,12 +478,16 @@ class TabularEncoder(BaseEstimator):
             if changed:
                 raise ValueError(_DTYPES_CHANGED + changed)
         numeric_missing = self._numeric_missing(X, np.flatnonzero(~self.is_categorical_), rows)
-        categories, categorical_missing = [], []
+        categories, categorical_missing, value_types = [], [], []
         for j in np.flatnonzero(self.is_categorical_):
             values, missing_values = self._present_values(X, j, rows)
             categories.append({_as_python(v) for v in values})
             categorical_missing.append(missing_values)
-        return TableSummary(numeric_missing, categories, np.asarray(categorical_missing, bool))
+            value_types.append(_value_type(self._column(X, j)))
+        n_rows = len(X) if rows is None else int(np.count_nonzero(rows))
+        return TableSummary(
+            numeric_missing, categories, np.asarray(categorical_missing, bool), value_types, n_rows
+        )
 
     def fit_summary(self, summary: TableSummary, X, sample_weight=None):
         """Complete a fit begun by :meth:`fit_columns`.
@@ -403,17 +517,33 @@ class TabularEncoder(BaseEstimator):
                     f"at most {_MAX_CODES - 1} are supported."
                 )
             categories.append(sorted(seen, key=_sort_key))
+            self._warn_mostly_distinct(j, len(seen), summary.n_rows)
         medians = self._medians(
             self._as_table(X), np.flatnonzero(~self.is_categorical_), sample_weight
         )
         self.medians_ = np.asarray(medians, dtype=np.float64).reshape(-1)
         self.numeric_missing_ = np.asarray(summary.numeric_missing, dtype=bool)
         self.categories_ = categories
+        self.category_types_ = list(summary.value_types)
         self.categorical_missing_ = np.asarray(
             [not seen or missing for seen, missing in zip(categories, summary.categorical_missing)],
             dtype=bool,
         )
         return self
+
+    def _warn_mostly_distinct(self, j: int, n_categories: int, n_rows: int) -> None:
+        """Warn about a categorical feature whose categories are mostly seen
+        once: an ID or free text, from which the network cannot learn."""
+        if n_categories >= _MIN_DISTINCT_TO_WARN and n_categories > n_rows / 2:
+            warnings.warn(
+                f"Categorical feature {self._name(j)} has {n_categories} distinct values "
+                f"in {n_rows} rows: most of its categories are seen once, too rarely to "
+                "learn from, and each adds an input to the network (an ID, or free "
+                "text?). Drop the column, or replace it with features of it (a length, "
+                "a prefix, word counts); see the user guide, 'Tables as they come'.",
+                UserWarning,
+                stacklevel=4,
+            )
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit to X, then transform it (see :meth:`transform`)."""
@@ -456,6 +586,7 @@ class TabularEncoder(BaseEstimator):
                 return X
         if is_data_frame(X):
             self.check_kinds(X)
+        self._check_value_types(X)
         numeric = self._numeric_block(X, np.flatnonzero(~self.is_categorical_))
         missing = np.isnan(numeric)
         numeric = np.where(missing, self.medians_, numeric)
@@ -465,6 +596,7 @@ class TabularEncoder(BaseEstimator):
             for j, categories in zip(np.flatnonzero(self.is_categorical_), self.categories_)
         ]
         codes = np.column_stack(codes) if codes else np.empty((len(numeric), 0))
+        self._warn_unknown(X, codes)
         return np.hstack([numeric, indicators, codes]).astype(np.float32)
 
     # ------------------------------------------------------- layout, for the module
@@ -519,7 +651,10 @@ class TabularEncoder(BaseEstimator):
 
     def _kinds(self, X) -> list[str]:
         if is_data_frame(X):
-            return [_column_kind(dtype) for dtype in X.dtypes]
+            # An object column without values (a dask frame's columns, say):
+            # categorical, as its dtype says.
+            kinds = (_column_kind(X.iloc[:, j]) for j in range(X.shape[1]))
+            return [_CATEGORICAL if kind is None else kind for kind in kinds]
         return [_NUMERIC] * X.shape[1]
 
     def check_kinds(self, X) -> None:
@@ -543,10 +678,63 @@ class TabularEncoder(BaseEstimator):
             }
         changed = []
         for j, dtype in enumerate(X.dtypes):
-            kind = _column_kind(dtype)
-            if kind != self.kinds_[j] and not (j in numeric_categories and kind == _NUMERIC):
+            kind = _column_kind(X.iloc[:, j])
+            if (
+                kind is None
+                or kind == self.kinds_[j]
+                or (
+                    # Numbers in an object column fitted as categories: the check
+                    # of value types says whether they can be its categories.
+                    self.kinds_[j] == _CATEGORICAL and _pandas().api.types.is_object_dtype(dtype)
+                )
+            ):
+                continue
+            if not (j in numeric_categories and kind == _NUMERIC):
                 changed.append(f"- {self._name(j)}: {self.kinds_[j]} in fit, now {dtype}\n")
         return "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
+
+    def _check_value_types(self, X) -> None:
+        """Categorical columns whose values are of another type than in fit
+        (integers as strings, float64 as float32) would match no category of
+        fit and silently become missing: an error instead."""
+        # None: an encoder from a file saved before the types were recorded
+        fitted_types = getattr(self, "category_types_", None)
+        if fitted_types is None:
+            return
+        changed = []
+        columns = np.flatnonzero(self.is_categorical_)
+        for j, fitted, categories in zip(columns, fitted_types, self.categories_):
+            given = _value_type(self._column(X, j))
+            if not _types_match(fitted, given, categories):
+                changed.append(
+                    f"- {self._name(j)}: categories of type {fitted} in fit, now {given} "
+                    f"values, which cannot equal them; convert the column to {fitted} "
+                    "values as in fit\n"
+                )
+        if changed:
+            raise ValueError(_DTYPES_CHANGED + "".join(changed))
+
+    def _warn_unknown(self, X, codes: np.ndarray) -> None:
+        """Warn where most values of a categorical column are unknown: more
+        likely values written differently than in fit than a change in the data."""
+        columns = np.flatnonzero(self.is_categorical_)
+        if len(codes) < _MIN_ROWS_TO_WARN or not len(columns):
+            return
+        zeros = (codes == 0).sum(axis=0)  # unknown or missing
+        for i, j in enumerate(columns):
+            if zeros[i] * 2 <= len(codes):  # most values known: no need to count
+                continue
+            missing = int(_is_missing_column(self._column(X, j)).sum())
+            present, unknown = len(codes) - missing, zeros[i] - missing
+            if present >= _MIN_ROWS_TO_WARN and unknown * 2 > present:
+                warnings.warn(
+                    f"Feature {self._name(j)}: {unknown / present:.0%} of its {present} "
+                    "values (not counting missing ones) were not seen in fit and are "
+                    "treated as missing. Check that the column holds values written as "
+                    "in fit.",
+                    UserWarning,
+                    stacklevel=4,
+                )
 
     def _numeric_missing(self, X, columns: np.ndarray, rows=None) -> np.ndarray:
         """Which numeric ``columns`` have missing values in ``rows`` (a mask)."""
@@ -598,6 +786,10 @@ class TabularEncoder(BaseEstimator):
         missing = np.fromiter((_is_missing(v) for v in values), dtype=bool, count=len(values))
         return values[~missing], bool(missing.any())
 
+    def _column(self, X, j: int):
+        """Column ``j`` as it is: a Series of a frame, a 1-D view of an array."""
+        return X.iloc[:, j] if is_data_frame(X) else X[:, j]
+
     def _column_values(self, X, j: int) -> np.ndarray:
         if is_data_frame(X):
             return X.iloc[:, j].to_numpy(dtype=object)
@@ -639,6 +831,17 @@ class TabularEncoder(BaseEstimator):
             except TypeError:
                 pass
         return np.fromiter((_lookup(lookup, v) for v in values), dtype=np.int64, count=len(values))
+
+
+def _is_missing_column(column) -> np.ndarray:
+    """Which values of a column (a Series or a 1-D array) are missing."""
+    if hasattr(column, "isna"):  # a Series
+        return column.isna().to_numpy()
+    if column.dtype.kind == "f":
+        return np.isnan(column)
+    if column.dtype.kind != "O":
+        return np.zeros(len(column), dtype=bool)
+    return np.fromiter((_is_missing(v) for v in column), dtype=bool, count=len(column))
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ._device import on_cpu
-from ._layers import FeatureScale, MemberLinear, MemberScale
+from ._layers import FeatureScale, MemberLinear, MemberScale, PeriodicEmbedding
 from ._parallel import dask_task_thread_limit
 
 # Multiply-adds per step from which a second thread pays for its barriers:
@@ -42,8 +42,9 @@ from ._parallel import dask_task_thread_limit
 _WORK_PER_THREAD = 8_000_000
 
 # Layers whose cost per row is small next to a linear layer's and known not to
-# hide matrix products: they add nothing to the count.
-_ELEMENTWISE = (nn.BatchNorm1d, nn.LayerNorm)
+# hide matrix products: they add nothing to the count. An embedding's cost is
+# a lookup, whatever its size.
+_ELEMENTWISE = (nn.BatchNorm1d, nn.LayerNorm, nn.Embedding)
 
 _scopes = threading.local()
 
@@ -53,6 +54,8 @@ def work_per_row(module: nn.Module) -> int | None:
     when the module has parameters elsewhere (convolutions, recurrences,
     custom layers), whose cost its shape does not tell.
 
+    Every layer sk_mlp puts into its own networks is counted (input layers,
+    embeddings, ensembles), so that their fits choose their threads.
     An ensemble (``n_ensemble``) stacks its members' copies of each row along
     the batch after its :class:`~sk_mlp._layers.MemberScale`: the layers
     after it do their work once per member.
@@ -63,6 +66,9 @@ def work_per_row(module: nn.Module) -> int | None:
             copies = layer.weight.shape[0]
         elif isinstance(layer, MemberLinear):  # one output layer per member
             work += layer.weight.numel()
+        elif isinstance(layer, PeriodicEmbedding):  # per feature: angles, then a product
+            n_encoded, n_frequencies, n_embedding = layer.weight.shape
+            work += copies * n_encoded * n_frequencies * (1 + n_embedding)
         elif isinstance(layer, nn.Linear):
             work += copies * layer.in_features * layer.out_features
         elif not isinstance(layer, (*_ELEMENTWISE, FeatureScale)) and any(

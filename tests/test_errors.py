@@ -93,6 +93,16 @@ def test_nan_in_regression_target_raises():
         TorchMLPRegressor().fit(X, y)
 
 
+@pytest.mark.parametrize("partial", [False, True])
+def test_nan_among_string_class_labels_names_y(partial):
+    X = np.random.RandomState(0).normal(size=(6, 2))
+    y = np.array(["a", "b", np.nan, "a", "b", "a"], dtype=object)
+    clf = TorchMLPClassifier(max_iter=2)
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        clf.partial_fit(X, y, classes=["a", "b"]) if partial else clf.fit(X, y)
+    assert not hasattr(clf, "classes_")
+
+
 def test_continuous_target_for_the_classifier_raises():
     X, y = _data(TorchMLPRegressor)
     with pytest.raises(ValueError, match="Unknown label type"):

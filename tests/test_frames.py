@@ -89,10 +89,12 @@ def test_the_frame_stage_is_fixed_at_the_first_fit():
     encoder = clf._tabular
     other, _ = _frame(seed=1)
     other["colour"] = "yellow"  # a category the first fit never saw
-    clf.fit(other, y)
+    with pytest.warns(UserWarning, match="'colour': 100% of its 300 values"):
+        clf.fit(other, y)
     assert clf._tabular is encoder and encoder.categories_[0] == ["blue", "green", "red"]
     stream = TorchMLPClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
-    stream.partial_fit(other, y)
+    with pytest.warns(UserWarning, match="were not seen in fit"):
+        stream.partial_fit(other, y)
     assert stream._tabular.categories_[0] == ["blue", "green", "red"]
 
 
@@ -204,3 +206,18 @@ def test_a_frame_of_sparse_columns_is_a_sparse_matrix_with_names():
     np.testing.assert_array_equal(
         from_frame.predict_proba(frame), from_matrix.predict_proba(sp.csr_matrix(X))
     )
+
+
+@pytest.mark.filterwarnings("ignore:X does not have valid feature names")
+def test_a_frame_model_refuses_sparse_input_at_predict():
+    X, y = _frame()
+    clf = _fit(TorchMLPClassifier(), X, y)
+    numbers = sp.csr_matrix(np.ones((3, X.shape[1])))
+    with pytest.raises(
+        ValueError, match="which a sparse matrix cannot hold; pass the same columns"
+    ):
+        clf.predict(numbers)
+    # a frame with no category and no gap has nothing a sparse matrix lacks
+    numeric = X[["size"]].fillna(0.0)
+    plain = _fit(TorchMLPClassifier(), numeric, y)
+    assert plain.predict(sp.csr_matrix(numeric.to_numpy())).shape == (len(y),)

@@ -26,6 +26,14 @@ from sk_mlp import (
 )
 from sk_mlp._layers import FeatureScale, MemberLinear
 
+# Embeddings need columns of more than 1,000 categories, which in these small
+# tables are mostly distinct: the warning about such columns is tested in
+# test_tabular.py.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Categorical feature .* distinct values in:UserWarning")
+]
+
+
 # onnxruntime and torch sum in different orders: a few float32 roundings apart.
 RTOL = 1e-5
 
@@ -405,8 +413,10 @@ def test_missing_onnx_names_the_pip_install(monkeypatch):
     X = _features(n=30)
     reg = _fit(TorchMLPRegressor((4,), max_iter=2, random_state=0), X, X[:, 0])
     monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(ImportError, match="pip install onnx"):
+    with pytest.raises(ImportError, match="pip install onnx") as raised:
         to_onnx(reg)
+    # sk_mlp is not on the package index: extras are named for a checkout
+    assert "sk_mlp[" not in str(raised.value) and "pip install -e '.[onnx]'" in str(raised.value)
 
 
 # ------------------------------------------------------------------ frames

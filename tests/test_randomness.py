@@ -12,7 +12,13 @@ from torch import nn
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 
-pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+# Embeddings need columns of more than 1,000 categories, which in these small
+# tables are mostly distinct: the warning about such columns is tested in
+# test_tabular.py.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore:Categorical feature .* distinct values in:UserWarning"),
+]
 
 
 def _small_classification(n_samples=60):

@@ -233,5 +233,136 @@ def test_load_never_uses_pickle_or_imports(binary_data, tmp_path, monkeypatch):
 
 def test_missing_safetensors_names_the_pip_install(saved, monkeypatch):
     monkeypatch.setitem(sys.modules, "safetensors", None)
-    with pytest.raises(ImportError, match="pip install safetensors"):
+    with pytest.raises(ImportError, match="pip install safetensors") as raised:
         load(saved)
+    # sk_mlp is not on the package index: extras are named for a checkout
+    assert "sk_mlp[" not in str(raised.value) and "pip install -e '.[safe]'" in str(raised.value)
+
+
+# ------------------------------------------------ sizes declared by a hostile header
+def _frame_model_file(tmp_path):
+    import pandas as pd
+
+    X = pd.DataFrame({"a": np.arange(40.0), "c": list("xyz") * 13 + ["x"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = TorchMLPClassifier((4,), max_iter=2, random_state=0).fit(X, np.arange(40) % 2)
+    path = tmp_path / "model.safetensors"
+    save(clf, path)
+    return path
+
+
+def _layers(node):
+    """Every layer entry of a module node's tree, depth first."""
+    stack = [node["tree"]]
+    while stack:
+        layer = stack.pop()
+        yield layer
+        stack.extend(child for _, child in layer.get("children", []))
+
+
+def _inflate_linear(header):
+    module = _attributes(header)["module_"]
+    linear = next(n for n in _layers(module) if n["class"] == "torch.nn.Linear")
+    linear["args"]["value"].update(in_features=12_000, out_features=12_000)
+
+
+def _inflate_categories(header):
+    module = _attributes(header)["module_"]
+    tabular = next(n for n in _layers(module) if n["class"] == "sk_mlp.TabularInput")
+    tabular["args"]["value"]["cardinalities"] = [4_000_000]
+
+
+def _inflate_string(header):
+    _attributes(header)["alpha"] = {"$type": "numpy.scalar", "dtype": "<U60000000", "value": "a"}
+
+
+# Loads the file in a fresh interpreter, after an honest file (which imports
+# what loading needs): the growth of its peak memory (VmHWM) is that load's.
+_PEAK_OF_LOAD = """
+import sys
+import sk_mlp
+
+sk_mlp.load(sys.argv[1])
+
+
+def rss(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field)) * 1024
+
+
+before = rss("VmRSS:")
+try:
+    sk_mlp.load(sys.argv[2])
+    print("loaded", rss("VmHWM:") - before)
+except ValueError as exc:
+    print("ValueError", rss("VmHWM:") - before, exc)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.parametrize("inflate", [_inflate_linear, _inflate_categories, _inflate_string])
+def test_sizes_a_header_declares_are_checked_before_anything_is_allocated(inflate, tmp_path):
+    import subprocess
+
+    path = _frame_model_file(tmp_path)
+    honest = tmp_path / "honest.safetensors"
+    honest.write_bytes(path.read_bytes())
+    _edit_header(path, inflate)
+    assert path.stat().st_size < 20_000
+    run = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF_LOAD, str(honest), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
+    outcome, grown, *message = run.stdout.split(maxsplit=2)
+    assert outcome == "ValueError", run.stdout
+    # 20 MB: far below what the declared sizes take (200 to 580 MB), far above
+    # the file's own size and the decoder's bookkeeping.
+    assert int(grown) < 20 * 2**20, message
+
+
+def test_deeply_nested_header_is_a_value_error(saved):
+    nested = "leaf"
+    for _ in range(900):
+        nested = [nested]
+    # json parses this depth; decoding it recursively would not.
+    _edit_header(saved, lambda h: _attributes(h).update(alpha=nested))
+    with pytest.raises(ValueError, match="nested more than"):
+        load(saved)
+    deep_dict = {"$type": "dict", "value": {}}
+    for _ in range(450):  # two JSON levels each
+        deep_dict = {"$type": "dict", "value": {"k": deep_dict}}
+    _edit_header(saved, lambda h: _attributes(h).update(alpha=deep_dict))
+    with pytest.raises(ValueError, match="nested more than"):
+        load(saved)
+
+
+class Recorder:
+    """A class a file might name: building one records it."""
+
+    built = []
+
+    def __new__(cls, *args, **kwargs):
+        Recorder.built.append(cls)
+        return super().__new__(cls)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"{__name__}.Recorder",
+        "sklearn.preprocessing.PolynomialFeatures",  # a plain data holder, yet not listed
+        "subprocess.Popen",
+    ],
+)
+def test_importable_classes_not_on_the_allow_list_are_refused(saved, monkeypatch, name):
+    # Classes, not functions: an allow-list that falls back on importing
+    # what the file names would build these without an error.
+    monkeypatch.setattr(Recorder, "built", [])
+    _edit_header(saved, lambda h: _attributes(h)["_label_binarizer"].update({"class": name}))
+    with pytest.raises(ValueError, match=f"class '{name}' is not one sk_mlp files may hold"):
+        load(saved)
+    assert Recorder.built == []

@@ -17,6 +17,13 @@ import sk_mlp
 from sk_mlp import InconsistentVersionWarning, TorchMLPClassifier, TorchMLPRegressor, load, save
 from sk_mlp._persistence import check_versions, record_versions
 
+# Embeddings need columns of more than 1,000 categories, which in these small
+# tables are mostly distinct: the warning about such columns is tested in
+# test_tabular.py.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Categorical feature .* distinct values in:UserWarning")
+]
+
 
 def _fit(estimator, X, y):
     with warnings.catch_warnings():
@@ -579,3 +586,44 @@ def test_old_pickles_load_with_the_state_added_since(binary_data, preprocessing)
         assert np.isfinite(old.predict_proba(gaps)).all()
     old.partial_fit(X, y)
     assert len(old.loss_curve_) == len(clf.loss_curve_) + 1
+
+
+def test_a_failed_save_leaves_the_previous_file_whole(binary_data, tmp_path, monkeypatch):
+    import safetensors.torch
+
+    X, y = binary_data
+    clf = _fit(TorchMLPClassifier((4,), max_iter=3, random_state=0), X, y)
+    path = tmp_path / "model.safetensors"
+    save(clf, path)
+    saved = path.read_bytes()
+
+    def write_half_then_fail(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", write_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        save(clf, path)
+    assert path.read_bytes() == saved
+    assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temporary left
+    np.testing.assert_array_equal(load(path).predict_proba(X), clf.predict_proba(X))
+
+
+def test_save_writes_beside_the_target_and_replaces_it(binary_data, tmp_path, monkeypatch):
+    import os
+
+    X, y = binary_data
+    clf = _fit(TorchMLPClassifier((4,), max_iter=3, random_state=0), X, y)
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(b"an older file")
+    events = []
+    real_replace, real_fsync = os.replace, os.fsync
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append((a, b)), real_replace(a, b)))
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd)))
+    save(clf, path)
+    # flushed to the disk before it replaces the old file, from the same folder
+    source, target = events[1]
+    assert events[0] == "fsync"
+    assert os.path.dirname(source) == str(tmp_path) and target == str(path)
+    np.testing.assert_array_equal(load(path).predict_proba(X), clf.predict_proba(X))

@@ -21,6 +21,15 @@ from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _blocks
 from sk_mlp._blocks import BlockSpec, validation_mask
 from sk_mlp._stream import batch_sizes
 
+# Embeddings need columns of more than 1,000 categories, which in these small
+# tables are mostly distinct: the warning about such columns is tested in
+# test_tabular.py.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Categorical feature .* distinct values in:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Feature .* were not seen in fit:UserWarning"),
+]
+
+
 N_ROWS, BLOCK_ROWS, N_FEATURES = 5000, 500, 8
 
 
@@ -169,6 +178,21 @@ def test_regressor_target_statistics_match_in_memory(loss):
     # The location relative to the scale: a mean near zero still has digits to check.
     assert_allclose(streamed._y_loc / expected[1], expected[0] / expected[1], atol=1e-10)
     assert_allclose(streamed._y_scale, expected[1], rtol=1e-10)
+
+
+def test_rows_of_weight_zero_do_not_set_the_targets_magnitude():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1500, 3))
+    y = X @ [1.0, -2.0, 0.5] + 3.0
+    weight = np.ones(len(X))
+    y[7], weight[7] = 1e200, 0.0  # a row that counts nowhere, with an absurd target
+    reg = TorchMLPRegressor((8,), max_iter=3, random_state=0)
+    in_memory = reg.fit(X, y, sample_weight=weight)
+    streamed = TorchMLPRegressor(**reg.get_params()).fit(*_dask(X, y, weight, block_rows=500))
+    # Divided by a magnitude of 1e200, the target's spread vanished below
+    # float64's resolution: the scale came out as 1 and the location as 0.
+    assert_allclose(streamed._y_loc, in_memory._y_loc, rtol=1e-10, atol=0)
+    assert_allclose(streamed._y_scale, in_memory._y_scale, rtol=1e-10, atol=0)
 
 
 def test_poisson_refuses_negative_targets_before_training():
@@ -506,3 +530,72 @@ def test_missing_numbers_after_a_complete_first_pass_are_filled_as_in_memory():
         in_memory.partial_fit(part, y, classes=[0, 1, 2])
     assert not streamed._tabular.numeric_missing_.any()  # no indicator: none in the first pass
     _assert_same_weights(streamed, in_memory)
+
+
+# ------------------------------------------- the orders of a streamed epoch, and its checks
+def _streaming_ids(n_blocks=10, block_rows=50, window=2, lengths=None, seed=0):
+    """A StreamingData whose X holds each row's id (block * block_rows + row)."""
+    import torch
+
+    from sk_mlp._stream import StreamingData
+
+    lengths = lengths or [block_rows] * n_blocks
+
+    def load(blocks):
+        ids = [torch.arange(b * block_rows, b * block_rows + lengths[b]) for b in blocks]
+        X = torch.cat(ids).float()[:, None]
+        return X, torch.zeros(len(X), 1), None
+
+    generator = torch.Generator().manual_seed(seed)
+    total = n_blocks * block_rows
+    return StreamingData(load, n_blocks, window, total, 1.0, torch.device("cpu"), generator, None)
+
+
+def _epoch(data, batch_size=10):
+    return np.concatenate([X[:, 0].numpy() for X, _, _ in data.batches(batch_size, True)])
+
+
+def test_a_streamed_epoch_mixes_the_rows_of_a_window():
+    ids = _epoch(_streaming_ids())
+    assert_array_equal(np.sort(ids), np.arange(500))  # every row once
+    for window in ids.reshape(5, 100):  # two blocks of 50 rows each
+        assert len(np.unique(window // 50)) == 2
+        # in block order, 98 of 99 steps would be +1; drawn at random, about 1
+        assert np.mean(np.diff(window) == 1) < 0.2
+
+
+def test_each_streamed_epoch_visits_the_blocks_in_a_new_order():
+    data = _streaming_ids()
+    first, second = _epoch(data), _epoch(data)
+    windows = [[set(w // 50) for w in ids.reshape(5, 100)] for ids in (first, second)]
+    assert windows[0] != windows[1]
+
+
+@pytest.mark.parametrize("lengths", [[50] * 9 + [40], [50] * 9 + [60]], ids=["fewer", "more"])
+def test_blocks_that_change_between_passes_are_an_error(lengths):
+    data = _streaming_ids(lengths=lengths)
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(_epoch(data))
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    # In a thread: without the check, rows past the epoch's count are never
+    # consumed and the loop would spin forever.
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert outcome, "the epoch never ended"
+    assert isinstance(outcome[0], RuntimeError), f"no error; {len(outcome[0])} rows"
+    assert "another number of rows than when they were first" in str(outcome[0])
+
+
+def test_indicators_of_a_streamed_frame_come_from_every_block():
+    frame = pd.DataFrame({"a": np.arange(400.0), "b": np.arange(400.0) % 7})
+    frame.loc[350, "a"] = np.nan  # a gap in the last block only
+    X = dd.from_pandas(frame, npartitions=4)
+    y = dd.from_pandas(pd.Series(np.arange(400) % 2), npartitions=4)
+    streamed = _classifier().fit(X, y)
+    assert_array_equal(streamed._tabular.numeric_missing_, [True, False])

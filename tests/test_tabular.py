@@ -2,6 +2,7 @@
 and TabularInput (codes to one-hot vectors and embeddings)."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ import pytest
 import torch
 from numpy.testing import assert_array_equal
 
-from sk_mlp import TorchMLPClassifier
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 from sk_mlp._module import build_mlp
 from sk_mlp._tabular import TabularEncoder
 from sk_mlp._tabular_module import TabularInput, build_tabular_input
@@ -68,6 +69,13 @@ def test_category_dtype_and_strings_give_the_same_codes():
     # a category dtype that lists categories never seen in fit
     wider = pd.DataFrame({"c": pd.Categorical(["z", "a"], categories=["a", "z"])})
     assert_array_equal(encoder.transform(wider)[:, 0], [0, 1])
+    # a dtype that lists its categories in another order than sorted: codes
+    # are read through the dtype's own order
+    unsorted = pd.Categorical(["b", "a", None, "c"], categories=["c", "a", "b"], ordered=True)
+    assert_array_equal(encoder.transform(pd.DataFrame({"c": unsorted})), encoder.transform(strings))
+    assert_array_equal(
+        TabularEncoder().fit_transform(pd.DataFrame({"c": unsorted}))[:, 0], [2, 1, 0, 3]
+    )
 
 
 def test_statistics_are_those_of_the_first_fit():
@@ -286,3 +294,129 @@ def test_input_layer_follows_the_encoder_and_trains():
     assert layer.numeric is not None and layer.n_outputs == 1 + 3 + len(
         layer.embeddings[0].weight[0]
     )
+
+
+# ------------------------------------------------- category value types at transform
+def test_integer_categories_given_as_strings_are_an_error():
+    zips = pd.DataFrame({"zip": pd.Categorical([94110, 10001, 94110, 60601])})
+    encoder = TabularEncoder().fit(zips)
+    as_strings = zips.astype({"zip": str})
+    with pytest.raises(
+        ValueError, match="(?s)'zip': categories of type integer in fit, now string"
+    ):
+        encoder.transform(as_strings)
+    with pytest.raises(ValueError, match="'zip': categories of type integer in fit"):
+        encoder.transform(as_strings.astype({"zip": "category"}))
+    # integers of another width, or as floats, are the same numbers
+    assert_array_equal(encoder.transform(zips.astype({"zip": "int32"}))[:, 0], [3, 1, 3, 2])
+    assert_array_equal(encoder.transform(zips.astype({"zip": float}))[:, 0], [3, 1, 3, 2])
+
+
+def test_float_categories_given_at_another_precision_are_an_error():
+    X = pd.DataFrame({"rate": [0.1, 0.2, 0.3, 0.1]})
+    encoder = TabularEncoder(categorical_features=["rate"]).fit(X)
+    with pytest.raises(ValueError, match="'rate': categories of type float64 in fit, now float32"):
+        encoder.transform(X.astype(np.float32))
+    on_arrays = TabularEncoder(categorical_features=[0]).fit(X.to_numpy())
+    with pytest.raises(
+        ValueError, match="at index 0: categories of type float64 in fit, now float32"
+    ):
+        on_arrays.transform(X.to_numpy(dtype=np.float32))
+    # whole numbers are exact in float32: no ambiguity
+    whole = pd.DataFrame({"n": [1.0, 2.0, 3.0]})
+    encoder = TabularEncoder(categorical_features=["n"]).fit(whole)
+    assert_array_equal(encoder.transform(whole.astype(np.float32))[:, 0], [1, 2, 3])
+
+
+def test_strings_given_as_numbers_in_an_object_column_are_an_error():
+    encoder = TabularEncoder().fit(pd.DataFrame({"c": ["1", "2", "3"]}))
+    with pytest.raises(ValueError, match="'c': categories of type string in fit, now integer"):
+        encoder.transform(pd.DataFrame({"c": pd.Series([1, 2, 3], dtype=object)}))
+
+
+def test_mostly_unknown_categories_warn():
+    encoder = TabularEncoder().fit(pd.DataFrame({"c": list("abcde") * 4}))
+    with pytest.warns(UserWarning, match="(?s)'c'.*90% of its 20 values.*not seen in fit"):
+        encoder.transform(pd.DataFrame({"c": ["a", "b"] + [f"new{i}" for i in range(18)]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # a minority of new values, a few rows, or missing values: no warning
+        encoder.transform(pd.DataFrame({"c": ["a"] * 12 + ["new"] * 8}))
+        encoder.transform(pd.DataFrame({"c": ["new"] * 3}))
+        encoder.transform(pd.DataFrame({"c": [None] * 30}))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_regressor_refuses_categories_of_another_type_at_predict():
+    rng = np.random.default_rng(0)
+    zips = rng.choice([94110, 10001, 60601], size=60)
+    X = pd.DataFrame({"zip": pd.Categorical(zips)})
+    y = (zips == 94110).astype(float)
+    model = TorchMLPRegressor(max_iter=5, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="'zip': categories of type integer in fit, now string"):
+        model.predict(X.astype({"zip": str}))
+
+
+def test_files_without_category_types_still_encode():
+    # an encoder saved before the value types were recorded
+    encoder = TabularEncoder().fit(pd.DataFrame({"c": ["a", "b"]}))
+    del encoder.category_types_
+    assert_array_equal(encoder.transform(pd.DataFrame({"c": ["b", "a"]}))[:, 0], [2, 1])
+
+
+# ------------------------------------------------------ object columns of numbers
+def test_object_columns_of_numbers_are_numeric():
+    from decimal import Decimal
+
+    X = pd.DataFrame(
+        {
+            "price": pd.Series([Decimal("1.50"), Decimal("2.25"), None, Decimal("4")]),
+            "count": pd.Series([1, 2, 3, None], dtype=object),
+            "ratio": pd.Series([0.5, 1, None, 2.5], dtype=object),
+            "name": ["a", "b", "a", None],
+        }
+    )
+    encoder = TabularEncoder().fit(X)
+    assert_array_equal(encoder.is_categorical_, [False, False, False, True])
+    assert_array_equal(encoder.medians_, [2.25, 2.0, 1.0])
+    as_floats = X.astype({"price": float, "count": float, "ratio": float})
+    assert_array_equal(encoder.transform(X), TabularEncoder().fit_transform(as_floats))
+    # strings in such a column at transform: the kind changed
+    with pytest.raises(ValueError, match="'price': numeric in fit, now object"):
+        encoder.transform(X.assign(price=pd.Series(["1.5", "2", "3", "4"], dtype=object)))
+    # an object column with every value missing says nothing at transform
+    encoder.transform(X.assign(price=pd.Series([None] * 4, dtype=object)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_model_of_decimal_prices_fits_them_as_numbers():
+    from decimal import Decimal
+
+    rng = np.random.default_rng(0)
+    price = rng.uniform(1, 100, size=200).round(2)
+    X = pd.DataFrame({"price": [Decimal(str(p)) for p in price]})
+    model = TorchMLPRegressor(max_iter=50, random_state=0).fit(X, 2 * price)
+    assert model.is_categorical_ is None
+    expected = model.predict(pd.DataFrame({"price": price}))
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-6, atol=1e-6)
+
+
+# ------------------------------------------------ ID-like and free-text columns
+def test_a_column_of_mostly_distinct_strings_warns_at_fit():
+    X = pd.DataFrame({"x": np.arange(200.0), "name": [f"person {i}" for i in range(200)]})
+    with pytest.warns(UserWarning, match="(?s)'name' has 200 distinct values in 200 rows.*ID"):
+        TabularEncoder().fit(X)
+    # rows of weight zero count nowhere, here as for the categories
+    weight = np.r_[np.ones(60), np.zeros(140)]
+    with pytest.warns(UserWarning, match="'name' has 60 distinct values in 60 rows"):
+        TabularEncoder().fit(X, sample_weight=weight)
+
+
+def test_categories_that_repeat_or_are_few_do_not_warn():
+    rng = np.random.default_rng(0)
+    repeated = pd.DataFrame({"city": rng.choice([f"c{i}" for i in range(80)], 400)})
+    few = pd.DataFrame({"colour": [f"c{i}" for i in range(40)]})  # distinct, but few
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TabularEncoder().fit(repeated)
+        TabularEncoder().fit(few)

@@ -56,6 +56,35 @@ def test_work_per_row_is_unknown_for_layers_whose_cost_their_shape_hides():
     assert work_per_row(net) is None
 
 
+def test_work_per_row_counts_sk_mlps_own_input_layers():
+    from sk_mlp._layers import PeriodicEmbedding, PiecewiseLinearEncoding
+    from sk_mlp._tabular_module import TabularInput
+
+    periodic = nn.Sequential(
+        PeriodicEmbedding(4, 3, n_frequencies=8, n_embedding=2), nn.Linear(4 + 3 * 2, 5)
+    )
+    # per encoded feature: 8 frequencies, then 8 x 2 multiply-adds
+    assert work_per_row(periodic) == 3 * (8 + 8 * 2) + (4 + 3 * 2) * 5
+    piecewise = nn.Sequential(PiecewiseLinearEncoding(4, [3, 2]), nn.Linear(7, 5))
+    assert work_per_row(piecewise) == 7 * 5
+    tabular = TabularInput(2, [6, 3], one_hot=[False, True], missing_slot=[True, True])
+    embedded = nn.Sequential(tabular, nn.Linear(tabular.n_outputs, 5))
+    assert work_per_row(embedded) == tabular.n_outputs * 5  # a lookup is no product
+
+
+@pytest.mark.parametrize("numeric_embedding", ["periodic", "piecewise_linear"])
+def test_small_fit_with_a_numeric_embedding_runs_on_one_thread(
+    two_threads, monkeypatch, numeric_embedding
+):
+    chosen, set_num_threads = [], torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (chosen.append(n), set_num_threads(n)))
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    reg = TorchMLPRegressor((8,), numeric_embedding=numeric_embedding, max_iter=2, random_state=0)
+    reg.fit(X, y)
+    assert work_per_row(reg.module_) is not None
+    assert chosen[0] == 1 and torch.get_num_threads() == 2
+
+
 def test_threads_grow_with_the_work_and_never_pass_what_is_available():
     w = _threads._WORK_PER_THREAD
     assert threads_for(1, 8) == 1
