@@ -28,6 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from . import _auto
 from ._array_api import Output, check_fit_space, follow_inputs, input_space, moved, to_host
 from ._checks import check_batch_statistics, drop_zero_weight_rows
 from ._dask import is_dask_collection
@@ -47,6 +48,7 @@ from ._network import (
     architecture,
     assign_weights,
     check_numeric_embedding,
+    fitted_embedding,
     initial_module,
     randomness,
 )
@@ -92,7 +94,9 @@ class partial_fit_if_supported:
         return self
 
     def __get__(self, obj, owner=None):
-        if obj is not None and obj.early_stopping and _passes(self.check, obj):
+        # early_stopping='auto' is off for partial_fit.
+        on = obj is not None and obj.early_stopping != "auto" and obj.early_stopping
+        if on and _passes(self.check, obj):
             raise PartialFitUnavailable(
                 "partial_fit does not support early_stopping=True; set "
                 "early_stopping=False to train incrementally."
@@ -144,7 +148,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         "warm_start": ["boolean"],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
@@ -157,7 +161,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         "dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "normalization": [StrOptions({"batch", "layer"}), None],
         "n_ensemble": [Interval(Integral, 1, None, closed="left")],
-        "numeric_embedding": [StrOptions({"piecewise_linear", "periodic"}), None],
+        "numeric_embedding": [StrOptions({"auto", "piecewise_linear", "periodic"}), None],
         "feature_scaling": ["boolean"],
         "preprocessing": [StrOptions({"robust"}), None],
         "categorical_features": ["array-like", StrOptions({"from_dtype"}), None],
@@ -268,10 +272,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def _dropout_rate(self) -> float:
         """The dropout probability, with ``'auto'`` resolved (docs/accuracy.rst)."""
-        if self.dropout != "auto":
-            return self.dropout
-        # L-BFGS's line search needs a deterministic loss.
-        return 0.0 if self.solver == "lbfgs" else 0.1
+        return _auto.dropout_rate(self)
 
     def _class_sample_weight(self, y, sample_weight):
         return sample_weight
@@ -444,12 +445,17 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
         seed, train_seed = seeds
         device = resolve_device(self.device, like=X)  # 'auto' follows a tensor X
         check_precision(self.precision, device, self.solver)
-        # On every pass: a continued fit has the fitted model's embedding.
-        check_numeric_embedding(self, X)
-        early_stopping = self.early_stopping and self.solver != "lbfgs"
+        early_stopping = _auto.early_stopping(self, X.shape[0], incremental=incremental)
+        # A continued fit keeps the fitted model's embedding, whatever 'auto' says now.
+        if first_pass:
+            dense = not sp.issparse(X)
+            embedding = _auto.numeric_embedding(self, dense=dense, early_stopping=early_stopping)
+        else:
+            embedding = fitted_embedding(self.module_)
+        check_numeric_embedding(embedding, X)
         # Rebuilt on warm starts too: label_smoothing may have changed.
         loss = self._loss_function()
-        module = initial_module(self, X, sample_weight, loss, seed, first_pass)
+        module = initial_module(self, X, sample_weight, loss, seed, first_pass, embedding)
         generator = make_generator(train_seed, device)
         data, network = TrainingData.prepare(
             X,
@@ -654,8 +660,9 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # The numeric embeddings are fitted on dense data.
-        tags.input_tags.sparse = self.numeric_embedding is None or self.module is not None
+        # The numeric embeddings are fitted on dense data ('auto' goes without
+        # one on sparse data).
+        tags.input_tags.sparse = self.numeric_embedding in (None, "auto") or self.module is not None
         tags.input_tags.allow_nan = True
         tags.input_tags.categorical = True
         tags.array_api_support = True

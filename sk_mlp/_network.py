@@ -24,7 +24,7 @@ import torch
 
 from ._checks import check_module_widths, describe_features, describe_module
 from ._device import make_generator, seeded_global_rng
-from ._layers import PiecewiseLinearEncoding
+from ._layers import PeriodicEmbedding, PiecewiseLinearEncoding
 from ._module import (
     ACTIVATION_ALIASES,
     Dropout,
@@ -59,32 +59,46 @@ def architecture(estimator) -> dict:
         # parameters existed still warm-start.
         if estimator.n_ensemble != 1:
             record["n_ensemble"] = int(estimator.n_ensemble)
-        if estimator.numeric_embedding is not None:
+        # 'auto' resolves at the first fit, and a continued fit keeps what the
+        # fitted network holds: only an embedding asked for by name is recorded.
+        if estimator.numeric_embedding not in (None, "auto"):
             record["numeric_embedding"] = estimator.numeric_embedding
         if estimator.feature_scaling:
             record["feature_scaling"] = True
     return record
 
 
-def check_numeric_embedding(estimator, X) -> None:
-    """Refuse sparse X where the numeric embeddings, fitted on dense data, apply."""
-    if estimator.numeric_embedding is not None and estimator.module is None and sp.issparse(X):
+def fitted_embedding(module: torch.nn.Module) -> str | None:
+    """The numeric embedding a fitted network holds, whatever the parameter says
+    (``numeric_embedding='auto'`` resolves at the first fit)."""
+    for layer in module.modules():
+        if isinstance(layer, PiecewiseLinearEncoding):
+            return "piecewise_linear"
+        if isinstance(layer, PeriodicEmbedding):
+            return "periodic"
+    return None
+
+
+def check_numeric_embedding(embedding: str | None, X) -> None:
+    """Refuse sparse X where a numeric embedding, fitted on dense data, applies."""
+    if embedding is not None and sp.issparse(X):
         raise ValueError(
-            f"numeric_embedding={estimator.numeric_embedding!r} needs dense X, but X is a "
+            f"numeric_embedding={embedding!r} needs dense X, but X is a "
             "sparse matrix; pass X.toarray() or set numeric_embedding=None."
         )
 
 
 def initial_module(
-    estimator, X, sample_weight, loss, seed: int, first_pass: bool
+    estimator, X, sample_weight, loss, seed: int, first_pass: bool, embedding: str | None = None
 ) -> torch.nn.Module:
     """A fresh network on the first pass, else a copy of the fitted one.
 
     A fresh network starts from the ``coefs_`` and ``intercepts_`` assigned
-    to the unfitted estimator, where there are any.
+    to the unfitted estimator, where there are any, with the numeric
+    ``embedding`` resolved from ``numeric_embedding`` (:mod:`sk_mlp._auto`).
     """
     if first_pass:
-        module = build_module(estimator, X, sample_weight, loss, seed)
+        module = build_module(estimator, X, sample_weight, loss, seed, embedding)
         assigned = vars(estimator)
         assign_weights(module, assigned.get("_assigned_coefs"), "coefs_")
         assign_weights(module, assigned.get("_assigned_intercepts"), "intercepts_")
@@ -126,7 +140,9 @@ def assign_weights(module: torch.nn.Module, arrays, name: str) -> None:
         target.copy_(value.to(target.device, target.dtype))
 
 
-def build_module(estimator, X, sample_weight, loss, seed: int) -> torch.nn.Module:
+def build_module(
+    estimator, X, sample_weight, loss, seed: int, embedding: str | None
+) -> torch.nn.Module:
     """A fresh network for the data seen on the first pass, on the CPU:
     the fixed input layer (frame stage, robust scaling, piecewise-linear
     encoding), then the trained network."""
@@ -136,7 +152,7 @@ def build_module(estimator, X, sample_weight, loss, seed: int) -> torch.nn.Modul
         network = _user_network(estimator.module, n_inputs, n_outputs, seed)
         return network if fixed is None else torch.nn.Sequential(fixed, network)
     n_numeric = _n_numeric_inputs(estimator)
-    if estimator.numeric_embedding == "piecewise_linear" and n_numeric:
+    if embedding == "piecewise_linear" and n_numeric:
         inputs, weights = _fixed_output(fixed, X, sample_weight)
         encoding = PiecewiseLinearEncoding.fit(inputs, n_numeric, sample_weight=weights)
         fixed = encoding if fixed is None else torch.nn.Sequential(fixed, encoding)
@@ -150,7 +166,7 @@ def build_module(estimator, X, sample_weight, loss, seed: int) -> torch.nn.Modul
         estimator.normalization,
         n_ensemble=estimator.n_ensemble,
         feature_scaling=estimator.feature_scaling,
-        periodic_features=n_numeric if estimator.numeric_embedding == "periodic" else 0,
+        periodic_features=n_numeric if embedding == "periodic" else 0,
         out_activation=loss.out_activation,
         generator=make_generator(seed),
     )

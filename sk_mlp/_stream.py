@@ -33,6 +33,7 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.utils.class_weight import compute_class_weight
 
+from . import _auto
 from ._blocks import (
     BlockSpec,
     Rows,
@@ -221,7 +222,8 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
             source.n_features,
             source.dtype,
             is_classifier(estimator),
-            estimator.validation_fraction if estimator.early_stopping else 0.0,
+            # 'auto' is off: a streamed fit's size is unknown when it starts.
+            estimator.validation_fraction if _auto.early_stopping(estimator, None) else 0.0,
             seed,
             encoder,
             summarise_frame=first_pass and encoder is not None,
@@ -337,7 +339,13 @@ def _fits_on_a_sample(estimator) -> bool:
     rows of the data: the robust statistics, the piecewise-linear bins."""
     if estimator.preprocessing == "robust":
         return True
-    return estimator.numeric_embedding == "piecewise_linear" and estimator.module is None
+    return _embedding(estimator) == "piecewise_linear"
+
+
+def _embedding(estimator) -> str | None:
+    """The numeric embedding of a streamed first fit ('auto' goes without:
+    its early stopping is off)."""
+    return _auto.numeric_embedding(estimator, dense=True, early_stopping=False)
 
 
 def _check_rows(n_rows: int) -> None:
@@ -422,6 +430,7 @@ def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, increment
         loss,
         spec.seed,
         first_pass,
+        _embedding(estimator),
     ).to(device)
     del sample
     transform, network = split_input_layer(module)

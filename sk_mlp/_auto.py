@@ -1,0 +1,50 @@
+"""How the estimators' ``'auto'`` parameter values resolve: each rule in one
+place, with the table size it turns on at.
+
+The evidence behind each rule is in ``docs/tabular.rst`` ("Evidence for the
+defaults"); scikit-learn's precedent is HistGradientBoosting's
+``early_stopping='auto'``, on from 10,000 samples. This module imports nothing
+of the package: the estimators, the network builder and the streamed fit read
+the rules from here.
+"""
+
+from __future__ import annotations
+
+# From this many samples, early_stopping='auto' holds out validation_fraction
+# of them and keeps the best epoch, and numeric_embedding='auto' encodes the
+# numeric features piecewise-linearly (which overfits without the best epoch).
+AUTO_MIN_SAMPLES = 1_000
+
+
+def dropout_rate(estimator) -> float:
+    """``dropout``, with ``'auto'`` resolved: 0.1, or 0 for L-BFGS, whose
+    line search needs a deterministic loss."""
+    if estimator.dropout != "auto":
+        return estimator.dropout
+    return 0.0 if estimator.solver == "lbfgs" else 0.1
+
+
+def early_stopping(estimator, n_samples: int | None, *, incremental: bool = False) -> bool:
+    """Whether this fit holds out a validation split and keeps its best epoch.
+
+    ``'auto'`` is on for a ``fit`` of at least :data:`AUTO_MIN_SAMPLES`
+    samples (``n_samples=None``, a streamed fit, counts as fewer), never for
+    ``partial_fit``; L-BFGS has no epochs to choose from.
+    """
+    if estimator.solver == "lbfgs":
+        return False
+    if estimator.early_stopping == "auto":
+        return not incremental and n_samples is not None and n_samples >= AUTO_MIN_SAMPLES
+    return bool(estimator.early_stopping)
+
+
+def numeric_embedding(estimator, *, dense: bool, early_stopping: bool) -> str | None:
+    """The numeric embedding a first fit builds: ``'auto'`` is
+    ``'piecewise_linear'`` where the best epoch is kept and X is dense, else
+    none (a user's ``module`` takes the inputs as they are)."""
+    value = estimator.numeric_embedding
+    if value != "auto":
+        return value
+    if estimator.module is not None or not dense or not early_stopping:
+        return None
+    return "piecewise_linear"
