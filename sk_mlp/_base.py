@@ -533,7 +533,9 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                     self.tol,
                     self.n_iter_no_change,
                 ),
-                None if self._fit_task is None else self._fit_task.epochs(module, device, loss),
+                None
+                if self._fit_task is None
+                else self._fit_task.epochs(module, optimizer, device, loss),
             ]
         )
         with randomness(network, generator, seed, device, self.module is not None):
@@ -577,11 +579,13 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             history.validation_scores = list(self.validation_scores_)
         return history
 
-    def _fitted_model(self, module, device, loss) -> dict:
-        """The fitted attributes that prediction reads, for ``module``
-        trained on ``device`` with ``loss``: what _store_fit sets, and what
-        makes the copies the callbacks get at each epoch predict."""
-        return {
+    def _fitted_state(self, module, optimizer, history, device, loss) -> dict:
+        """The fitted attributes of ``module``, trained on ``device`` with
+        ``loss`` as ``history`` records: what _store_fit sets, and, on copies
+        of the network and of the records, the model each epoch hands the
+        callbacks (sk_mlp._callbacks)."""
+        stochastic = self.solver != "lbfgs"
+        state = {
             # Ready for inference: no dropout, running statistics.
             "module_": module.eval(),
             "device_": str(device),
@@ -589,30 +593,31 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             "n_layers_": len(weight_layers(module)) + 1,
             "out_activation_": loss.out_activation,
             "_loss": loss,
+            "_optimizer_state": optimizer.state_dict() if stochastic else None,
+            "_optimizer_solver": self.solver if stochastic else None,
+            "n_iter_": history.n_iter - history.start_iter,
+            "_n_epochs": history.n_iter,
+            "t_": history.t,
+            "_no_improvement_count": history.no_improvement_count,
+            "loss_curve_": history.loss_curve,
+            # None when training was interrupted before its first epoch ended.
+            "loss_": history.loss_curve[-1] if history.loss_curve else None,
         }
+        if history.early_stopping:
+            state["validation_scores_"] = history.validation_scores
+            state["best_validation_score_"] = history.best_validation_score
+            state["best_loss_"] = None
+        else:
+            state["validation_scores_"] = None
+            state["best_validation_score_"] = None
+            state["best_loss_"] = history.best_loss
+        return state
 
     def _store_fit(self, module, optimizer, history, device, loss):
-        vars(self).update(self._fitted_model(module, device, loss))
+        vars(self).update(self._fitted_state(module, optimizer, history, device, loss))
         # Assigned weights, if any, started this network.
         vars(self).pop("_assigned_coefs", None)
         vars(self).pop("_assigned_intercepts", None)
-        self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
-        self._optimizer_solver = None if self.solver == "lbfgs" else self.solver
-        self.n_iter_ = history.n_iter - history.start_iter
-        self._n_epochs = history.n_iter
-        self.t_ = history.t
-        self._no_improvement_count = history.no_improvement_count
-        self.loss_curve_ = history.loss_curve
-        # None when training was interrupted before its first epoch ended.
-        self.loss_ = history.loss_curve[-1] if history.loss_curve else None
-        if history.early_stopping:
-            self.validation_scores_ = history.validation_scores
-            self.best_validation_score_ = history.best_validation_score
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = history.best_loss
 
     # ---------------------------------------------------------------- prediction
     def _output(self, X, method: str) -> Output:

@@ -54,9 +54,9 @@ class FitTask:
         self.data = {"X": X, "y": y, "metadata": metadata}
         self.context.call_on_fit_task_begin(estimator=estimator, **self.data)
 
-    def epochs(self, module, device, loss) -> EpochTasks:
+    def epochs(self, module, optimizer, device, loss) -> EpochTasks:
         """The watcher that reports the epochs training ``module`` runs."""
-        return EpochTasks(self, module, device, loss)
+        return EpochTasks(self, module, optimizer, device, loss)
 
     def end(self, stop_reason: str) -> None:
         """The fit succeeded: the callbacks see the fitted estimator, and the
@@ -71,9 +71,10 @@ class FitTask:
 class EpochTasks(EpochWatcher):
     """One subtask of a :class:`FitTask` per epoch (or L-BFGS iteration)."""
 
-    def __init__(self, fit_task: FitTask, module, device, loss):
+    def __init__(self, fit_task: FitTask, module, optimizer, device, loss):
         self.fit = fit_task
         self.module = module
+        self.optimizer = optimizer
         self.device = device
         self.loss = loss
         self.task_name = "lbfgs-iter" if fit_task.estimator.solver == "lbfgs" else "epoch"
@@ -83,13 +84,17 @@ class EpochTasks(EpochWatcher):
     def begin(self, history) -> None:
         self.current = self.fit.context.subcontext(task_name=self.task_name)
         self.current.call_on_fit_task_begin(
-            estimator=self.fit.estimator, **self.fit.data, reconstruction_attributes=self._fitted
+            estimator=self.fit.estimator,
+            **self.fit.data,
+            reconstruction_attributes=lambda: self._fitted(history),
         )
 
     def end(self, history) -> bool:
         task, self.current = self.current, None
         return task.call_on_fit_task_end(
-            estimator=self.fit.estimator, **self.fit.data, reconstruction_attributes=self._fitted
+            estimator=self.fit.estimator,
+            **self.fit.data,
+            reconstruction_attributes=lambda: self._fitted(history),
         )
 
     def close(self, history) -> None:
@@ -99,11 +104,17 @@ class EpochTasks(EpochWatcher):
             self.current.call_on_fit_task_end(estimator=self.fit.estimator)
             self.current = None
 
-    def _fitted(self) -> dict:
-        """What makes a copy of the estimator a fitted model of the network
-        as it is now; called only when a callback asks for one."""
+    def _fitted(self, history) -> dict:
+        """What makes a copy of the estimator the fitted model that training
+        has reached: copies of the network, the optimizer's state and the
+        records, so that nothing done to the copy reaches the training, nor
+        later epochs the copy. Made only when a callback asks for one."""
         estimator = self.fit.estimator
         if self._fixed is None:  # the same for every epoch of the call
             self._fixed = following_inputs(estimator, self.fit.space)
-        module = copy.deepcopy(self.module).eval()
-        return {**estimator._fitted_model(module, self.device, self.loss), **self._fixed}
+        live = (self.module, self.optimizer, history)
+        module, optimizer, history = copy.deepcopy(live)
+        return {
+            **estimator._fitted_state(module, optimizer, history, self.device, self.loss),
+            **self._fixed,
+        }

@@ -1,6 +1,7 @@
 """scikit-learn's callbacks (sklearn.callback) on a fit: one task, one subtask per epoch."""
 
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -8,9 +9,13 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 
@@ -244,3 +249,74 @@ def test_without_scikit_learns_callback_api_fits_run_as_before():
     lines = result.stdout.splitlines()
     assert lines[:2] == [f"Iteration {i}, loss = {expected.loss_curve_[i - 1]:.8f}" for i in (1, 2)]
     assert lines[2] == f"False 2 {expected.predict(X[:3]).tolist()}"
+
+
+def test_epoch_copies_pickle_and_load_as_fitted_models():
+    X, y, _ = _data()
+    recorder = Recorder()
+    _fit(TorchMLPClassifier((8,), max_iter=3, random_state=0).set_callbacks(recorder), X, y)
+    second = recorder.ends("epoch")[1][3]
+    loaded = pickle.loads(pickle.dumps(second))
+    assert loaded.n_iter_ == 2 and len(loaded.loss_curve_) == 2
+    assert_array_equal(loaded.predict_proba(X), second.predict_proba(X))
+
+
+def test_streamed_dask_fit_reports_every_epoch_and_scores_the_dask_data():
+    da = pytest.importorskip("dask.array")
+    X, y, _ = _data()
+    X_dask, y_dask = da.from_array(X, chunks=20), da.from_array(y, chunks=20)
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    params = dict(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    watched = _fit(TorchMLPClassifier(**params).set_callbacks(monitor), X_dask, y_dask)
+    plain = _fit(TorchMLPClassifier(**params), X_dask, y_dask)
+    assert watched.loss_curve_ == plain.loss_curve_
+    epochs = [row for row in monitor.get_logs().data if row["task_name"] == "epoch"]
+    assert len(epochs) == 3
+    assert_allclose(epochs[-1]["accuracy"], accuracy_score(y, watched.predict(X)), rtol=0, atol=0)
+
+
+def test_under_array_api_dispatch_epoch_copies_predict_in_the_input_namespace():
+    torch = pytest.importorskip("torch")
+    X, y, _ = _data()
+    recorder = Recorder()
+    with sklearn.config_context(array_api_dispatch=True):
+        model = TorchMLPClassifier((8,), max_iter=2, random_state=0).set_callbacks(recorder)
+        _fit(model, torch.from_numpy(X), torch.from_numpy(y))
+        last = recorder.ends("epoch")[-1][3].predict_proba(torch.from_numpy(X))
+        expected = model.predict_proba(torch.from_numpy(X))
+    assert isinstance(last, torch.Tensor)
+    assert_array_equal(last.numpy(), expected.numpy())
+
+
+# ------------------------------------------------------------ meta-estimators
+def _search(n_jobs):
+    """A search over a pipeline, the bar set on the search; the monitor on the
+    network, as scikit-learn's ScoringMonitor is not propagated by a search."""
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    network = TorchMLPClassifier((8,), max_iter=3, tol=0, random_state=0).set_callbacks(monitor)
+    search = GridSearchCV(
+        make_pipeline(StandardScaler(), network),
+        {"torchmlpclassifier__alpha": [1e-4, 1e-2]},
+        cv=2,
+        n_jobs=n_jobs,
+    )
+    return search, monitor
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2], ids=["one-process", "process-pool"])
+def test_a_search_reports_every_epoch_of_every_fit(n_jobs, capsys, monkeypatch):
+    pytest.importorskip("rich", reason="scikit-learn's ProgressBar draws with rich")
+    monkeypatch.setenv("COLUMNS", "200")  # rich draws whole lines, percentages included
+    X, y, _ = _data(40)
+    search, monitor = _search(n_jobs)
+    _fit(search.set_callbacks(callback.ProgressBar(max_propagation_depth=None)), X, y)
+    rows = monitor.get_logs().data
+    assert {row["estimator_name"] for row in rows} == {"TorchMLPClassifier"}
+    fits = [row["task_id_path"] for row in rows if row["task_name"] == "fit"]
+    assert len(fits) == 2 * 2 + 1  # two candidates on two folds, then the refit
+    for fit in fits:
+        epochs = [row["task_id"] for row in rows if row["parent_task_id_path"] == fit]
+        assert sorted(epochs) == [0, 1, 2]
+    # The nested bars: one per fit of the network, each finished.
+    bars = [line for line in capsys.readouterr().out.splitlines() if "TorchMLPClassifier" in line]
+    assert len(bars) == len(fits) and all("100%" in line for line in bars)
