@@ -54,8 +54,12 @@ class FitTask:
         self.data = {"X": X, "y": y, "metadata": metadata}
         self.context.call_on_fit_task_begin(estimator=estimator, **self.data)
 
-    def epochs(self, module, optimizer, device, loss) -> EpochTasks:
-        """The watcher that reports the epochs training ``module`` runs."""
+    def epochs(self, module, optimizer, device, loss) -> EpochTasks | None:
+        """The watcher that reports the epochs training ``module`` runs;
+        None where no callback is set, own or propagated (set_callbacks keeps
+        them in ``_skl_callbacks``): then no epoch costs a thing."""
+        if not getattr(self.estimator, "_skl_callbacks", None):
+            return None
         return EpochTasks(self, module, optimizer, device, loss)
 
     def end(self, stop_reason: str) -> None:
