@@ -529,7 +529,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             [
                 *verbose_watchers(
                     self.verbose,
-                    self.max_iter if self.solver == "lbfgs" or not incremental else 1,
+                    1 if incremental else self.max_iter,
                     self.tol,
                     self.n_iter_no_change,
                 ),
