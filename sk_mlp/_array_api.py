@@ -176,16 +176,23 @@ def follow_inputs(estimator, space: ArraySpace | None) -> None:
     """After a fit: put the fitted arrays that follow X (the estimator's
     ``_arrays_following_X``) in X's namespace and on X's device, and record
     where that is; for NumPy inputs, on the host, with no record."""
+    vars(estimator).update(following_inputs(estimator, space))
+    if space is None:
+        estimator.__dict__.pop(RECORD, None)
+
+
+def following_inputs(estimator, space: ArraySpace | None) -> dict:
+    """The attributes :func:`follow_inputs` sets, without setting them."""
+    attributes = {}
     for name in estimator._arrays_following_X:
         value = getattr(estimator, name, None)
         if value is None:  # a statistic this model does not have
             continue
         value = to_host(value)
-        setattr(estimator, name, value if space is None else space.from_host(value))
-    if space is None:
-        estimator.__dict__.pop(RECORD, None)
-    else:
-        setattr(estimator, RECORD, space.record())
+        attributes[name] = value if space is None else space.from_host(value)
+    if space is not None:
+        attributes[RECORD] = space.record()
+    return attributes
 
 
 def moved(estimator, converter):

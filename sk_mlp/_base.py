@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _auto
 from ._array_api import Output, check_fit_space, follow_inputs, input_space, moved, to_host
+from ._callbacks import open_fit_task
 from ._checks import check_batch_statistics, drop_zero_weight_rows
 from ._dask import is_dask_collection
 from ._data import TrainingData, predict_rows
@@ -53,7 +54,8 @@ from ._network import (
     randomness,
 )
 from ._persistence import check_versions, fitted_state_defaults, parameter_defaults, record_versions
-from ._sklearn_private import Interval, Options, StrOptions, _fit_context
+from ._progress import Watchers, verbose_watchers
+from ._sklearn_private import CallbackSupportMixin, Interval, Options, StrOptions, _fit_context
 from ._stream import fit_stream
 from ._threads import limit_threads, thread_scope
 from ._training import (
@@ -120,7 +122,7 @@ def _supports_partial_fit(estimator) -> bool:
     return True
 
 
-class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
+class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the sk_mlp estimators; not for direct use."""
 
     _parameter_constraints: dict = {
@@ -318,14 +320,26 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             raise
 
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
-        if is_dask_collection(X):
+        dask = is_dask_collection(X)
+        space = None if dask else input_space(X)  # array API dispatch when not None
+        # Opened outside _unchanged_on_error, whose restore would drop the
+        # callback context that _fit_context tears down.
+        self._fit_task = open_fit_task(self, X, y, sample_weight, space, incremental=incremental)
+        try:
+            history = self._fit_data(X, y, sample_weight, space, dask, incremental, classes)
+            if self._fit_task is not None:
+                self._fit_task.end(history.stop_reason)
+        finally:
+            del self._fit_task
+        return self._report(history, incremental)
+
+    def _fit_data(self, X, y, sample_weight, space, dask, incremental, classes):
+        if dask:
             # Data larger than memory: blocks streamed from dask (see _stream).
-            history = fit_stream(self, X, y, sample_weight, incremental, classes)
-            return self._report(history, incremental)
+            return fit_stream(self, X, y, sample_weight, incremental, classes)
         with self._unchanged_on_error():
             self._check_hidden_layer_sizes()
             first_pass = self._is_first_pass(incremental)
-            space = input_space(X)  # array API dispatch when not None: X stays put
             X, y, sample_weight = check_fit_input(
                 self, space, X, y, sample_weight, reset=first_pass
             )
@@ -340,7 +354,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             with torch.inference_mode(False), torch.enable_grad(), thread_scope():
                 history = self._train(X, y_train, sample_weight, seeds, first_pass, incremental)
             follow_inputs(self, space)  # fitted arrays in X's namespace, on X's device
-        return self._report(history, incremental)
+        return history
 
     def _report(self, history: History, incremental: bool):
         """Warn about an interrupted or unconverged fit; return the estimator."""
@@ -517,9 +531,22 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             # A copy: the optimizer updates loaded state in place, and a failed
             # call must leave the fitted estimator's state untouched.
             optimizer.load_state_dict(copy.deepcopy(self._optimizer_state))
+        watcher = Watchers(
+            [
+                *verbose_watchers(
+                    self.verbose,
+                    1 if incremental else self.max_iter,
+                    self.tol,
+                    self.n_iter_no_change,
+                ),
+                None
+                if self._fit_task is None
+                else self._fit_task.epochs(module, optimizer, device, loss),
+            ]
+        )
         with randomness(network, generator, seed, device, self.module is not None):
             if self.solver == "lbfgs":
-                run_lbfgs(network, loss, optimizer, data, params, history)
+                run_lbfgs(network, loss, optimizer, data, params, history, watcher)
             else:
                 run_epochs(
                     network,
@@ -532,6 +559,7 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
                     batch_size,
                     1 if incremental else self.max_iter,
                     validate,
+                    watcher,
                 )
         self._store_fit(module, optimizer, history, device, loss)
         return history
@@ -557,34 +585,45 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
             history.validation_scores = list(self.validation_scores_)
         return history
 
+    def _fitted_state(self, module, optimizer, history, device, loss) -> dict:
+        """The fitted attributes of ``module``, trained on ``device`` with
+        ``loss`` as ``history`` records: what _store_fit sets, and, on copies
+        of the network and of the records, the model each epoch hands the
+        callbacks (sk_mlp._callbacks)."""
+        stochastic = self.solver != "lbfgs"
+        state = {
+            # Ready for inference: no dropout, running statistics.
+            "module_": module.eval(),
+            "device_": str(device),
+            "_fitted_architecture": architecture(self),
+            "n_layers_": len(weight_layers(module)) + 1,
+            "out_activation_": loss.out_activation,
+            "_loss": loss,
+            "_optimizer_state": optimizer.state_dict() if stochastic else None,
+            "_optimizer_solver": self.solver if stochastic else None,
+            "n_iter_": history.n_iter - history.start_iter,
+            "_n_epochs": history.n_iter,
+            "t_": history.t,
+            "_no_improvement_count": history.no_improvement_count,
+            "loss_curve_": history.loss_curve,
+            # None when training was interrupted before its first epoch ended.
+            "loss_": history.loss_curve[-1] if history.loss_curve else None,
+        }
+        if history.early_stopping:
+            state["validation_scores_"] = history.validation_scores
+            state["best_validation_score_"] = history.best_validation_score
+            state["best_loss_"] = None
+        else:
+            state["validation_scores_"] = None
+            state["best_validation_score_"] = None
+            state["best_loss_"] = history.best_loss
+        return state
+
     def _store_fit(self, module, optimizer, history, device, loss):
-        # Hand the network over ready for inference: no dropout, running statistics.
-        self.module_ = module.eval()
+        vars(self).update(self._fitted_state(module, optimizer, history, device, loss))
         # Assigned weights, if any, started this network.
         vars(self).pop("_assigned_coefs", None)
         vars(self).pop("_assigned_intercepts", None)
-        self.device_ = str(device)
-        self._optimizer_state = None if self.solver == "lbfgs" else optimizer.state_dict()
-        self._optimizer_solver = None if self.solver == "lbfgs" else self.solver
-        self._fitted_architecture = architecture(self)
-        self.n_iter_ = history.n_iter - history.start_iter
-        self._n_epochs = history.n_iter
-        self.t_ = history.t
-        self._no_improvement_count = history.no_improvement_count
-        self.loss_curve_ = history.loss_curve
-        # None when training was interrupted before its first epoch ended.
-        self.loss_ = history.loss_curve[-1] if history.loss_curve else None
-        self.n_layers_ = len(weight_layers(module)) + 1
-        self.out_activation_ = loss.out_activation
-        self._loss = loss
-        if history.early_stopping:
-            self.validation_scores_ = history.validation_scores
-            self.best_validation_score_ = history.best_validation_score
-            self.best_loss_ = None
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = history.best_loss
 
     # ---------------------------------------------------------------- prediction
     def _output(self, X, method: str) -> Output:
@@ -671,6 +710,23 @@ class BaseTorchMLP(BaseEstimator, metaclass=ABCMeta):
     def __sklearn_array_api_convert__(self, converter):
         # scikit-learn's move_estimator_to: the arrays that follow X move.
         return moved(self, converter)
+
+    # What a fit holds while it runs, which a copy made meanwhile is not part of.
+    _running_fit_state = (
+        "_fit_task",
+        "_callback_fit_ctx",
+        "_skl_callbacks_to_teardown",
+        "_parent_callback_ctx",
+    )
+
+    def __copy__(self):
+        # A shallow copy shares the live network, as copy.copy means; the
+        # default would go through __getstate__, which copies a GPU network
+        # to the host (scikit-learn's callbacks copy the estimator each epoch).
+        new = type(self).__new__(type(self))
+        state = vars(self)
+        vars(new).update({k: v for k, v in state.items() if k not in self._running_fit_state})
+        return new
 
     def __getstate__(self):
         # A copy: on Python >= 3.11 scikit-learn returns the live __dict__,

@@ -1,10 +1,11 @@
-"""Every private scikit-learn name sk_mlp relies on, imported in one place.
+"""Every private or version-dependent scikit-learn name sk_mlp relies on, in one place.
 
 scikit-learn has no public equivalents for parameter-constraint validation
 (what ``check_param_validation`` expects), for sample-weight validation, or
 for its array API helpers (the namespace and device of an input, and moving
-arrays between namespaces and devices). If a release moves them, this is the
-only file to change.
+arrays between namespaces and devices). Its callback API (``sklearn.callback``)
+is public but new in 1.9. If a release moves them, this is the only file to
+change.
 """
 
 from sklearn.base import _fit_context
@@ -23,7 +24,16 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return xp.asarray(_convert_to_numpy(array, source), device=device)
 
 
+try:  # scikit-learn >= 1.9: fits that callbacks can watch (sk_mlp._callbacks)
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:  # older scikit-learn: estimators without set_callbacks
+
+    class CallbackSupportMixin:
+        """Stands in for scikit-learn's mixin where it has no callback API."""
+
+
 __all__ = [
+    "CallbackSupportMixin",
     "Interval",
     "Options",
     "StrOptions",

@@ -24,6 +24,7 @@ from ._backprop import Backprop
 from ._data import TrainingData
 from ._gpu_step import graphed_epoch
 from ._module import forward, penalised_weights, squared_weight_norm
+from ._progress import EpochWatcher
 from ._torch_private import foreach_add_, foreach_mul_, fused_adam_update
 
 # scikit-learn's adaptive schedule divides the rate by 5 and gives up below this.
@@ -78,6 +79,8 @@ class History:
     interrupted: bool = False
     # Why an early-stopped fit ended on a non-finite loss, keeping its best epoch.
     diverged: str | None = None
+    # Why training ended: a key of sk_mlp._progress.STOP_REASONS.
+    stop_reason: str = "completed"
 
     def record(self, loss: float, score: float | None, module: nn.Module, tol: float):
         """Update the curves and the no-improvement counter, as scikit-learn does."""
@@ -330,58 +333,8 @@ def diverged(history: History, loss: float, module: nn.Module, tol: float) -> bo
         "training stopped there and the weights of the best validation score were "
         f"restored. {_REMEDY}"
     )
+    history.stop_reason = "diverged"
     return True
-
-
-def report(history: History, verbose: int) -> None:
-    """scikit-learn's lines for the epoch just recorded, on stdout: any
-    ``verbose`` but ``2`` (the progress bar) prints them, as scikit-learn's
-    MLP does for every true value. Epochs count from the start of this call,
-    like ``n_iter_``."""
-    if not verbose or verbose == 2:
-        return
-    epoch = history.n_iter - history.start_iter
-    print(f"Iteration {epoch}, loss = {history.loss_curve[-1]:.8f}")
-    if history.early_stopping:
-        print(f"Validation score: {history.validation_scores[-1]:f}")
-
-
-def progress_bar(total: int, verbose: int):
-    """A tqdm bar for ``verbose=2``; ``None`` otherwise."""
-    if verbose != 2:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError as exc:
-        raise ImportError(
-            "verbose=2 shows a progress bar and needs tqdm: pip install tqdm"
-        ) from exc
-    return tqdm(total=total, unit="epoch")
-
-
-def update_bar(bar, history: History) -> None:
-    """Advance the bar by the epoch just recorded, showing its loss and, with
-    early stopping, its validation score, as the ``verbose=1`` lines do."""
-    if bar is None:
-        return
-    postfix = {"loss": f"{history.loss_curve[-1]:.4g}"}
-    if history.early_stopping:
-        postfix["validation score"] = f"{history.validation_scores[-1]:.4g}"
-    bar.set_postfix(postfix)
-    bar.update()
-
-
-def report_stop(history: History, params: TrainingParams, bar) -> None:
-    """Print why training stops early, below the closed bar if there is one."""
-    watched = "Validation score" if history.early_stopping else "Training loss"
-    message = (
-        f"{watched} did not improve more than tol={params.tol} for "
-        f"{params.n_iter_no_change} consecutive epochs. Stopping."
-    )
-    if bar is not None:
-        bar.set_description("stopped early")
-        bar.close()  # so that the message gets its own line after the bar
-    print(message)
 
 
 def convergence_message(history: History, solver: str, max_iter: int, max_fun: int) -> str | None:
@@ -441,6 +394,7 @@ def run_epochs(
     batch_size: int,
     n_epochs: int,
     validate: Callable[[nn.Module], float] | None = None,
+    watcher: EpochWatcher | None = None,
 ) -> None:
     """The stochastic solvers: epochs under scikit-learn's stopping rules.
 
@@ -448,47 +402,64 @@ def run_epochs(
     gradients; ``step()`` (see :func:`make_step`) applies them.
     ``validate(module)`` scores the validation split after each epoch when
     early stopping is on; the weights of the best epoch are restored at the
-    end. A ``KeyboardInterrupt`` ends training as scikit-learn's MLP does: the
-    model keeps what it has learnt (``history.interrupted`` is set).
+    end. ``watcher`` hears of each epoch's begin and end, between steps (it
+    may ask to stop), and of the end of training, whose reason
+    ``history.stop_reason`` gives. A ``KeyboardInterrupt`` ends training as
+    scikit-learn's MLP does: the model keeps what it has learnt
+    (``history.interrupted`` is set).
     """
     batch_weight = batch_size * data.mean_weight
     penalty = 0.0 if params.solver == "adamw" else l2_penalty(params.alpha, batch_weight)
     # CUDA graphs where sk_mlp._gpu_step's switch asks for them.
     epoch = graphed_epoch(module, gradients, step, optimizer, data, batch_size) or train_epoch
-    bar = progress_bar(n_epochs, params.verbose)
+    with watching(watcher, history) as watcher:
+        try:
+            for _ in range(n_epochs):
+                watcher.begin(history)
+                lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
+                if lr is not None:
+                    set_lr(optimizer, lr)
+                total = epoch(module, gradients, step, data, batch_size, params.shuffle)
+                history.n_iter += 1
+                history.t += len(data)
+                loss = total.item() / len(data)  # the epoch's one host-device sync
+                if diverged(history, loss, module, params.tol):
+                    break
+                check_finite(loss, history.n_iter)
+                if penalty:
+                    with torch.no_grad():
+                        loss += penalty * float(squared_weight_norm(module))
+                score = None if validate is None else validate(module)
+                history.record(loss, score, module, params.tol)
+                if _watcher_stops(watcher, history) or _stalled(history, optimizer, params):
+                    break
+        except KeyboardInterrupt:
+            history.interrupted = True
+            history.stop_reason = "interrupted"
+        if history.best_state is not None:
+            module.load_state_dict(history.best_state)
+
+
+@contextlib.contextmanager
+def watching(watcher: EpochWatcher | None, history: History):
+    """``watcher`` (or one that does nothing), closed when training ends,
+    also when it fails (a progress bar must not stay open)."""
+    watcher = watcher or EpochWatcher()
     try:
-        for _ in range(n_epochs):
-            lr = scheduled_lr(params, history.n_iter - history.schedule_start, history.t)
-            if lr is not None:
-                set_lr(optimizer, lr)
-            total = epoch(module, gradients, step, data, batch_size, params.shuffle)
-            history.n_iter += 1
-            history.t += len(data)
-            loss = total.item() / len(data)  # the epoch's one host-device sync
-            if diverged(history, loss, module, params.tol):
-                break
-            check_finite(loss, history.n_iter)
-            if penalty:
-                with torch.no_grad():
-                    loss += penalty * float(squared_weight_norm(module))
-            score = None if validate is None else validate(module)
-            history.record(loss, score, module, params.tol)
-            report(history, params.verbose)
-            update_bar(bar, history)
-            if _stalled(history, optimizer, params, bar):
-                break
-    except KeyboardInterrupt:
-        history.interrupted = True
+        yield watcher
     finally:
-        if bar is not None:
-            bar.close()
-    if history.best_state is not None:
-        module.load_state_dict(history.best_state)
+        watcher.close(history)
 
 
-def _stalled(
-    history: History, optimizer: torch.optim.Optimizer, params: TrainingParams, bar
-) -> bool:
+def _watcher_stops(watcher: EpochWatcher, history: History) -> bool:
+    """End the epoch for ``watcher``; whether it asked training to stop."""
+    if not watcher.end(history):
+        return False
+    history.stop_reason = "callback"
+    return True
+
+
+def _stalled(history: History, optimizer: torch.optim.Optimizer, params: TrainingParams) -> bool:
     """Whether training stops: no improvement for ``n_iter_no_change`` epochs
     and, for the adaptive schedule, no smaller learning rate left to try."""
     if history.no_improvement_count <= params.n_iter_no_change:
@@ -497,8 +468,7 @@ def _stalled(
         history.no_improvement_count = 0
         return False
     history.converged = True
-    if params.verbose:
-        report_stop(history, params, bar)
+    history.stop_reason = "early_stopping" if history.early_stopping else "no_improvement"
     return True
 
 
@@ -509,36 +479,43 @@ def run_lbfgs(
     data: TrainingData,
     params: TrainingParams,
     history: History,
+    watcher: EpochWatcher | None = None,
 ) -> None:
     """Full-batch L-BFGS, one iteration per step so that the loss is recorded,
-    checked and reported as for the stochastic solvers. A
-    ``KeyboardInterrupt`` keeps the iterate reached, as for those."""
+    checked and reported (to ``watcher``, as an epoch) as for the stochastic
+    solvers. A ``KeyboardInterrupt`` keeps the iterate reached, as for those."""
     penalty = l2_penalty(params.alpha, len(data) * data.mean_weight)
     state = optimizer.state[next(iter(module.parameters()))]
     loss = None
     parameters = [p for p in module.parameters() if p.requires_grad]
-    try:
-        for _ in range(params.max_iter):
-            # The line search moves the weights to trial points; an interrupt
-            # there must leave the last completed iterate.
-            completed = [p.detach().clone() for p in parameters]
-            n_before = state.get("n_iter", 0)
-            loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty)
-            check_finite(loss, history.n_iter + 1)
-            if state.get("n_iter", 0) == n_before:
-                history.converged = True
-                break
-            history.n_iter += 1
-            history.t += len(data)
+    with watching(watcher, history) as watcher:
+        try:
+            for _ in range(params.max_iter):
+                watcher.begin(history)
+                # The line search moves the weights to trial points; an
+                # interrupt there must leave the last completed iterate.
+                completed = [p.detach().clone() for p in parameters]
+                n_before = state.get("n_iter", 0)
+                loss = lbfgs_iteration(module, loss_fn, optimizer, data, penalty)
+                check_finite(loss, history.n_iter + 1)
+                if state.get("n_iter", 0) == n_before:
+                    history.converged = True
+                    history.stop_reason = "converged"
+                    break
+                history.n_iter += 1
+                history.t += len(data)
+                history.record(loss, None, module, params.tol)
+                history.func_evals = state.get("func_evals", 0)
+                if _watcher_stops(watcher, history):
+                    break
+                if history.func_evals >= params.max_fun:
+                    history.stop_reason = "max_fun"
+                    break
+        except KeyboardInterrupt:
+            history.interrupted = True
+            history.stop_reason = "interrupted"
+            with torch.no_grad():
+                for p, value in zip(parameters, completed):
+                    p.copy_(value)
+        if not history.loss_curve and loss is not None:
             history.record(loss, None, module, params.tol)
-            report(history, params.verbose)
-            history.func_evals = state.get("func_evals", 0)
-            if history.func_evals >= params.max_fun:
-                break
-    except KeyboardInterrupt:
-        history.interrupted = True
-        with torch.no_grad():
-            for p, value in zip(parameters, completed):
-                p.copy_(value)
-    if not history.loss_curve and loss is not None:
-        history.record(loss, None, module, params.tol)

@@ -106,6 +106,28 @@ def test_grid_search_on_dask_cluster_scores_as_in_one_process(client):
             assert_allclose(remote.cv_results_[name], local.cv_results_[name], rtol=1e-5, atol=1e-7)
 
 
+def test_search_on_dask_cluster_draws_every_fit_and_scores_as_without_callbacks(
+    client, capsys, monkeypatch
+):
+    callback = pytest.importorskip("sklearn.callback", reason="scikit-learn >= 1.9")
+    pytest.importorskip("rich", reason="scikit-learn's ProgressBar draws with rich")
+    monkeypatch.setenv("COLUMNS", "200")  # rich draws whole lines, percentages included
+    X, y = _classification(60)
+    network = TorchMLPClassifier((8,), max_iter=2, random_state=0)
+    results = []
+    for callbacks in ([], [callback.ProgressBar()]):
+        search = GridSearchCV(network, {"alpha": [1e-4, 1e-2]}, cv=2, refit=False)
+        with warnings.catch_warnings(), joblib.parallel_config(backend="dask"):
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            results.append(search.set_callbacks(*callbacks).fit(X, y).cv_results_)
+    # The workers' fits reached the bar in this process, each finished.
+    bars = [line for line in capsys.readouterr().out.splitlines() if "TorchMLPClassifier" in line]
+    assert len(bars) == 4 and all("100%" in line for line in bars)
+    for split in range(2):
+        name = f"split{split}_test_score"
+        assert_array_equal(results[1][name], results[0][name])
+
+
 def test_fits_on_dask_workers_use_at_most_their_share_of_cores(client):
     X, y = _classification()
     estimator = TorchMLPClassifier(
