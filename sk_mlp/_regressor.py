@@ -153,6 +153,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         "variance_scale_",
         "variance_offset_",
         "_abs_z_quantiles",
+        "quantiles_",
     )
 
     # ------------------------------------------------------------ target hooks
@@ -251,7 +252,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
                 self._set_std_calibration(None, None, None)
             else:
                 self._calibrate_std(X, y, sample_weight)
-                follow_inputs(self, input_space(X))  # the calibration's arrays too
+            if not is_dask_collection(X):
+                follow_inputs(self, input_space(X))  # the arrays set here too
         return self
 
     def _set_quantile_output(self, quantile):
@@ -544,13 +546,14 @@ TorchMLPRegressor.__doc__ = _docstrings.fill(
     normalization, learning-rate schedules and early stopping that restores
     the best weights. Targets are standardized internally and predictions
     returned in the units of y. With ``loss='gaussian_nll'`` it predicts a
-    mean and a standard deviation per sample, calibrated on held-out rows.
+    mean and a standard deviation per sample, calibrated on held-out rows;
+    with ``loss='quantile'``, one or several quantiles.
 
     Parameters
     ----------
     {architecture}
     {training}
-    loss : {{'squared_error', 'mse', 'gaussian_nll', 'poisson'}}, \
+    loss : {{'squared_error', 'mse', 'gaussian_nll', 'poisson', 'quantile'}}, \
 default='squared_error'
         The loss minimised.
 
@@ -564,6 +567,28 @@ default='squared_error'
           the validation NLL.
         - 'poisson': Poisson deviance with a log link, for counts and other
           non-negative targets.
+        - 'quantile': the pinball loss of the quantiles ``quantile`` asks
+          for, one output per quantile and target from one network; a
+          target's quantiles are sorted, so they never cross.
+          ``predict_interval`` returns fitted quantiles as bounds. Early
+          stopping selects on the validation pinball loss.
+
+    quantile : float, array-like of shape (n_quantiles,) or None, default=None
+        The quantiles ``loss='quantile'`` estimates (ignored by the other
+        losses), each in (0, 1). The pinball loss is computed on the
+        standardized target, whose quantiles map back to those of y.
+
+        - float: that quantile, which ``predict`` returns, as
+          :class:`~sklearn.ensemble.HistGradientBoostingRegressor` does.
+        - sequence of floats: all of them; ``predict`` returns them along a
+          last axis, in the order given.
+        - None: the median, which ``predict`` returns, and the quantiles
+          0.025, 0.05, 0.1, 0.25, 0.75, 0.9, 0.95 and 0.975, the bounds of
+          the central 50%, 80%, 90% and 95% intervals of
+          ``predict_interval``. (HistGradientBoostingRegressor requires a
+          value.)
+
+        ``score`` is :math:`R^2` of the fitted quantile nearest 0.5.
 
     uncertainty_calibration : {{'auto'}} or None, default='auto'
         How ``loss='gaussian_nll'`` calibrates its std on rows the network
@@ -590,11 +615,18 @@ default='squared_error'
     ----------
     n_outputs_ : int
         Number of targets. With ``loss='gaussian_nll'`` the network has twice
-        as many output units (a mean and a variance per target).
+        as many output units (a mean and a variance per target); with
+        ``loss='quantile'``, one per target and quantile.
 
     out_activation_ : str
-        Name of the output link: ``'identity'``, ``'exp'`` (Poisson) or
-        ``'gaussian'`` (identity mean and softplus variance).
+        Name of the output link: ``'identity'``, ``'exp'`` (Poisson),
+        ``'gaussian'`` (identity mean and softplus variance) or
+        ``'quantile'`` (each target's quantiles sorted).
+
+    quantiles_ : ndarray of shape (n_quantiles,) or None
+        With ``loss='quantile'``, the quantiles fitted, in the order of the
+        last axis of ``predict`` for a sequence of them; None for the other
+        losses.
 
     variance_scale_ : ndarray of shape (n_outputs,) or None
         With ``loss='gaussian_nll'``, the factor on the network's variance in
