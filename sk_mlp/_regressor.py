@@ -244,9 +244,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
     # --------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
         with self._unchanged_on_error():
-            quantile = self.quantile  # what predict returns, as at this fit
             super()._fit(X, y, sample_weight, incremental=incremental, classes=classes)
-            self._set_quantile_output(quantile)
+            self._set_quantile_output()
             if incremental or is_dask_collection(X) or not self._calibrates():
                 # A streamed or incremental fit has no rows to hold out.
                 self._set_std_calibration(None, None, None)
@@ -256,14 +255,15 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
                 follow_inputs(self, input_space(X))  # the arrays set here too
         return self
 
-    def _set_quantile_output(self, quantile):
+    def _set_quantile_output(self):
         """``quantiles_``, and which of them ``predict`` returns: all of them
         (``_quantile_index`` None) for a sequence, else the one asked for or
-        the median."""
+        the median. Fixed at fit, so that ``set_params`` cannot change them."""
         if not isinstance(self._loss, Pinball):
             self.quantiles_, self._quantile_index = None, None
             return
         self.quantiles_ = np.asarray(self._loss.quantiles)
+        quantile = self.quantile
         if quantile is None:
             self._quantile_index = DEFAULT_QUANTILES.index(0.5)
         elif isinstance(quantile, numbers.Real):
