@@ -13,6 +13,9 @@ Methods, all on the raw frame:
 - ``sk_mlp_gaussian``: the same model's calibrated std with Gaussian intervals;
 - ``sk_mlp_raw``: the same network's std before calibration (what the
   defaults gave before), Gaussian intervals;
+- ``sk_mlp_quantile``: ``TorchMLPRegressor(loss='quantile')`` at its
+  defaults (``quantile=None``: the median and the bounds of the four
+  intervals from one network, intervals from ``predict_interval``);
 - ``homoscedastic``: the squared-error model's mean, with one std: the root
   mean square of the residuals of rows held out of a fit on 80% of the
   training rows (out-of-fold);
@@ -124,6 +127,14 @@ def fit_sk_mlp(X, y, X_test, seed):
     }
 
 
+def fit_sk_mlp_quantile(X, y, X_test, seed):
+    reg = TorchMLPRegressor(loss="quantile", random_state=seed).fit(X, y)
+    bounds = {}
+    for c in CONFIDENCES:
+        bounds[0.5 - c / 2], bounds[0.5 + c / 2] = reg.predict_interval(X_test, confidence=c)
+    return {"sk_mlp_quantile": (bounds, None, None)}
+
+
 def fit_squared_error(X, y, X_test, seed):
     full = TorchMLPRegressor(random_state=seed).fit(X, y)
     fit_rows, held_out = train_test_split(np.arange(len(y)), test_size=0.2, random_state=seed)
@@ -160,7 +171,13 @@ def run(table, seed):
     y_scale = float(np.std(y))
     rows, times = [], {}
     results = {}
-    for name, fit in (("sk_mlp", fit_sk_mlp), ("squared", fit_squared_error), ("hgb", fit_hgb)):
+    fits = (
+        ("sk_mlp", fit_sk_mlp),
+        ("sk_mlp_quantile", fit_sk_mlp_quantile),
+        ("squared", fit_squared_error),
+        ("hgb", fit_hgb),
+    )
+    for name, fit in fits:
         start = time.process_time()
         results.update(fit(X, y, X_test, seed))
         times[name] = time.process_time() - start
@@ -202,11 +219,14 @@ def report(frame, times, scales):
     tables = means.index.get_level_values("table").unique()
     nll = means["nll"].unstack("method").loc[tables]
     wins = int((nll["sk_mlp"] <= nll["homoscedastic"]).sum())
-    ratio = (means["width90"].unstack("method").loc[tables]).eval("sk_mlp / hgb_quantile")
+    widths = means["width90"].unstack("method").loc[tables]
+    ratio = widths.eval("sk_mlp / hgb_quantile")
     lines += [
         "",
         f"sk_mlp Gaussian NLL <= homoscedastic on {wins} of {len(tables)} tables.",
         f"sk_mlp / hgb_quantile 90% width: median {ratio.median():.3f} over tables.",
+        "sk_mlp_quantile / hgb_quantile 90% width: median "
+        f"{widths.eval('sk_mlp_quantile / hgb_quantile').median():.3f} over tables.",
         "sk_mlp's calibration, variance_scale_ and variance_offset_ / var(y), per table: "
         + ", ".join(
             f"{t} {np.mean([a for a, _ in s]):.2f} {np.mean([b for _, b in s]):.2f}"
@@ -215,8 +235,8 @@ def report(frame, times, scales):
         + ".",
         "CPU seconds per fit (mean over tables and seeds): "
         + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in times.items())
-        + " (sk_mlp: gaussian_nll with its calibration fits; squared: full + 80% fits;"
-        " hgb: 8 quantile models)",
+        + " (sk_mlp: gaussian_nll with its calibration fits; sk_mlp_quantile: one network"
+        " of 9 quantiles; squared: full + 80% fits; hgb: 8 quantile models)",
     ]
     return "\n".join(lines)
 

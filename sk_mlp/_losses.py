@@ -187,6 +187,56 @@ class GaussianNLL(_Loss):
         return raw.chunk(2, dim=1)[0]
 
 
+class Pinball(_Loss):
+    """Pinball (quantile) loss of one or several quantiles per target.
+
+    The network has one output per target and quantile, target-major: output
+    ``t * n_quantiles + k`` estimates the quantile ``quantiles[k]`` of target
+    ``t``. Each sample's loss is the mean over targets and quantiles of
+    ``max(tau * r, (tau - 1) * r)``, ``r = y - q``: minimised by the
+    ``tau``-quantile of y given x, as in scikit-learn's ``PinballLoss``.
+
+    Each output is trained for its own quantile; the link sorts a target's
+    outputs (the rearrangement of Chernozhukov, Fernandez-Val and Galichon,
+    Econometrica 2010, which can only bring estimated quantile curves closer
+    to the true ones), so the predicted quantiles never cross.
+    """
+
+    out_activation = "quantile"
+
+    def __init__(self, quantiles=(0.5,)):
+        self.quantiles = [float(q) for q in quantiles]
+
+    def n_outputs(self, n_targets: int) -> int:
+        return n_targets * len(self.quantiles)
+
+    def _levels(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(self.quantiles, dtype=raw.dtype, device=raw.device)
+
+    def __call__(self, raw: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        residual = y[:, :, None] - raw.unflatten(1, (-1, len(self.quantiles)))
+        tau = self._levels(raw)
+        loss = torch.where(residual >= 0, tau * residual, (tau - 1) * residual)
+        return loss.mean(dim=(1, 2))
+
+    def value_and_grad(self, raw, y, weight):
+        """The batch loss (weighted mean over samples) and its gradient in ``raw``."""
+        residual = y[:, :, None] - raw.unflatten(1, (-1, len(self.quantiles)))
+        tau = self._levels(raw)
+        above = residual >= 0
+        per_sample = torch.where(above, tau * residual, (tau - 1) * residual).mean(dim=(1, 2))
+        grad = torch.where(above, -tau, 1 - tau).flatten(1) / raw.shape[1]
+        return _batch_loss_and_grad(per_sample, grad, weight)
+
+    def quantile_values(self, raw: torch.Tensor) -> torch.Tensor:
+        """The predicted quantiles, of shape (n_samples, n_targets,
+        n_quantiles) in the order of ``quantiles``: each target's outputs
+        sorted, so that a higher level never gets a lower value."""
+        ranks = self._levels(raw).argsort().argsort()
+        ordered = raw.unflatten(1, (-1, len(self.quantiles))).sort(dim=-1).values
+        return ordered[:, :, ranks]
+
+
 class BinaryLogLoss(_Loss):
     """Sigmoid cross-entropy per column: binary and multilabel targets.
 
@@ -287,6 +337,7 @@ REGRESSION_LOSSES = {
     "mse": SquaredError,
     "poisson": Poisson,
     "gaussian_nll": GaussianNLL,
+    "quantile": Pinball,
 }
 
 CLASSIFICATION_LOSSES = ("log_loss", "cross_entropy")

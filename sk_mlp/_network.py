@@ -51,6 +51,8 @@ def architecture(estimator) -> dict:
         "categorical_features": describe_features(estimator.categorical_features),
         "module": describe_module(estimator.module),
     }
+    if record["loss"] == "quantile":  # one output per target and quantile
+        record["quantile"] = estimator._loss_function().quantiles
     if estimator.module is None:
         record["hidden_layer_sizes"] = list(estimator._hidden_layer_sizes)
         record["activation"] = ACTIVATION_ALIASES.get(estimator.activation, estimator.activation)

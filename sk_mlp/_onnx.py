@@ -375,6 +375,55 @@ def regressor_outputs(g: Graph, raw: str, estimator, dtype, flatten: bool):
     return outputs
 
 
+def quantile_outputs(g: Graph, raw: str, estimator, dtype, skl2onnx_layout: bool):
+    """The ``(name, output name, elem dtype, shape)`` of a quantile regressor:
+    ``"variable"`` as ``predict`` returns it and, where that is one of several
+    fitted quantiles (``quantile=None``), ``"quantiles"``: all of them, in the
+    order of ``quantiles_``, along a last axis."""
+    levels = np.asarray(estimator._loss.quantiles)
+    n, k = estimator.n_outputs_, len(levels)
+    values, order = g.name("sorted"), g.name("order")
+    # Each target's outputs sorted, ascending, as the loss's link sorts them.
+    g.nodes.append(
+        g.onnx.helper.make_node(
+            "TopK",
+            [g.op("Reshape", raw, g.const(np.array([-1, n, k]))), g.const(np.array([k]))],
+            [values, order],
+            name=g.name("TopK"),
+            axis=-1,
+            largest=0,
+            sorted=1,
+        )
+    )
+    ranks = np.argsort(np.argsort(levels)).astype(np.int64)
+    values = g.op("Gather", values, g.const(ranks, "ranks"), axis=2)
+    to_y = [
+        np.asarray(to_host(getattr(estimator, name)), np.float64) for name in ("_y_scale", "_y_loc")
+    ]
+
+    def in_y_units(quantiles: str, trailing_axis: bool) -> str:
+        shape = (1, n, 1) if trailing_axis else (1, n)
+        scale, loc = (g.const(value.reshape(shape)) for value in to_y)
+        out = g.op("Add", g.op("Mul", g.cast(quantiles, np.float64), scale), loc)
+        if skl2onnx_layout:  # regressors 2-D: the quantiles of a target side by side
+            out = g.op("Reshape", out, g.const(np.array([0, -1])))
+        elif n == 1:
+            out = g.op("Squeeze", out, g.const(np.array([1])))
+        return g.cast(out, dtype)
+
+    index = estimator._quantile_index
+    if index is None:
+        shape = ["N", n * k] if skl2onnx_layout else ["N", k] if n == 1 else ["N", n, k]
+        return [("variable", in_y_units(values, True), dtype, shape)]
+    chosen = g.op("Gather", values, g.const(np.int64(index)), axis=2)
+    shape = ["N"] if n == 1 and not skl2onnx_layout else ["N", n]
+    outputs = [("variable", in_y_units(chosen, False), dtype, shape)]
+    if k > 1 and not skl2onnx_layout:
+        shape = ["N", k] if n == 1 else ["N", n, k]
+        outputs.append(("quantiles", in_y_units(values, True), dtype, shape))
+    return outputs
+
+
 def estimator_graph(estimator, dtype, opset: int, X_sample=None, *, skl2onnx_layout=False):
     """The whole estimator as a :class:`Graph` from its inputs to its outputs.
 
@@ -405,6 +454,8 @@ def estimator_graph(estimator, dtype, opset: int, X_sample=None, *, skl2onnx_lay
             ("label", label, label_dtype, label_shape),
             ("probabilities", proba, dtype, ["N", n_classes]),
         ]
+    if estimator.out_activation_ == "quantile":
+        return g, quantile_outputs(g, raw, estimator, dtype, skl2onnx_layout)
     mean, std = regressor_outputs(g, raw, estimator, dtype, flatten=not skl2onnx_layout)
     n = estimator.n_outputs_
     shape = ["N"] if n == 1 and not skl2onnx_layout else ["N", n]
@@ -464,7 +515,8 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
 
     The graph takes raw feature rows and reproduces the estimator's
     ``predict`` and ``predict_proba`` (regressors: the prediction and, with
-    ``loss='gaussian_nll'``, the standard deviation), with the input
+    ``loss='gaussian_nll'``, the standard deviation; with ``loss='quantile'``
+    the quantiles), with the input
     preprocessing (missing values, categories, scaling), the class labels and
     the target scaling inside it. The batch size is dynamic. Run it with
     onnxruntime, for example, on any machine, without Python, torch or sk_mlp.
@@ -498,8 +550,12 @@ def to_onnx(estimator, X_sample=None, *, target_opset=None):
         A model with outputs ``"label"`` (shape (N,), or (N, n_labels) 0/1
         for multilabel targets) and ``"probabilities"`` (N, n_classes) for a
         classifier; ``"variable"`` (shape (N,) or (N, n_outputs), as
-        ``predict``) and, for ``loss='gaussian_nll'``, ``"std"`` for a
-        regressor. Its inputs:
+        ``predict``; with ``loss='quantile'`` and a sequence of quantiles,
+        their last axis too) and, for ``loss='gaussian_nll'``, ``"std"`` for a
+        regressor. A regressor fitted with ``loss='quantile'`` and
+        ``quantile=None`` has a third output, ``"quantiles"``: every fitted
+        quantile (``quantiles_``), along a last axis, from which the bounds
+        of ``predict_interval`` are taken. Its inputs:
 
         - a model without categorical features: one input ``"X"`` of shape
           (N, n_features), float; NaN marks a missing value, replaced by the

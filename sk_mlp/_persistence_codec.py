@@ -46,6 +46,7 @@ _TRUSTED_CLASSES = {
             _losses.SquaredError,
             _losses.Poisson,
             _losses.GaussianNLL,
+            _losses.Pinball,
             _losses.BinaryLogLoss,
             _losses.MulticlassLogLoss,
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import scipy.sparse as sp
 import sklearn
 import torch
 from scipy.stats import norm
 from sklearn.base import RegressorMixin
+from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
@@ -16,21 +19,51 @@ from ._array_api import follow_inputs, input_space, to_host
 from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 from ._dask import is_dask_collection, predict_lazily
 from ._device import widest_float
-from ._losses import REGRESSION_LOSSES, GaussianNLL, weighted_mean
-from ._sklearn_private import StrOptions, _fit_context
+from ._losses import REGRESSION_LOSSES, GaussianNLL, Pinball, weighted_mean
+from ._sklearn_private import Interval, StrOptions, _fit_context
+
+# With quantile=None, loss='quantile' fits the median, which predict returns,
+# and the bounds of the central 50%, 80%, 90% and 95% intervals, which
+# predict_interval needs.
+DEFAULT_QUANTILES = (0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975)
 
 
 def _predicts_a_distribution(estimator) -> bool:
-    """Whether the fitted model (or, unfitted, the ``loss`` parameter) is Gaussian."""
+    """Whether the fitted model (or, unfitted, the ``loss`` parameter) predicts
+    intervals: Gaussian or quantile regression."""
     if hasattr(estimator, "_loss"):
-        return isinstance(estimator._loss, GaussianNLL)
-    return estimator.loss == "gaussian_nll"
+        return isinstance(estimator._loss, GaussianNLL | Pinball)
+    return estimator.loss in ("gaussian_nll", "quantile")
+
+
+def quantile_levels(quantile) -> list[float]:
+    """The levels ``loss='quantile'`` fits for the ``quantile`` parameter, or
+    a ValueError that says what is wrong with it."""
+    if quantile is None:
+        return list(DEFAULT_QUANTILES)
+    if isinstance(quantile, numbers.Real):
+        return [float(quantile)]  # in (0, 1): checked by _parameter_constraints
+    try:
+        levels = np.asarray(quantile, dtype=np.float64)
+    except (TypeError, ValueError):
+        levels = None
+    if levels is None or levels.ndim != 1 or len(levels) == 0:
+        raise ValueError(
+            "quantile must be a float in (0, 1) or a non-empty 1-D sequence of such "
+            f"floats, got {quantile!r}."
+        )
+    if not np.all((levels > 0) & (levels < 1)):
+        raise ValueError(f"Every quantile must be strictly between 0 and 1, got {levels.tolist()}.")
+    if len(np.unique(levels)) != len(levels):
+        raise ValueError(f"quantile lists a level twice ({levels.tolist()}); give each level once.")
+    return levels.tolist()
 
 
 class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
     _parameter_constraints: dict = {
         **BaseTorchMLP._parameter_constraints,
         "loss": [StrOptions(set(REGRESSION_LOSSES))],
+        "quantile": [Interval(numbers.Real, 0, 1, closed="neither"), "array-like", None],
         "uncertainty_calibration": [StrOptions({"auto"}), None],
     }
 
@@ -47,6 +80,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         power_t=0.5,
         max_iter=200,
         loss="squared_error",
+        quantile=None,
         uncertainty_calibration="auto",
         shuffle=True,
         random_state=None,
@@ -109,6 +143,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
             precision=precision,
             module=module,
         )
+        self.quantile = quantile
         self.uncertainty_calibration = uncertainty_calibration
 
     # Target statistics: fitted arrays that follow X (sk_mlp._array_api).
@@ -118,6 +153,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         "variance_scale_",
         "variance_offset_",
         "_abs_z_quantiles",
+        "quantiles_",
     )
 
     # ------------------------------------------------------------ target hooks
@@ -177,6 +213,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         self._y_scale = np.where(varies, unit_std * magnitude, 1.0)
 
     def _loss_function(self):
+        if self.loss == "quantile":
+            return Pinball(quantile_levels(self.quantile))
         return REGRESSION_LOSSES[self.loss]()
 
     def _loss_kind(self) -> str:
@@ -189,9 +227,12 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         return super()._dropout_rate()
 
     def _validation_score(self, loss, raw, y, weight) -> float:
-        """R^2 of the mean, or minus the mean Gaussian NLL for ``gaussian_nll``."""
+        """R^2 of the mean, or minus the mean Gaussian NLL for ``gaussian_nll``,
+        or minus the mean pinball loss of the (sorted) quantiles for ``quantile``."""
         if isinstance(loss, GaussianNLL):
             return float(-weighted_mean(loss.nll(raw, y), weight))
+        if isinstance(loss, Pinball):
+            return float(-weighted_mean(loss(loss.quantile_values(raw).flatten(1), y), weight))
         residual = weighted_mean((y - loss.mean(raw)).square(), weight)
         deviation = weighted_mean((y - weighted_mean(y, weight)).square(), weight)
         # A constant target scores 1 if predicted exactly and 0 otherwise, as
@@ -204,13 +245,31 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
     def _fit(self, X, y, sample_weight, *, incremental, classes=None):
         with self._unchanged_on_error():
             super()._fit(X, y, sample_weight, incremental=incremental, classes=classes)
+            self._set_quantile_output()
             if incremental or is_dask_collection(X) or not self._calibrates():
                 # A streamed or incremental fit has no rows to hold out.
                 self._set_std_calibration(None, None, None)
             else:
                 self._calibrate_std(X, y, sample_weight)
-                follow_inputs(self, input_space(X))  # the calibration's arrays too
+            if not is_dask_collection(X):
+                follow_inputs(self, input_space(X))  # the arrays set here too
         return self
+
+    def _set_quantile_output(self):
+        """``quantiles_``, and which of them ``predict`` returns: all of them
+        (``_quantile_index`` None) for a sequence, else the one asked for or
+        the median. Fixed at fit, so that ``set_params`` cannot change them."""
+        if not isinstance(self._loss, Pinball):
+            self.quantiles_, self._quantile_index = None, None
+            return
+        self.quantiles_ = np.asarray(self._loss.quantiles)
+        quantile = self.quantile
+        if quantile is None:
+            self._quantile_index = DEFAULT_QUANTILES.index(0.5)
+        elif isinstance(quantile, numbers.Real):
+            self._quantile_index = 0
+        else:
+            self._quantile_index = None
 
     def _calibrates(self) -> bool:
         return self.uncertainty_calibration == "auto" and isinstance(self._loss, GaussianNLL)
@@ -294,6 +353,10 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         -------
         y_mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values (the mean of the predictive distribution).
+            With ``loss='quantile'``, the predicted quantile (the median for
+            ``quantile=None``); for a sequence of quantiles, one per quantile
+            along a last axis: of shape (n_samples, n_quantiles) or
+            (n_samples, n_outputs, n_quantiles), in the order of ``quantile``.
 
         y_std : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Standard deviation of the predictive distribution. Only returned
@@ -309,9 +372,19 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         if is_dask_collection(X):
             return predict_lazily(self, "predict", X, return_std=return_std)
         output = self._output(X, "predict")
-        if not return_std:
-            return output(self._to_y_units(self._loss.mean(self._forward(X))))
-        return tuple(map(output, self._mean_std(X)))
+        if return_std:
+            return tuple(map(output, self._mean_std(X)))
+        if isinstance(self._loss, Pinball):
+            return output(self._quantiles(X, self._quantile_index))
+        return output(self._to_y_units(self._loss.mean(self._forward(X))))
+
+    def _quantiles(self, X, index=None) -> torch.Tensor:
+        """The fitted quantiles in the units of y, of shape (n_samples,
+        n_outputs, n_quantiles) (n_outputs 1 dropped), or only the one at
+        ``index``."""
+        # Standardizing y is increasing: quantiles map back like values.
+        values = self._loss.quantile_values(self._forward(X))
+        return self._to_y_units(values if index is None else values[..., index])
 
     def _mean_std(self, X) -> tuple[torch.Tensor, torch.Tensor]:
         """The mean and the calibrated std, in the units of y."""
@@ -330,14 +403,21 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
 
     @available_if(_predicts_a_distribution)
     def predict_interval(self, X, confidence=0.95):
-        """Central prediction interval around the predicted mean.
+        """Central prediction interval.
 
-        Only available with ``loss='gaussian_nll'``. With the default
-        ``uncertainty_calibration='auto'``, the half-width is the predicted
-        std times the ``confidence`` quantile of the absolute residuals,
-        divided by their std, of rows held out of training (split-conformal);
-        otherwise (and for confidences beyond what the held-out rows resolve)
-        the Gaussian quantile.
+        Only available with ``loss='gaussian_nll'`` or ``loss='quantile'``.
+
+        With ``loss='gaussian_nll'``, the interval is centred on the predicted
+        mean. With the default ``uncertainty_calibration='auto'``, the
+        half-width is the predicted std times the ``confidence`` quantile of
+        the absolute residuals, divided by their std, of rows held out of
+        training (split-conformal); otherwise (and for confidences beyond what
+        the held-out rows resolve) the Gaussian quantile.
+
+        With ``loss='quantile'``, the bounds are the predicted quantiles
+        ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``, which must be
+        among the fitted ``quantiles_``: with ``quantile=None``, confidences
+        0.5, 0.8, 0.9 and 0.95.
 
         Parameters
         ----------
@@ -358,6 +438,8 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         """
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
+        if isinstance(self._loss, Pinball):
+            return self._quantile_interval(X, confidence)
         factor = self._half_width_factor(confidence)
         if is_dask_collection(X):
             mean, std = self.predict(X, return_std=True)
@@ -367,6 +449,26 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         mean, std = self._mean_std(X)
         half_width = std * torch.as_tensor(factor, dtype=std.dtype, device=std.device)
         return output(mean - half_width), output(mean + half_width)
+
+    def _quantile_interval(self, X, confidence: float):
+        """The fitted quantiles that bound the central ``confidence`` interval."""
+        levels = np.asarray(self._loss.quantiles)
+        bounds = (0.5 - confidence / 2, 0.5 + confidence / 2)
+        # (1 - 0.9) / 2 is 0.04999999999999999 in floats: levels match to 1e-9.
+        found = [np.flatnonzero(np.isclose(levels, bound, rtol=0, atol=1e-9)) for bound in bounds]
+        if not all(len(index) for index in found):
+            raise ValueError(
+                f"predict_interval(confidence={confidence:g}) needs the quantiles "
+                f"{bounds[0]:g} and {bounds[1]:g}, but the model was fitted with "
+                f"quantile={sorted(levels.tolist())}; refit with both among the "
+                "quantiles, or with quantile=None (the bounds of the 50%, 80%, 90% "
+                "and 95% intervals)."
+            )
+        if is_dask_collection(X):
+            return predict_lazily(self, "predict_interval", X, confidence=confidence)
+        values = self._quantiles(X)
+        output = self._output(X, "predict_interval")
+        return tuple(output(values[..., int(index[0])]) for index in found)
 
     def _half_width_factor(self, confidence: float) -> np.ndarray:
         """Per target, the multiple of the std that makes the interval."""
@@ -387,10 +489,45 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
             value = value if isinstance(value, torch.Tensor) else to_host(value)
             return torch.as_tensor(value, dtype=dtype, device=values.device)
 
-        out = values.to(dtype) * statistic("_y_scale")
+        # One statistic per target, the second axis of (n_samples, n_outputs, ...).
+        per_target = (slice(None),) + (None,) * (values.ndim - 2)
+        out = values.to(dtype) * statistic("_y_scale")[per_target]
         if shift:
-            out += statistic("_y_loc")
-        return out.ravel() if self.n_outputs_ == 1 else out
+            out += statistic("_y_loc")[per_target]
+        return out.squeeze(1) if self.n_outputs_ == 1 else out
+
+    def score(self, X, y, sample_weight=None):
+        """Return the coefficient of determination of the prediction.
+
+        As :meth:`sklearn.base.RegressorMixin.score`: :math:`R^2` of
+        ``predict(X)``. With ``loss='quantile'`` that is the predicted
+        quantile (the median for ``quantile=None``), as
+        :class:`~sklearn.ensemble.HistGradientBoostingRegressor` scores its
+        quantile; for a sequence of quantiles, the one nearest 0.5 (the median
+        if fitted).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test samples.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True values for `X`.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            :math:`R^2` of the prediction w.r.t. `y`.
+        """
+        if getattr(self, "_quantile_index", None) is not None or not isinstance(
+            getattr(self, "_loss", None), Pinball
+        ):
+            return super().score(X, y, sample_weight=sample_weight)
+        nearest = int(np.argmin(np.abs(np.asarray(self._loss.quantiles) - 0.5)))
+        return r2_score(y, self.predict(X)[..., nearest], sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -409,13 +546,14 @@ TorchMLPRegressor.__doc__ = _docstrings.fill(
     normalization, learning-rate schedules and early stopping that restores
     the best weights. Targets are standardized internally and predictions
     returned in the units of y. With ``loss='gaussian_nll'`` it predicts a
-    mean and a standard deviation per sample, calibrated on held-out rows.
+    mean and a standard deviation per sample, calibrated on held-out rows;
+    with ``loss='quantile'``, one or several quantiles.
 
     Parameters
     ----------
     {architecture}
     {training}
-    loss : {{'squared_error', 'mse', 'gaussian_nll', 'poisson'}}, \
+    loss : {{'squared_error', 'mse', 'gaussian_nll', 'poisson', 'quantile'}}, \
 default='squared_error'
         The loss minimised.
 
@@ -429,6 +567,28 @@ default='squared_error'
           the validation NLL.
         - 'poisson': Poisson deviance with a log link, for counts and other
           non-negative targets.
+        - 'quantile': the pinball loss of the quantiles ``quantile`` asks
+          for, one output per quantile and target from one network; a
+          target's quantiles are sorted, so they never cross.
+          ``predict_interval`` returns fitted quantiles as bounds. Early
+          stopping selects on the validation pinball loss.
+
+    quantile : float, array-like of shape (n_quantiles,) or None, default=None
+        The quantiles ``loss='quantile'`` estimates (ignored by the other
+        losses), each in (0, 1). The pinball loss is computed on the
+        standardized target, whose quantiles map back to those of y.
+
+        - float: that quantile, which ``predict`` returns, as
+          :class:`~sklearn.ensemble.HistGradientBoostingRegressor` does.
+        - sequence of floats: all of them; ``predict`` returns them along a
+          last axis, in the order given.
+        - None: the median, which ``predict`` returns, and the quantiles
+          0.025, 0.05, 0.1, 0.25, 0.75, 0.9, 0.95 and 0.975, the bounds of
+          the central 50%, 80%, 90% and 95% intervals of
+          ``predict_interval``. (HistGradientBoostingRegressor requires a
+          value.)
+
+        ``score`` is :math:`R^2` of the fitted quantile nearest 0.5.
 
     uncertainty_calibration : {{'auto'}} or None, default='auto'
         How ``loss='gaussian_nll'`` calibrates its std on rows the network
@@ -455,11 +615,18 @@ default='squared_error'
     ----------
     n_outputs_ : int
         Number of targets. With ``loss='gaussian_nll'`` the network has twice
-        as many output units (a mean and a variance per target).
+        as many output units (a mean and a variance per target); with
+        ``loss='quantile'``, one per target and quantile.
 
     out_activation_ : str
-        Name of the output link: ``'identity'``, ``'exp'`` (Poisson) or
-        ``'gaussian'`` (identity mean and softplus variance).
+        Name of the output link: ``'identity'``, ``'exp'`` (Poisson),
+        ``'gaussian'`` (identity mean and softplus variance) or
+        ``'quantile'`` (each target's quantiles sorted).
+
+    quantiles_ : ndarray of shape (n_quantiles,) or None
+        With ``loss='quantile'``, the quantiles fitted, in the order of the
+        last axis of ``predict`` for a sequence of them; None for the other
+        losses.
 
     variance_scale_ : ndarray of shape (n_outputs,) or None
         With ``loss='gaussian_nll'``, the factor on the network's variance in

@@ -104,8 +104,11 @@ def _shape_calculator(operator):
             operator.outputs[0].type = Int64TensorType([n_rows])
         operator.outputs[1].type = float_type([n_rows, n_classes])
         return
+    width = estimator.n_outputs_
+    if estimator.out_activation_ == "quantile" and estimator._quantile_index is None:
+        width *= len(estimator.quantiles_)  # each target's quantiles side by side
     for output in operator.outputs:
-        output.type = float_type([n_rows, estimator.n_outputs_])
+        output.type = float_type([n_rows, width])
 
 
 def _converter(scope, operator, container):
@@ -164,8 +167,10 @@ def register_skl2onnx_converters():
     in one call. The classifier supports skl2onnx's ``zipmap`` option (pass
     ``options={TorchMLPClassifier: {"zipmap": False}}`` for a plain
     probability matrix); the regressor has an option ``return_std`` that adds
-    a ``std`` output for ``loss='gaussian_nll'``. :func:`to_onnx` calls this
-    itself. Calling it again does nothing more.
+    a ``std`` output for ``loss='gaussian_nll'``. A regressor fitted with
+    ``loss='quantile'`` and a sequence of quantiles gives, in each row, each
+    target's quantiles side by side (n_outputs * n_quantiles columns).
+    :func:`to_onnx` calls this itself. Calling it again does nothing more.
 
     The estimator receives the pipeline's features as one float matrix: NaN
     in it is a missing value, filled in as ``predict`` does, and categorical

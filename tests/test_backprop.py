@@ -13,7 +13,14 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 from sk_mlp._backprop import Backprop
-from sk_mlp._losses import BinaryLogLoss, GaussianNLL, MulticlassLogLoss, Poisson, SquaredError
+from sk_mlp._losses import (
+    BinaryLogLoss,
+    GaussianNLL,
+    MulticlassLogLoss,
+    Pinball,
+    Poisson,
+    SquaredError,
+)
 from sk_mlp._module import build_mlp
 from sk_mlp._torch_private import fused_adam_update
 
@@ -27,6 +34,8 @@ LOSSES = {
     ),
     "squared_error": (SquaredError(), lambda g: torch.randn(N_SAMPLES, 4, generator=g)),
     "poisson": (Poisson(), lambda g: torch.rand(N_SAMPLES, 4, generator=g) * 3),
+    # Two targets of two quantiles each: four outputs.
+    "quantile": (Pinball([0.25, 0.75]), lambda g: torch.randn(N_SAMPLES, 2, generator=g)),
 }
 
 

@@ -49,6 +49,10 @@ ESTIMATORS = [
     ),
     TorchMLPRegressor(solver="lbfgs", max_iter=30, random_state=0),
     TorchMLPRegressor(loss="poisson", max_iter=30, learning_rate_init=0.01, random_state=0),
+    TorchMLPRegressor(loss="quantile", max_iter=100, random_state=0),
+    TorchMLPRegressor(
+        loss="quantile", quantile=0.5, n_ensemble=2, max_iter=100, dropout=0.0, random_state=0
+    ),
     TorchMLPClassifier(
         class_weight="balanced", max_iter=30, learning_rate_init=0.01, random_state=0
     ),

@@ -232,6 +232,25 @@ def test_regressor_predicts_mean_and_std_lazily():
     assert_allclose(computed[3], reg.predict_interval(X)[0], rtol=1e-5, atol=1e-6 * np.abs(Y).max())
 
 
+@pytest.mark.parametrize("quantile", [None, [0.9, 0.05, 0.95]])
+def test_quantile_regressor_predicts_quantiles_and_intervals_lazily(quantile):
+    X, y = make_regression(n_samples=200, n_features=5, random_state=0)
+    Y = np.c_[y, 2 * y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = TorchMLPRegressor((8,), loss="quantile", quantile=quantile, max_iter=20)
+        reg = reg.set_params(random_state=0).fit(X, Y)
+    dX = da.from_array(X, chunks=70)
+    with _CountTasks() as tasks:
+        lazy = [reg.predict(dX), *reg.predict_interval(dX, confidence=0.9)]
+    assert tasks.count == 0
+    assert all(isinstance(a, da.Array) for a in lazy)
+    expected = [reg.predict(X), *reg.predict_interval(X, confidence=0.9)]
+    for got, want in zip(dask.compute(*lazy, scheduler="sync"), expected, strict=True):
+        assert got.shape == want.shape
+        assert_allclose(got, want, rtol=1e-5, atol=1e-6 * np.abs(Y).max())
+
+
 def test_predict_on_a_dask_data_frame_keeps_feature_names():
     X, y = make_classification(n_samples=200, n_features=4, random_state=0)
     frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])

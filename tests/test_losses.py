@@ -10,6 +10,7 @@ from sk_mlp._losses import (
     BinaryLogLoss,
     GaussianNLL,
     MulticlassLogLoss,
+    Pinball,
     Poisson,
     SquaredError,
     classification_loss,
@@ -174,6 +175,53 @@ def test_gaussian_predictive_mean_is_the_first_half_of_the_outputs():
     _close(GaussianNLL().mean(raw), [[1.0, 2.0]])
 
 
+def test_pinball_has_one_output_per_target_and_quantile():
+    assert Pinball([0.1, 0.5, 0.9]).n_outputs(2) == 6
+    assert REGRESSION_LOSSES["quantile"] is Pinball
+
+
+def test_pinball_is_the_mean_over_targets_and_quantiles_of_the_tilted_residual():
+    loss = Pinball([0.1, 0.9])
+    # Target-major outputs: (target 0: q0.1, q0.9), (target 1: q0.1, q0.9).
+    raw = torch.tensor([[1.0, 3.0, 0.0, 0.0]])
+    y = torch.tensor([[2.0, -1.0]])
+
+    def tilted(tau, residual):
+        return tau * residual if residual >= 0 else (tau - 1) * residual
+
+    expected = (tilted(0.1, 1.0) + tilted(0.9, -1.0) + tilted(0.1, -1.0) + tilted(0.9, -1.0)) / 4
+    _close(loss(raw, y), [expected])
+
+
+def test_pinball_is_minimised_by_the_empirical_quantile():
+    y = torch.arange(1.0, 101.0)[:, None]  # 1, ..., 100
+    loss = Pinball([0.25])
+    candidates = torch.linspace(0.0, 101.0, 1011)
+    values = torch.stack([loss(torch.full((100, 1), float(c)), y).mean() for c in candidates])
+    assert 25.0 <= candidates[values.argmin()] <= 26.0
+
+
+def test_pinball_quantile_values_are_sorted_per_target_in_the_order_of_the_levels():
+    loss = Pinball([0.9, 0.1, 0.5])  # levels given out of order
+    raw = torch.tensor([[0.0, 2.0, 1.0, 5.0, -5.0, 0.0]])  # target 1 crossed
+    values = loss.quantile_values(raw)
+    assert values.shape == (1, 2, 3)
+    _close(values, [[[2.0, 0.0, 1.0], [5.0, -5.0, 0.0]]])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pinball_value_and_grad_match_autograd(weighted):
+    loss = Pinball([0.2, 0.5, 0.7])
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randn(9, 6, generator=g, requires_grad=True)
+    y = torch.randn(9, 2, generator=g)
+    weight = torch.rand(9, generator=g) if weighted else None
+    loss.batch_loss(raw, y, weight).backward()
+    value, grad = loss.value_and_grad(raw.detach(), y, weight)
+    torch.testing.assert_close(value, loss.batch_loss(raw.detach(), y, weight))
+    torch.testing.assert_close(grad, raw.grad)
+
+
 def test_classification_loss_is_softmax_for_multiclass_and_sigmoid_otherwise():
     assert isinstance(classification_loss("multiclass"), MulticlassLogLoss)
     assert classification_loss("multiclass").out_activation == "softmax"
@@ -196,10 +244,11 @@ def test_losses_return_one_value_per_sample():
         (SquaredError(), lambda n: torch.randn(n, 3)),
         (Poisson(), lambda n: torch.rand(n, 2) * 5),
         (GaussianNLL(), lambda n: torch.randn(n, 2)),
+        (Pinball([0.1, 0.5, 0.9]), lambda n: torch.randn(n, 2)),
         (BinaryLogLoss(), lambda n: torch.randint(0, 2, (n, 3)).float()),
         (MulticlassLogLoss(), lambda n: torch.randint(0, 4, (n,))),
     ],
-    ids=["squared_error", "poisson", "gaussian_nll", "binary", "multiclass"],
+    ids=["squared_error", "poisson", "gaussian_nll", "quantile", "binary", "multiclass"],
 )
 def test_batch_mean_is_the_mean_of_the_per_sample_losses(loss, target):
     y = target(16)

@@ -136,6 +136,49 @@ def test_regressor_graph_reproduces_predict_in_the_units_of_y(loss, n_outputs):
         assert len(outputs) == 1
 
 
+@pytest.mark.parametrize("n_ensemble", [1, 3])
+@pytest.mark.parametrize("n_outputs", [1, 2])
+@pytest.mark.parametrize("quantile", [0.3, [0.9, 0.1, 0.5]])
+def test_quantile_regressor_graph_reproduces_predict(quantile, n_outputs, n_ensemble):
+    X = _features()
+    y = np.squeeze(X[:, :n_outputs] * 20 + 50)
+    reg = TorchMLPRegressor(
+        (16,), loss="quantile", quantile=quantile, n_ensemble=n_ensemble, max_iter=30
+    )
+    reg = _fit(reg.set_params(random_state=0), X, y)
+    outputs = _run(to_onnx(reg), X=X.astype(np.float32))
+    assert len(outputs) == 1
+    assert outputs[0].shape == reg.predict(X).shape
+    assert_close(outputs[0], reg.predict(X))
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_default_quantile_regressor_graph_gives_the_median_and_every_fitted_quantile(n_outputs):
+    X = _features()
+    y = np.squeeze(X[:, :n_outputs] * 20 + 50)
+    reg = _fit(TorchMLPRegressor((16,), loss="quantile", max_iter=30, random_state=0), X, y)
+    model = to_onnx(reg)
+    assert [output.name for output in model.graph.output] == ["variable", "quantiles"]
+    median, quantiles = _run(model, X=X.astype(np.float32))
+    assert_close(median, reg.predict(X))
+    assert quantiles.shape == (*y.shape, 9)
+    # The bounds of predict_interval are among them, at their index in quantiles_.
+    lower, upper = reg.predict_interval(X, confidence=0.9)
+    levels = list(reg.quantiles_)
+    assert_close(quantiles[..., levels.index(0.05)], lower)
+    assert_close(quantiles[..., levels.index(0.95)], upper)
+
+
+def test_quantile_pipeline_converts_with_skl2onnx_each_targets_quantiles_side_by_side():
+    X = _features(n=200)
+    y = X[:, :2] * 3 + 1
+    reg = TorchMLPRegressor((16,), loss="quantile", quantile=[0.2, 0.8], max_iter=30)
+    pipe = _fit(make_pipeline(StandardScaler(), reg.set_params(random_state=0)), X, y)
+    (quantiles,) = _run(to_onnx(pipe, X[:1].astype(np.float32)), X=X.astype(np.float32))
+    assert quantiles.shape == (200, 4)
+    assert_close(quantiles, pipe.predict(X).reshape(200, 4))
+
+
 def test_batch_size_is_dynamic():
     X = _features(n=40)
     reg = _fit(TorchMLPRegressor((8,), max_iter=10, random_state=0), X, X[:, 0])

@@ -53,7 +53,7 @@ def test_classifier_round_trip_predicts_identically(round_trip, classification_d
 
 
 @pytest.mark.parametrize("round_trip", ROUND_TRIPS, ids=["pickle", "joblib"])
-@pytest.mark.parametrize("loss", ["squared_error", "gaussian_nll", "poisson"])
+@pytest.mark.parametrize("loss", ["squared_error", "gaussian_nll", "poisson", "quantile"])
 def test_regressor_round_trip_predicts_identically(round_trip, loss, regression_data):
     X, y = regression_data
     y = np.abs(y) if loss == "poisson" else y
@@ -62,6 +62,9 @@ def test_regressor_round_trip_predicts_identically(round_trip, loss, regression_
     np.testing.assert_array_equal(restored.predict(X), reg.predict(X))
     if loss == "gaussian_nll":
         for a, b in zip(restored.predict(X, return_std=True), reg.predict(X, return_std=True)):
+            np.testing.assert_array_equal(a, b)
+    if loss == "quantile":
+        for a, b in zip(restored.predict_interval(X, 0.9), reg.predict_interval(X, 0.9)):
             np.testing.assert_array_equal(a, b)
 
 

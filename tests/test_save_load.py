@@ -161,6 +161,13 @@ REGRESSORS = {
         "n_ensemble": 3,
         "numeric_embedding": "piecewise_linear",
     },
+    "quantile-default": {"loss": "quantile"},
+    "quantiles-ensemble-early-stopping": {
+        "loss": "quantile",
+        "quantile": [0.9, 0.1, 0.5],
+        "n_ensemble": 3,
+        "early_stopping": True,
+    },
     "poisson-periodic-feature-scaling-early-stopping": {
         "loss": "poisson",
         "numeric_embedding": "periodic",
@@ -185,6 +192,9 @@ def test_regressor_loads_identical_and_continues_training_identically(name, n_ou
         np.testing.assert_array_equal(
             restored.predict(X, return_std=True)[1], reg.predict(X, return_std=True)[1]
         )
+    if reg.loss in ("gaussian_nll", "quantile"):
+        for a, b in zip(restored.predict_interval(X, 0.8), reg.predict_interval(X, 0.8)):
+            np.testing.assert_array_equal(a, b)
     _continue(reg, X, y)
     _continue(restored, X, y)
     np.testing.assert_array_equal(restored.predict(X), reg.predict(X))

@@ -153,6 +153,7 @@ _NEUTRAL = {
     "precision",
     "module",
     "uncertainty_calibration",
+    "quantile",  # only read by loss='quantile'
 }
 
 

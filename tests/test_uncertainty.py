@@ -1,4 +1,5 @@
-"""Quality of the Gaussian NLL regressor's predictive uncertainty.
+"""Quality of the regressor's predictive uncertainty: the Gaussian NLL's
+std and intervals, and quantile regression's quantiles and intervals.
 
 Seeded synthetic data with a known noise level, held-out evaluation.
 """
@@ -12,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sk_mlp import TorchMLPRegressor
-from sk_mlp._losses import GaussianNLL
+from sk_mlp._losses import GaussianNLL, Pinball
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -280,3 +281,173 @@ def test_calibrated_std_and_intervals_survive_save_and_onnx(tmp_path):
     session = onnxruntime.InferenceSession(to_onnx(model, X[:1]).SerializeToString())
     outputs = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"X": X[:40]})))
     np.testing.assert_allclose(outputs["std"].ravel(), std, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------ quantile regression
+@pytest.fixture(scope="module")
+def quantile_fit():
+    """The default quantile regressor (quantile=None) on the heteroscedastic curve."""
+    X, y = make_noisy_curve(N_SAMPLES, seed=0)
+    X_test, y_test = make_noisy_curve(N_SAMPLES, seed=1)
+    model = TorchMLPRegressor(loss="quantile", random_state=0).fit(X, y)
+    return X_test, y_test, model
+
+
+@pytest.mark.parametrize(
+    "confidence, low, high",
+    [(0.5, 0.44, 0.58), (0.8, 0.74, 0.86), (0.9, 0.85, 0.95), (0.95, 0.91, 0.98)],
+)
+def test_quantile_intervals_cover_held_out_targets_at_their_confidence(
+    quantile_fit, confidence, low, high
+):
+    X_test, y_test, model = quantile_fit
+    lower, upper = model.predict_interval(X_test, confidence=confidence)
+    assert low <= np.mean((lower <= y_test) & (y_test <= upper)) <= high
+
+
+def test_default_quantile_model_predicts_and_scores_the_median(quantile_fit, heteroscedastic_fit):
+    X_test, y_test, model = quantile_fit
+    np.testing.assert_array_equal(
+        model.quantiles_, [0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975]
+    )
+    median = model.predict(X_test)
+    assert median.shape == (N_SAMPLES,)
+    assert 0.45 <= np.mean(y_test < median) <= 0.55
+    assert model.score(X_test, y_test) == pytest.approx(r2_score(y_test, median), abs=1e-12)
+    # The noise is symmetric: the median is the mean, about as accurate.
+    squared = heteroscedastic_fit[5]
+    assert model.score(X_test, y_test) >= squared.score(X_test, y_test) - 0.03
+
+
+def test_quantile_interval_widens_with_the_noise(quantile_fit):
+    model = quantile_fit[2]
+    lower, upper = model.predict_interval(np.array([[0.5], [4.5]]), confidence=0.9)
+    # The true noise std grows from 0.25 to 1.45, a factor of 5.8.
+    assert (upper - lower)[1] / (upper - lower)[0] > 3
+
+
+def test_quantile_predictions_have_a_trailing_axis_for_a_sequence_only():
+    X, y = make_noisy_curve(200, seed=0)
+    Y = np.column_stack([y, -y])
+    params = dict(loss="quantile", max_iter=5, random_state=0)
+    for quantile, y_fit, shape in [
+        (None, y, (200,)),
+        (0.3, y, (200,)),
+        (0.3, Y, (200, 2)),
+        ([0.2, 0.5, 0.8], y, (200, 3)),
+        ([0.2, 0.5, 0.8], Y, (200, 2, 3)),
+    ]:
+        model = TorchMLPRegressor(quantile=quantile, **params).fit(X, y_fit)
+        assert model.predict(X).shape == shape, quantile
+        assert model.n_outputs_ == y_fit.reshape(200, -1).shape[1]
+
+
+def test_quantiles_never_cross_and_follow_the_order_given():
+    X, y = make_noisy_curve(300, seed=0)
+    levels = [0.9, 0.1, 0.5, 0.3]
+    model = TorchMLPRegressor(loss="quantile", quantile=levels, max_iter=20, random_state=0).fit(
+        X, np.column_stack([y, 3 * y])
+    )
+    np.testing.assert_array_equal(model.quantiles_, levels)
+    # Far outside the training range the unsorted outputs would cross.
+    grid = np.linspace(-50, 50, 201).reshape(-1, 1)
+    ordered = model.predict(grid)[..., np.argsort(levels)]
+    assert np.all(np.diff(ordered, axis=-1) >= 0)
+
+
+def test_quantiles_are_in_the_units_of_y():
+    X, y = make_noisy_curve(500, seed=0)
+    params = dict(loss="quantile", quantile=[0.1, 0.9], max_iter=30, random_state=0)
+    quantiles = TorchMLPRegressor(**params).fit(X, y).predict(X)
+    scaled = TorchMLPRegressor(**params).fit(X, 1000 * y + 5).predict(X)
+    np.testing.assert_allclose(scaled, 1000 * quantiles + 5, rtol=1e-4, atol=1e-2)
+
+
+def test_predict_interval_bounds_are_the_fitted_quantiles():
+    X, y = make_noisy_curve(300, seed=0)
+    model = TorchMLPRegressor(
+        loss="quantile", quantile=[0.9, 0.5, 0.1], max_iter=20, random_state=0
+    ).fit(X, y)
+    quantiles = model.predict(X)
+    lower, upper = model.predict_interval(X, confidence=0.8)
+    np.testing.assert_array_equal(lower, quantiles[:, 2])
+    np.testing.assert_array_equal(upper, quantiles[:, 0])
+    with pytest.raises(ValueError, match=r"0\.05 and 0\.95.*quantile=\[0\.1, 0\.5, 0\.9\]"):
+        model.predict_interval(X, confidence=0.9)
+
+
+@pytest.mark.parametrize("levels, nearest", [([0.1, 0.5, 0.9], 1), ([0.2, 0.7], 1)])
+def test_score_of_several_quantiles_is_r2_of_the_one_nearest_the_median(levels, nearest):
+    X, y = make_noisy_curve(300, seed=0)
+    model = TorchMLPRegressor(loss="quantile", quantile=levels, max_iter=20, random_state=0)
+    model.fit(X, y)
+    expected = r2_score(y, model.predict(X)[:, nearest])
+    assert model.score(X, y) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "quantile, match",
+    [
+        (0.0, "quantile"),
+        (1.0, "quantile"),
+        ([], "non-empty 1-D"),
+        ([[0.1, 0.9]], "non-empty 1-D"),
+        (["low"], "non-empty 1-D"),
+        ([0.1, 1.2], "strictly between 0 and 1"),
+        ([0.5, float("nan")], "strictly between 0 and 1"),
+        ([0.5, 0.5], "twice"),
+    ],
+)
+def test_invalid_quantile_raises_and_leaves_a_fitted_model_unchanged(quantile, match):
+    X, y = make_noisy_curve(100, seed=0)
+    model = TorchMLPRegressor(loss="quantile", max_iter=5, random_state=0).fit(X, y)
+    before = model.predict(X)
+    with pytest.raises(ValueError, match=match):
+        model.set_params(quantile=quantile).fit(X, y)
+    np.testing.assert_array_equal(model.predict(X), before)
+    np.testing.assert_array_equal(
+        model.quantiles_, [0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975]
+    )
+
+
+def test_quantile_is_ignored_by_the_other_losses():
+    X, y = make_noisy_curve(100, seed=0)
+    plain = TorchMLPRegressor(max_iter=5, random_state=0).fit(X, y)
+    ignored = TorchMLPRegressor(quantile=0.3, max_iter=5, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(plain.predict(X), ignored.predict(X))
+    assert plain.quantiles_ is None
+
+
+def test_partial_fit_refuses_other_quantiles():
+    X, y = make_noisy_curve(100, seed=0)
+    model = TorchMLPRegressor(loss="quantile", quantile=[0.1, 0.9], random_state=0)
+    model.partial_fit(X, y)
+    with pytest.raises(ValueError, match="quantile"):
+        model.set_params(quantile=[0.2, 0.8]).partial_fit(X, y)
+
+
+def test_quantile_model_has_no_std():
+    X, y = make_noisy_curve(100, seed=0)
+    model = TorchMLPRegressor(loss="quantile", max_iter=5, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="return_std=True needs"):
+        model.predict(X, return_std=True)
+
+
+def test_validation_score_is_minus_the_pinball_loss_of_the_sorted_quantiles():
+    model, loss = TorchMLPRegressor(loss="quantile"), Pinball([0.8, 0.2])
+    raw = torch.tensor([[0.0, 1.0], [1.0, -0.5], [2.0, 3.0]])  # the first two rows cross
+    y = torch.tensor([[0.1], [0.7], [2.5]])
+    # Sorted, the 0.2 quantile is the smaller output of each row.
+    ordered = torch.stack([raw.max(dim=1).values, raw.min(dim=1).values], dim=1)
+    expected = -loss(ordered, y).mean()
+    assert model._validation_score(loss, raw, y, None) == pytest.approx(float(expected))
+
+
+def test_quantile_ensemble_predicts_ordered_quantiles_of_the_shape_asked():
+    X, y = make_noisy_curve(300, seed=0)
+    model = TorchMLPRegressor(
+        loss="quantile", quantile=[0.1, 0.9], n_ensemble=3, max_iter=20, random_state=0
+    ).fit(X, y)
+    quantiles = model.predict(X)
+    assert quantiles.shape == (300, 2)
+    assert np.all(quantiles[:, 0] <= quantiles[:, 1])
