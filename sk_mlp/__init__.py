@@ -1,6 +1,7 @@
 """scikit-learn MLP estimators trained with PyTorch."""
 
 from ._classifier import TorchMLPClassifier
+from ._defaults import SKLEARN_MLP_PARAMS
 from ._onnx import to_onnx
 from ._persistence import InconsistentVersionWarning, load, save
 from ._regressor import TorchMLPRegressor
@@ -8,6 +9,7 @@ from ._skl2onnx import register_skl2onnx_converters
 
 __all__ = [
     "InconsistentVersionWarning",
+    "SKLEARN_MLP_PARAMS",
     "TorchMLPClassifier",
     "TorchMLPRegressor",
     "__version__",

@@ -28,7 +28,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from . import _auto
+from . import _defaults
 from ._array_api import Output, check_fit_space, follow_inputs, input_space, moved, to_host
 from ._callbacks import open_fit_task
 from ._checks import check_batch_statistics, drop_zero_weight_rows
@@ -274,7 +274,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _dropout_rate(self) -> float:
         """The dropout probability, with ``'auto'`` resolved (docs/accuracy.rst)."""
-        return _auto.dropout_rate(self)
+        return _defaults.dropout_rate(self)
 
     def _class_sample_weight(self, y, sample_weight):
         return sample_weight
@@ -459,11 +459,13 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         seed, train_seed = seeds
         device = resolve_device(self.device, like=X)  # 'auto' follows a tensor X
         check_precision(self.precision, device, self.solver)
-        early_stopping = _auto.early_stopping(self, X.shape[0], incremental=incremental)
+        n_samples = X.shape[0]
+        early_stopping = _defaults.early_stopping(self, n_samples, incremental=incremental)
         # A continued fit keeps the fitted model's embedding, whatever 'auto' says now.
         if first_pass:
-            dense = not sp.issparse(X)
-            embedding = _auto.numeric_embedding(self, dense=dense, early_stopping=early_stopping)
+            embedding = _defaults.numeric_embedding(
+                self, n_samples, dense=not sp.issparse(X), early_stopping=early_stopping
+            )
         else:
             embedding = fitted_embedding(self.module_)
         check_numeric_embedding(embedding, X)

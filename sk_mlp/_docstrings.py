@@ -194,8 +194,9 @@ default='auto'
         How the numeric features (not the categorical ones, nor missing
         indicators) enter the network, after ``preprocessing``:
 
-        - 'auto': 'piecewise_linear' where early stopping is on (see
-          ``early_stopping='auto'``) and X is dense, else None. The encoding
+        - 'auto': 'piecewise_linear' for dense X of at least 1,000 samples
+          where early stopping is on (as ``early_stopping='auto'`` turns it
+          on), else None. The encoding
           lets the network draw sharp thresholds in a feature, which pays on
           tables of 1,000 samples and more when the best epoch is kept, and
           overfits without it (:doc:`/tabular`).

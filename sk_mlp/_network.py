@@ -97,7 +97,7 @@ def initial_module(
 
     A fresh network starts from the ``coefs_`` and ``intercepts_`` assigned
     to the unfitted estimator, where there are any, with the numeric
-    ``embedding`` resolved from ``numeric_embedding`` (:mod:`sk_mlp._auto`).
+    ``embedding`` resolved from ``numeric_embedding`` (:mod:`sk_mlp._defaults`).
     """
     if first_pass:
         module = build_module(estimator, X, sample_weight, loss, seed, embedding)

@@ -33,7 +33,7 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.utils.class_weight import compute_class_weight
 
-from . import _auto
+from . import _defaults
 from ._blocks import (
     BlockSpec,
     Rows,
@@ -45,7 +45,7 @@ from ._blocks import (
 )
 from ._data import CHUNK_ROWS, TrainingData, apply_input_layer, split_input_layer
 from ._device import make_generator, resolve_device
-from ._network import initial_module
+from ._network import fitted_embedding, initial_module
 from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder, check_categorical_features
 from ._threads import thread_scope
 
@@ -218,21 +218,30 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
         source = DaskBlocks(estimator, X, y, sample_weight, reset=first_pass)
         encoder = _frame_stage(estimator, source, first_pass)
         seed, train_seed = estimator._next_seeds(first_pass)
+        n_samples = _rows_that_count(source)
+        early_stopping = _defaults.early_stopping(estimator, n_samples, incremental=incremental)
+        if first_pass:
+            embedding = _defaults.numeric_embedding(
+                estimator, n_samples, dense=True, early_stopping=early_stopping
+            )
+        else:
+            embedding = fitted_embedding(estimator.module_)
         spec = BlockSpec(
             source.n_features,
             source.dtype,
             is_classifier(estimator),
-            # 'auto' is off: a streamed fit's size is unknown when it starts.
-            estimator.validation_fraction if _auto.early_stopping(estimator, None) else 0.0,
+            estimator.validation_fraction if early_stopping else 0.0,
             seed,
             encoder,
             summarise_frame=first_pass and encoder is not None,
         )
-        plan, spec = _plan(estimator, source, spec, first_pass, classes)
+        plan, spec = _plan(estimator, source, spec, first_pass, classes, embedding)
         # Training needs autograd even when the caller runs under no_grad
         # or inference_mode.
         with torch.inference_mode(False), torch.enable_grad(), thread_scope():
-            return _train(estimator, source, spec, plan, train_seed, first_pass, incremental)
+            return _train(
+                estimator, source, spec, plan, train_seed, first_pass, incremental, embedding
+            )
 
 
 def _frame_stage(estimator, source, first_pass: bool) -> TabularEncoder | None:
@@ -262,7 +271,7 @@ def _frame_stage(estimator, source, first_pass: bool) -> TabularEncoder | None:
     return encoder
 
 
-def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes):
+def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes, embedding):
     """Run the statistics pass where this fit needs one, and fit the target
     statistics and the frame stage from it on the first pass; return the plan
     and the spec of the training tasks."""
@@ -276,7 +285,7 @@ def _plan(estimator, source, spec: BlockSpec, first_pass: bool, classes):
         window = window_blocks(max(source.lengths), _row_width(spec))
         return Plan(sum(source.lengths), 1.0, False, window=window), spec
     # The frame stage's medians come from the sampled rows, as in memory.
-    sample = first_pass and (_fits_on_a_sample(estimator) or spec.summarise_frame)
+    sample = first_pass and (_fits_on_a_sample(estimator, embedding) or spec.summarise_frame)
     stats = scan(source, spec, sample=sample)
     _check_rows(stats.n_rows)
     if spec.summarise_frame:
@@ -334,18 +343,19 @@ def _row_width(spec: BlockSpec) -> int:
     return encoder.n_numeric_ + int(hot.sum()) + len(encoder.categories_)
 
 
-def _fits_on_a_sample(estimator) -> bool:
+def _fits_on_a_sample(estimator, embedding: str | None) -> bool:
     """Whether the first fit's network has a fixed input layer fitted on
     rows of the data: the robust statistics, the piecewise-linear bins."""
-    if estimator.preprocessing == "robust":
-        return True
-    return _embedding(estimator) == "piecewise_linear"
+    return estimator.preprocessing == "robust" or embedding == "piecewise_linear"
 
 
-def _embedding(estimator) -> str | None:
-    """The numeric embedding of a streamed first fit ('auto' goes without:
-    its early stopping is off)."""
-    return _auto.numeric_embedding(estimator, dense=True, early_stopping=False)
+def _rows_that_count(source) -> int | None:
+    """The number of samples ``'auto'`` decides by, where it is known before
+    the statistics pass: unweighted blocks of known lengths (an in-memory fit
+    counts the rows of nonzero weight)."""
+    if source.lengths is None or source.weighted:
+        return None
+    return sum(source.lengths)
 
 
 def _check_rows(n_rows: int) -> None:
@@ -417,7 +427,7 @@ class _WindowLoader:
         return torch.from_numpy(X), torch.from_numpy(y), weight
 
 
-def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, incremental):
+def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, incremental, embedding):
     """Build or copy the network, then train it on the streamed blocks."""
     device = resolve_device(estimator.device)
     # Rebuilt on continued fits too, as in memory: label_smoothing may have changed.
@@ -430,7 +440,7 @@ def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, increment
         loss,
         spec.seed,
         first_pass,
-        _embedding(estimator),
+        embedding,
     ).to(device)
     del sample
     transform, network = split_input_layer(module)

@@ -228,7 +228,8 @@ def test_embeddings_start_from_the_fits_own_generator():
     codes = rng.randint(0, 3000, 2000)  # over 1000 categories: an embedding
     X = pd.DataFrame({"id": pd.Categorical(codes.astype(str)), "x": rng.normal(size=2000)})
     y = (codes % 2).astype(int)
-    params = dict(max_iter=2, random_state=0)
+    # numeric_embedding=None: the frame stage alone is the first layer.
+    params = dict(max_iter=2, random_state=0, numeric_embedding=None)
     torch.manual_seed(1)
     before = torch.get_rng_state()
     a = TorchMLPClassifier(**params).fit(X, y)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sklearn import neural_network
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp import SKLEARN_MLP_PARAMS, TorchMLPClassifier, TorchMLPRegressor
 
 _MODULE = "sklearn.neural_network.tests.test_mlp"
 _IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
@@ -176,3 +176,13 @@ def test_shim_has_scikit_learns_defaults(shim, sklearn_class):
     assert {name: params[name] for name in added & set(SKLEARN_MODEL)} == {
         name: SKLEARN_MODEL[name] for name in added & set(SKLEARN_MODEL)
     }
+
+
+@pytest.mark.parametrize(
+    "estimator_class, shim",
+    [(TorchMLPClassifier, MLPClassifier), (TorchMLPRegressor, MLPRegressor)],
+)
+def test_the_documented_setting_gives_scikit_learns_model(estimator_class, shim):
+    """``sk_mlp.SKLEARN_MLP_PARAMS`` sets every parameter as the shim that
+    passes scikit-learn's tests does."""
+    assert estimator_class(**SKLEARN_MLP_PARAMS).get_params() == shim().get_params()

@@ -1,5 +1,6 @@
-"""How the estimators' ``'auto'`` parameter values resolve: each rule in one
-place, with the table size it turns on at.
+"""The estimators' defaults that depart from scikit-learn's MLP: how each
+``'auto'`` value resolves, with the table size it turns on at, and
+:data:`SKLEARN_MLP_PARAMS`, the setting that undoes them.
 
 The evidence behind each rule is in ``docs/tabular.rst`` ("Evidence for the
 defaults"); scikit-learn's precedent is HistGradientBoosting's
@@ -9,6 +10,20 @@ the rules from here.
 """
 
 from __future__ import annotations
+
+from types import MappingProxyType
+
+# The parameters, and their values, that give scikit-learn's MLP: every
+# other parameter sk_mlp adds is off by default, every shared one keeps
+# scikit-learn's default (docs/user_guide/from_sklearn.rst).
+SKLEARN_MLP_PARAMS = MappingProxyType(
+    {
+        "early_stopping": False,
+        "dropout": 0.0,
+        "preprocessing": None,
+        "numeric_embedding": None,
+    }
+)
 
 # From this many samples, early_stopping='auto' holds out validation_fraction
 # of them and keeps the best epoch, and numeric_embedding='auto' encodes the
@@ -38,13 +53,17 @@ def early_stopping(estimator, n_samples: int | None, *, incremental: bool = Fals
     return bool(estimator.early_stopping)
 
 
-def numeric_embedding(estimator, *, dense: bool, early_stopping: bool) -> str | None:
+def numeric_embedding(
+    estimator, n_samples: int | None, *, dense: bool, early_stopping: bool
+) -> str | None:
     """The numeric embedding a first fit builds: ``'auto'`` is
-    ``'piecewise_linear'`` where the best epoch is kept and X is dense, else
-    none (a user's ``module`` takes the inputs as they are)."""
+    ``'piecewise_linear'`` for dense X of at least :data:`AUTO_MIN_SAMPLES`
+    samples where the best epoch is kept, else none (a user's ``module``
+    takes the inputs as they are)."""
     value = estimator.numeric_embedding
     if value != "auto":
         return value
-    if estimator.module is not None or not dense or not early_stopping:
+    enough = n_samples is not None and n_samples >= AUTO_MIN_SAMPLES
+    if estimator.module is not None or not dense or not early_stopping or not enough:
         return None
     return "piecewise_linear"
