@@ -21,7 +21,7 @@ from torch import nn
 from ._device import float32_rows, on_cpu, shares_memory, sparse_to_tensor, to_tensor
 from ._layers import PiecewiseLinearEncoding
 from ._module import RobustInput, SparseRows, forward, linear_layers
-from ._tabular_module import TabularInput
+from ._tabular_module import TabularInput, one_hot_lookup
 from ._threads import threads_for_step
 
 # Rows per forward pass outside training (prediction, validation, L-BFGS):
@@ -55,12 +55,23 @@ def split_input_layer(module: nn.Module) -> tuple[nn.Module | None, nn.Module]:
     A fixed layer (:class:`RobustInput`, a :class:`TabularInput` without
     embeddings, a :class:`PiecewiseLinearEncoding`, or a stack of them) has
     nothing to train, so it can be applied to the training data once rather
-    than on every step.
+    than on every step. A frame stage with one-hot features comes as a
+    :class:`~sk_mlp._tabular_module.OneHotSplit` and the network after it as a
+    :class:`~sk_mlp._tabular_module.OneHotLinear` where the network allows:
+    the data then hold one position per one-hot feature, not a column per
+    category. Together the two compute ``module``.
     """
     if not isinstance(module, nn.Sequential) or len(module) != 2:
         return None, module
-    if _is_fixed(module[0]):
-        return module[0], module[1]
+    stage, network = module[0], module[1]
+    lookup = one_hot_lookup(stage, network)
+    if lookup is not None:
+        split, lookup_network = lookup
+        if _is_fixed(stage):
+            return split, lookup_network
+        return None, nn.Sequential(split, lookup_network)  # the embeddings train
+    if _is_fixed(stage):
+        return stage, network
     return None, module
 
 
@@ -143,7 +154,9 @@ def predict_rows(
                 # same alone as in a batch.
                 padding = chunk.new_zeros(_MIN_GEMM_ROWS - n_rows, chunk.shape[1])
                 chunk = torch.cat([chunk, padding])
-            chunks.append(module(chunk)[:n_rows])
+            if layer is not None:
+                chunk = layer(chunk)
+            chunks.append(forward(network, chunk)[:n_rows])
     return torch.cat(chunks)
 
 
