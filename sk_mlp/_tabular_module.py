@@ -4,7 +4,9 @@ It reads the float32 matrix that :class:`sk_mlp._tabular.TabularEncoder`
 writes (numeric block, then one integer code per categorical feature) and
 produces the input of the hidden layers: the scaled numeric block, one-hot
 vectors for low-cardinality features and learned embeddings for the others,
-concatenated.
+concatenated. :class:`OneHotSplit` and :class:`OneHotLinear` compute the same
+network without building the one-hot vectors: the first linear layer looks up
+the weight columns they would select.
 """
 
 from __future__ import annotations

@@ -148,3 +148,19 @@ def test_lookup_gradients_are_those_of_the_dense_one_hot_product(params, monkeyp
         gradients.append([p.grad.clone() for p in module.parameters()])
     for dense, looked_up in zip(*gradients):
         torch.testing.assert_close(looked_up, dense, rtol=1e-5, atol=1e-6)
+
+
+def test_prediction_chunks_are_sized_in_bytes_and_skip_looked_up_columns():
+    from torch import nn
+
+    from sk_mlp._data import _CPU_CHUNK_BYTES, CHUNK_ROWS, chunk_rows
+    from sk_mlp._tabular_module import OneHotLinear
+
+    cpu = torch.device("cpu")
+    wide = nn.Sequential(nn.Linear(10, 50_000), nn.ReLU(), nn.Linear(50_000, 1))
+    rows = chunk_rows(10, densify=False, device=cpu, network=wide)
+    assert rows * 50_000 * 4 <= _CPU_CHUNK_BYTES
+    assert chunk_rows(10, densify=False, device=cpu, network=nn.Linear(10, 8)) == CHUNK_ROWS
+    # 20,000 one-hot columns looked up from 20 positions: never built, not counted.
+    lookup = OneHotLinear(nn.Sequential(nn.Linear(20_000, 100)), 20, 20_000, 0)
+    assert chunk_rows(20, densify=False, device=cpu, network=lookup) == CHUNK_ROWS
