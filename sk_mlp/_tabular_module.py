@@ -24,6 +24,14 @@ from ._tabular import default_embedding_dim
 # Positions travel as float32 next to the dense columns (see OneHotSplit):
 # exact below 2**24.
 _MAX_HOT_WIDTH = 2**24
+# Narrower one-hot blocks are built: the lookup trains through autograd,
+# whose per-step cost over the hand-written gradients (sk_mlp._backprop)
+# exceeds the block's product below about this width. 20-epoch fits of 5,000
+# rows, hidden (100,), batch 200, one thread: built / looked up 0.15 / 0.36 s
+# at 24 one-hot columns, 0.28 / 0.40 s at 255, 0.44 / 0.44 s at 510; at
+# 3,000 columns and 100,000 rows, 1.76 / 0.82 s per epoch
+# (benchmarks/results-one-hot.txt).
+MIN_LOOKUP_WIDTH = 512
 
 
 class TabularInput(nn.Module):
@@ -184,15 +192,17 @@ class OneHotLinear(nn.Module):
 def one_hot_lookup(stage: nn.Module, network: nn.Module) -> tuple[OneHotSplit, OneHotLinear] | None:
     """``stage`` and ``network`` (a fitted module's frame stage and the network
     after it) as :class:`OneHotSplit` and :class:`OneHotLinear`, computing
-    what they compute without a one-hot matrix; None where the stage has no
-    one-hot block or the network is not a stack that
+    what they compute without a one-hot matrix; None where the stage's
+    one-hot block is narrower than ``MIN_LOOKUP_WIDTH`` (cheaper built) or
+    the network is not a stack that
     :func:`~sk_mlp._module.takes_lookup` accepts (a user's module gets the
     one-hot columns it was built for)."""
     layers = list(stage) if type(stage) is nn.Sequential else [stage]
     tabular = layers[0] if layers else None
     if (
         not isinstance(tabular, TabularInput)
-        or not 0 < tabular.hot_width < _MAX_HOT_WIDTH
+        or not MIN_LOOKUP_WIDTH <= tabular.hot_width < _MAX_HOT_WIDTH
+        or not tabular.hot_width
         or not all(type(layer) is PiecewiseLinearEncoding for layer in layers[1:])
         or not takes_lookup(network)
     ):

@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp._data import split_input_layer
+from sk_mlp._tabular_module import OneHotLinear, TabularInput
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -116,6 +118,7 @@ def _mixed_frame(n=400, seed=0):
     ],
 )
 def test_lookup_predicts_what_the_dense_one_hot_network_computes(params, monkeypatch):
+    monkeypatch.setattr("sk_mlp._tabular_module.MIN_LOOKUP_WIDTH", 1)  # narrow blocks too
     if params.pop("max_onehot_categories", None):
         monkeypatch.setattr("sk_mlp._inputs.MAX_ONEHOT_CATEGORIES", 8)
     X, y = _mixed_frame()
@@ -126,14 +129,21 @@ def test_lookup_predicts_what_the_dense_one_hot_network_computes(params, monkeyp
     with torch.no_grad():
         dense = model.module_.eval()(encoded)
     np.testing.assert_allclose(model._forward(X).numpy(), dense.numpy(), rtol=1e-5, atol=1e-5)
+    _, network = split_input_layer(model.module_)
+    assert any(isinstance(m, OneHotLinear) for m in network.modules())
+
+
+def test_narrow_one_hot_blocks_are_built_for_the_hand_written_gradients():
+    X, y = _mixed_frame()  # 7 one-hot columns
+    model = TorchMLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+    layer, network = split_input_layer(model.module_)
+    assert isinstance(layer, TabularInput) and type(network) is torch.nn.Sequential
 
 
 @pytest.mark.parametrize("params", [{}, {"n_ensemble": 2, "feature_scaling": True}])
 def test_lookup_gradients_are_those_of_the_dense_one_hot_product(params, monkeypatch):
-    from sk_mlp._data import split_input_layer
-    from sk_mlp._tabular_module import OneHotLinear
-
     monkeypatch.setattr("sk_mlp._inputs.MAX_ONEHOT_CATEGORIES", 8)  # "town" is embedded
+    monkeypatch.setattr("sk_mlp._tabular_module.MIN_LOOKUP_WIDTH", 1)
     X, y = _mixed_frame()
     model = TorchMLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
     model.set_params(**params).fit(X, y.astype(float))
@@ -154,7 +164,6 @@ def test_prediction_chunks_are_sized_in_bytes_and_skip_looked_up_columns():
     from torch import nn
 
     from sk_mlp._data import _CPU_CHUNK_BYTES, CHUNK_ROWS, chunk_rows
-    from sk_mlp._tabular_module import OneHotLinear
 
     cpu = torch.device("cpu")
     wide = nn.Sequential(nn.Linear(10, 50_000), nn.ReLU(), nn.Linear(50_000, 1))
