@@ -21,15 +21,19 @@ from torch import nn
 from ._device import float32_rows, on_cpu, shares_memory, sparse_to_tensor, to_tensor
 from ._layers import PiecewiseLinearEncoding
 from ._module import RobustInput, SparseRows, forward, linear_layers
-from ._tabular_module import TabularInput
+from ._tabular_module import OneHotLinear, TabularInput, one_hot_lookup
 from ._threads import threads_for_step
 
 # Rows per forward pass outside training (prediction, validation, L-BFGS):
 # large enough to amortise per-call overhead, small enough that hidden
 # activations stay a few hundred MB at most.
 CHUNK_ROWS = 16384
-# Float32 activations per layer when predicting on an accelerator.
+# Float32 activations per layer when predicting on an accelerator, and on
+# the CPU (outside training, where CHUNK_ROWS rows would take more).
 _DEVICE_CHUNK_BYTES = 256 * 2**20
+_CPU_CHUNK_BYTES = 64 * 2**20
+# Fewest rows per chunk on the CPU, however wide a layer: per-call overhead.
+_MIN_CHUNK_ROWS = 256
 # Sparse rows densified for a user's module are chunked to about this size.
 _DENSE_CHUNK_BYTES = 64 * 2**20
 # On the CPU, the caller's C-ordered X is read in place, batch by batch, rather
@@ -55,12 +59,23 @@ def split_input_layer(module: nn.Module) -> tuple[nn.Module | None, nn.Module]:
     A fixed layer (:class:`RobustInput`, a :class:`TabularInput` without
     embeddings, a :class:`PiecewiseLinearEncoding`, or a stack of them) has
     nothing to train, so it can be applied to the training data once rather
-    than on every step.
+    than on every step. A frame stage with one-hot features comes as a
+    :class:`~sk_mlp._tabular_module.OneHotSplit` and the network after it as a
+    :class:`~sk_mlp._tabular_module.OneHotLinear` where the network allows:
+    the data then hold one position per one-hot feature, not a column per
+    category. Together the two compute ``module``.
     """
     if not isinstance(module, nn.Sequential) or len(module) != 2:
         return None, module
-    if _is_fixed(module[0]):
-        return module[0], module[1]
+    stage, network = module[0], module[1]
+    lookup = one_hot_lookup(stage, network)
+    if lookup is not None:
+        split, lookup_network = lookup
+        if _is_fixed(stage):
+            return split, lookup_network
+        return None, nn.Sequential(split, lookup_network)  # the embeddings train
+    if _is_fixed(stage):
+        return stage, network
     return None, module
 
 
@@ -98,17 +113,37 @@ def chunk_rows(
     device: torch.device | None = None,
     network: nn.Module | None = None,
 ) -> int:
-    """Rows per chunk outside training; sparse rows densified for a user's
-    module are bounded in bytes. Prediction on an accelerator (``device``)
-    takes larger chunks, as many rows as keep the widest layer of
-    ``network`` within ``_DEVICE_CHUNK_BYTES``: fewer, larger kernels."""
+    """Rows per chunk outside training, sized in bytes: sparse rows densified
+    for a user's module stay within ``_DENSE_CHUNK_BYTES``; prediction keeps
+    the widest layer of ``network`` (its inputs and outputs) within
+    ``_CPU_CHUNK_BYTES`` on the CPU, and takes larger chunks on an
+    accelerator (``device``), up to ``_DEVICE_CHUNK_BYTES``: fewer, larger
+    kernels."""
     if densify:
         return max(1, min(CHUNK_ROWS, _DENSE_CHUNK_BYTES // (4 * max(n_features, 1))))
+    widest = _widest_layer(n_features, network)
     if device is None or on_cpu(device):
-        return CHUNK_ROWS
-    layers = [] if network is None else linear_layers(network)
-    widest = max([n_features, *(layer.out_features for layer in layers)])
+        return max(_MIN_CHUNK_ROWS, min(CHUNK_ROWS, _CPU_CHUNK_BYTES // (4 * widest)))
     return max(CHUNK_ROWS, _DEVICE_CHUNK_BYTES // (4 * widest))
+
+
+def _widest_layer(n_features: int, network: nn.Module | None) -> int:
+    """The most floats per row that a layer of ``network`` reads or writes;
+    the one-hot columns that a :class:`OneHotLinear` looks up count nowhere,
+    as they are never built."""
+    if network is None:
+        return max(n_features, 1)
+    looked_up = {
+        id(layers[0])
+        for lookup in network.modules()
+        if isinstance(lookup, OneHotLinear) and (layers := linear_layers(lookup.network))
+    }
+    widths = [n_features]
+    for layer in linear_layers(network):
+        widths.append(layer.out_features)
+        if id(layer) not in looked_up:
+            widths.append(layer.in_features)
+    return max(widths)
 
 
 def predict_rows(
@@ -124,7 +159,7 @@ def predict_rows(
     """
     layer, network = split_input_layer(module)
     step = chunk_rows(
-        X.shape[1], densify=sp.issparse(X) and not sparse, device=device, network=module
+        X.shape[1], densify=sp.issparse(X) and not sparse, device=device, network=network
     )
     chunks = []
     with torch.inference_mode(), threads_for_step(module, min(X.shape[0], step), device):
@@ -143,7 +178,9 @@ def predict_rows(
                 # same alone as in a batch.
                 padding = chunk.new_zeros(_MIN_GEMM_ROWS - n_rows, chunk.shape[1])
                 chunk = torch.cat([chunk, padding])
-            chunks.append(module(chunk)[:n_rows])
+            if layer is not None:
+                chunk = layer(chunk)
+            chunks.append(forward(network, chunk)[:n_rows])
     return torch.cat(chunks)
 
 

@@ -153,11 +153,14 @@ class PiecewiseLinearEncoding(nn.Module):
         n_encoded: int,
         max_bins: int = PIECEWISE_BINS,
         sample_weight: np.ndarray | None = None,
+        n_features: int | None = None,
     ):
         """An encoding of the first ``n_encoded`` columns of ``X`` with up to
         ``max_bins`` bins each, at the quantiles of (a subsample of) X; a
         feature with fewer distinct quantiles gets fewer bins. Sample weights
-        count as repetitions, as in the robust statistics."""
+        count as repetitions, as in the robust statistics. ``n_features`` is
+        the width of the input the layer will see (``X.shape[1]`` if None):
+        ``X`` may hold only its leading columns."""
         if (rows := statistics_rows(len(X))) is not None:
             X = X[rows]
             sample_weight = None if sample_weight is None else sample_weight[rows]
@@ -177,7 +180,8 @@ class PiecewiseLinearEncoding(nn.Module):
         # of 1 alone vanishes beside values from 2**53 on, and a zero width
         # makes the encoding NaN.
         edges = [e if len(e) > 1 else np.array([e[0], e[0] + max(1.0, abs(e[0]))]) for e in edges]
-        layer = cls(X.shape[1], [len(e) - 1 for e in edges])
+        n_features = X.shape[1] if n_features is None else n_features
+        layer = cls(n_features, [len(e) - 1 for e in edges])
         left, width, lower, upper = [], [], [], []
         for e in edges:
             left.append(e[:-1])

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ._device import on_cpu, to_numpy
@@ -204,11 +205,11 @@ def build_network(
     return nn.Sequential(*layers)
 
 
-def _sparse_first_layer(layers: list[nn.Module], X: SparseRows) -> tuple[torch.Tensor, int]:
-    """The output of the first linear layer (plain or one per member) for
-    sparse rows, with the scale layers in front of it folded into its weights:
-    ``(x * s) W^T = x (W * s)^T``, so that no row is densified. Returns that
-    output, stacked by member, and the number of layers it covers."""
+def _first_layer_weights(layers: list[nn.Module]) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """The first linear layer's weight and bias, one per member, shapes
+    ``(n_members, out, in)`` and ``(n_members, out)``, with the scale layers in
+    front of it folded into the weight: ``(x * s) W^T = x (W * s)^T``. Also
+    the number of layers they cover."""
     factor, n_front = None, 0
     for layer in layers:
         if not isinstance(layer, (FeatureScale, MemberScale)):
@@ -222,12 +223,67 @@ def _sparse_first_layer(layers: list[nn.Module], X: SparseRows) -> tuple[torch.T
     if factor is not None:
         weight = weight * factor.reshape(-1, 1, weight.shape[2])
         bias = bias.expand(len(weight), -1)
+    return weight, bias, n_front + 1
+
+
+def _sparse_first_layer(layers: list[nn.Module], X: SparseRows) -> tuple[torch.Tensor, int]:
+    """The output of the first linear layer (plain or one per member) for
+    sparse rows, with the scale layers in front of it folded into its weights,
+    so that no row is densified. Returns that output, stacked by member, and
+    the number of layers it covers."""
+    weight, bias, n_done = _first_layer_weights(layers)
     outputs = []
     for member_weight, member_bias in zip(weight, bias):
         if X.offset is not None:
             member_bias = torch.addmv(member_bias, member_weight, X.offset)
         outputs.append(torch.addmm(member_bias, X.values, member_weight.t()))
-    return torch.cat(outputs), n_front + 1
+    return torch.cat(outputs), n_done
+
+
+def takes_lookup(network: nn.Module) -> bool:
+    """Whether :func:`forward_lookup` can run ``network``: a stack that
+    :func:`build_network` made (an optional periodic embedding and input
+    scales, then a linear layer)."""
+    if type(network) is not nn.Sequential:
+        return False
+    layers = list(network)
+    n = int(bool(layers) and type(layers[0]) is PeriodicEmbedding)
+    while n < len(layers) and type(layers[n]) in (FeatureScale, MemberScale):
+        n += 1
+    return n < len(layers) and type(layers[n]) in (nn.Linear, MemberLinear)
+
+
+def forward_lookup(
+    network: nn.Module, dense: torch.Tensor, index: torch.Tensor, hot_width: int, n_after: int
+) -> torch.Tensor:
+    """``network(x)`` for rows ``x`` made of ``dense`` with a one-hot block
+    inserted before its last ``n_after`` columns: ``hot_width`` columns, row
+    ``i`` holding a 1 at each position ``index[i]`` (none for ``hot_width``).
+
+    That block is never built: its product with the first linear layer's
+    weight is a sum of columns of the weight, an embedding-bag lookup whose
+    gradient is the exact gradient of the product. Memory and time then grow
+    with the rows and the one-hot features, not with rows times categories.
+    ``network`` is a stack :func:`takes_lookup` accepts; a periodic embedding
+    in front reads the leading (numeric) columns, which ``dense`` holds.
+    """
+    layers = list(network)
+    if type(layers[0]) is PeriodicEmbedding:
+        dense, layers = layers[0](dense), layers[1:]
+    weight, bias, n_done = _first_layer_weights(layers)
+    start = dense.shape[1] - n_after
+    stop = start + hot_width
+    outputs = []
+    for member_weight, member_bias in zip(weight, bias):
+        # Row hot_width of the table is zero: a feature without a 1 adds nothing.
+        table = F.pad(member_weight[:, start:stop].t(), (0, 0, 0, 1))
+        others = torch.cat([member_weight[:, :start], member_weight[:, stop:]], dim=1)
+        looked_up = F.embedding_bag(index, table, mode="sum", padding_idx=hot_width)
+        outputs.append(torch.addmm(member_bias, dense, others.t()) + looked_up)
+    h = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+    for layer in layers[n_done:]:
+        h = layer(h)
+    return h
 
 
 def forward(network: nn.Module, X: torch.Tensor | SparseRows) -> torch.Tensor:

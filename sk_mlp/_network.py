@@ -34,7 +34,7 @@ from ._module import (
     weight_layers,
 )
 from ._sampling import statistics_rows
-from ._tabular_module import build_tabular_input
+from ._tabular_module import TabularInput, build_tabular_input
 
 # A user's module draws its random numbers (initial weights, torch's dropout)
 # from torch's global generators, which its fit seeds and restores: such fits
@@ -156,7 +156,9 @@ def build_module(
     n_numeric = _n_numeric_inputs(estimator)
     if embedding == "piecewise_linear" and n_numeric:
         inputs, weights = _fixed_output(fixed, X, sample_weight)
-        encoding = PiecewiseLinearEncoding.fit(inputs, n_numeric, sample_weight=weights)
+        encoding = PiecewiseLinearEncoding.fit(
+            inputs, n_numeric, sample_weight=weights, n_features=n_inputs
+        )
         fixed = encoding if fixed is None else torch.nn.Sequential(fixed, encoding)
         n_inputs = encoding.n_outputs
     network = build_network(
@@ -220,13 +222,16 @@ def _fixed_output(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``layer(X)`` as a float array (``X`` if there is no layer) and the
     sample weights, on a subsample of rows: what the fitted piecewise-linear
-    encoding sees."""
+    encoding sees. Of a frame stage, only the numeric block, which is all
+    that encoding reads: its one-hot block would take rows times categories."""
     if (rows := statistics_rows(X.shape[0])) is not None:
         X = X[torch.from_numpy(rows).to(X.device)] if isinstance(X, torch.Tensor) else X[rows]
         sample_weight = sample_weight[rows]
     X = X.detach().cpu().float() if isinstance(X, torch.Tensor) else torch.as_tensor(X).float()
     if layer is None:
         return X.numpy(), sample_weight
+    if isinstance(layer, TabularInput):
+        layer = layer.numeric_part
     with torch.no_grad():
         return layer(X).numpy(), sample_weight
 

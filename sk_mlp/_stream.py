@@ -335,7 +335,9 @@ def _fit_frame_stage(estimator, stats: StreamStatistics, spec: BlockSpec) -> Blo
 
 def _row_width(spec: BlockSpec) -> int:
     """Floats per row of a window at most: the frame stage's one-hot vectors
-    are made once per window, with the rest of the fixed input layer."""
+    count as made once per window, with the rest of the fixed input layer
+    (as for a user's module; sk_mlp's own network holds one position per
+    one-hot feature instead, see :class:`~sk_mlp._tabular_module.OneHotSplit`)."""
     encoder = spec.encoder
     if encoder is None or encoder.is_identity_:
         return spec.n_features

@@ -4,7 +4,9 @@ It reads the float32 matrix that :class:`sk_mlp._tabular.TabularEncoder`
 writes (numeric block, then one integer code per categorical feature) and
 produces the input of the hidden layers: the scaled numeric block, one-hot
 vectors for low-cardinality features and learned embeddings for the others,
-concatenated.
+concatenated. :class:`OneHotSplit` and :class:`OneHotLinear` compute the same
+network without building the one-hot vectors: the first linear layer looks up
+the weight columns they would select.
 """
 
 from __future__ import annotations
@@ -15,8 +17,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._module import fit_robust_input
+from ._layers import PiecewiseLinearEncoding
+from ._module import fit_robust_input, forward_lookup, takes_lookup
 from ._tabular import default_embedding_dim
+
+# Positions travel as float32 next to the dense columns (see OneHotSplit):
+# exact below 2**24.
+_MAX_HOT_WIDTH = 2**24
+# Narrower one-hot blocks are built: the lookup trains through autograd,
+# whose per-step cost over the hand-written gradients (sk_mlp._backprop)
+# exceeds the block's product below about this width. 20-epoch fits of 5,000
+# rows, hidden (100,), batch 200, one thread: built / looked up 0.15 / 0.36 s
+# at 24 one-hot columns, 0.28 / 0.40 s at 255, 0.44 / 0.44 s at 510; at
+# 3,000 columns and 100,000 rows, 1.76 / 0.82 s per epoch
+# (benchmarks/results-one-hot.txt).
+MIN_LOOKUP_WIDTH = 512
 
 
 class TabularInput(nn.Module):
@@ -94,16 +109,108 @@ class TabularInput(nn.Module):
         self.n_outputs = n_numeric + width + sum(embedding_dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        numeric = x[:, : self.n_numeric]
-        parts = [numeric if self.numeric is None else self.numeric(numeric)]
-        if len(self.hot_bases):
-            codes = x.index_select(1, self.hot_columns).long()
-            index = self.hot_positions[codes + self.hot_bases]
-            hot = x.new_zeros(len(x), self.hot_width + 1).scatter_(1, index, 1.0)
+        parts = [self.numeric_part(x)]
+        if self.hot_width:
+            hot = x.new_zeros(len(x), self.hot_width + 1).scatter_(1, self.hot_index(x), 1.0)
             parts.append(hot[:, : self.hot_width])
-        for column, embedding in zip(self.embedded_columns, self.embeddings):
-            parts.append(embedding(x[:, column].long()))
+        parts += self.embedded_parts(x)
         return torch.cat(parts, dim=1)
+
+    def numeric_part(self, x: torch.Tensor) -> torch.Tensor:
+        """The numeric block of the output (scaled if there is a numeric layer)."""
+        numeric = x[:, : self.n_numeric]
+        return numeric if self.numeric is None else self.numeric(numeric)
+
+    def embedded_parts(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The embedded features' vectors, the last block of the output."""
+        return [
+            embedding(x[:, column].long())
+            for column, embedding in zip(self.embedded_columns, self.embeddings)
+        ]
+
+    def hot_index(self, x: torch.Tensor) -> torch.Tensor:
+        """Where each one-hot feature of each row has its 1 in the one-hot
+        block, shape (n_rows, n_one_hot_features), int64; ``hot_width``
+        where the row has no 1 for that feature (an unseen code 0)."""
+        codes = x.index_select(1, self.hot_columns).long()
+        return self.hot_positions[codes + self.hot_bases]
+
+
+class OneHotSplit(nn.Module):
+    """A frame stage whose one-hot block comes out as positions, not columns.
+
+    ``stage`` is a :class:`TabularInput`, alone or followed by layers that
+    encode its leading numeric columns (a piecewise-linear encoding). The
+    output is the stage's output without its one-hot block, then
+    :meth:`TabularInput.hot_index` as float32 (exact: positions are below
+    ``2**24``): one column per one-hot feature rather than one per category,
+    which :class:`OneHotLinear` reads. Built around a fitted module for
+    training and prediction; never saved (the module keeps its layers).
+    """
+
+    def __init__(self, stage: nn.Module):
+        super().__init__()
+        self.stage = stage
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layers = list(self.stage) if type(self.stage) is nn.Sequential else [self.stage]
+        tabular = layers[0]
+        dense = torch.cat([tabular.numeric_part(x), *tabular.embedded_parts(x)], dim=1)
+        for layer in layers[1:]:
+            dense = layer(dense)
+        return torch.cat([dense.float(), tabular.hot_index(x).float()], dim=1)
+
+
+class OneHotLinear(nn.Module):
+    """``network`` on the rows :class:`OneHotSplit` writes: its first linear
+    layer looks up and adds the columns of its weight that the one-hot
+    positions select (:func:`~sk_mlp._module.forward_lookup`), so that the
+    one-hot block, rows times categories wide, never exists.
+
+    Parameters
+    ----------
+    network : nn.Sequential
+        The trained network after the frame stage.
+    n_hot : int
+        The one-hot features: the last ``n_hot`` input columns are positions.
+    hot_width : int
+        Width of the one-hot block in the network's input.
+    n_after : int
+        Columns of the network's input after the one-hot block (embeddings).
+    """
+
+    def __init__(self, network: nn.Module, n_hot: int, hot_width: int, n_after: int):
+        super().__init__()
+        self.network = network
+        self.n_hot, self.hot_width, self.n_after = n_hot, hot_width, n_after
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dense, index = x[:, : -self.n_hot], x[:, -self.n_hot :].long()
+        return forward_lookup(self.network, dense, index, self.hot_width, self.n_after)
+
+
+def one_hot_lookup(stage: nn.Module, network: nn.Module) -> tuple[OneHotSplit, OneHotLinear] | None:
+    """``stage`` and ``network`` (a fitted module's frame stage and the network
+    after it) as :class:`OneHotSplit` and :class:`OneHotLinear`, computing
+    what they compute without a one-hot matrix; None where the stage's
+    one-hot block is narrower than ``MIN_LOOKUP_WIDTH`` (cheaper built) or
+    the network is not a stack that
+    :func:`~sk_mlp._module.takes_lookup` accepts (a user's module gets the
+    one-hot columns it was built for)."""
+    layers = list(stage) if type(stage) is nn.Sequential else [stage]
+    tabular = layers[0] if layers else None
+    if (
+        not isinstance(tabular, TabularInput)
+        or not MIN_LOOKUP_WIDTH <= tabular.hot_width < _MAX_HOT_WIDTH
+        or not tabular.hot_width
+        or not all(type(layer) is PiecewiseLinearEncoding for layer in layers[1:])
+        or not takes_lookup(network)
+    ):
+        return None
+    n_after = sum(tabular.embedding_dims)
+    return OneHotSplit(stage), OneHotLinear(
+        network, len(tabular.hot_bases), tabular.hot_width, n_after
+    )
 
 
 def _embedding(n_codes: int, dim: int, generator: torch.Generator | None) -> nn.Embedding:
