@@ -224,9 +224,10 @@ def read_rows(paths) -> list[dict]:
     return rows
 
 
-def run(tables, names, seeds, n_jobs, csv_path) -> list[dict]:
+def run(tables, names, seeds, n_jobs, csv_path, smallest_first=False) -> list[dict]:
     """Fit every model on every table and seed not already in ``csv_path``;
-    each row is appended to it as it comes in."""
+    each row is appended to it as it comes in. ``smallest_first``: cover as
+    many tables as a limited time allows, rather than finish together."""
     done = {(r["dataset"], r["model"], r["seed"]) for r in read_rows([csv_path])}
     tasks = [
         (table, name, seed)
@@ -238,6 +239,8 @@ def run(tables, names, seeds, n_jobs, csv_path) -> list[dict]:
     # Slow models and large tables first, so that the workers finish together.
     weight = {"tabm": 16, "realmlp": 8, "catboost": 4}
     tasks.sort(key=lambda t: -len(t[0].y) * weight.get(t[1], 1))
+    if smallest_first:
+        tasks.sort(key=lambda t: (len(t[0].y), t[2]))
     print(f"{len(tasks)} fits to run ({len(done)} already in {csv_path})", file=sys.stderr)
     new = not Path(csv_path).exists()
     with open(csv_path, "a", newline="") as f:
@@ -310,6 +313,9 @@ def main(argv=None):
     parser.add_argument("--output", default=None, help="report file")
     parser.add_argument("--csv", default=None, help="per-fit rows, appended to and resumed")
     parser.add_argument("--report", nargs="*", default=None, help="only report these CSVs")
+    parser.add_argument(
+        "--smallest-first", action="store_true", help="fit the smallest tables first"
+    )
     args = parser.parse_args(argv)
     command = "python benchmarks/tabular.py " + " ".join(argv if argv is not None else sys.argv[1:])
     variants = [f"{CANDIDATE}+{v}" for v in args.variants]
@@ -329,7 +335,8 @@ def main(argv=None):
         default_csv = HERE / "results-tabular.csv" if full else Path("tabular-rows.csv")
         csv_path = args.csv or str(default_csv)
         start = time.perf_counter()
-        rows = run(tables, args.models + variants, seeds, args.n_jobs, csv_path)
+        models = args.models + variants
+        rows = run(tables, models, seeds, args.n_jobs, csv_path, args.smallest_first)
         timing = f"n_jobs={args.n_jobs}, this run's wall time {time.perf_counter() - start:.0f} s"
         if args.output is None and full:
             args.output = str(HERE / "results-tabular.txt")

@@ -20,7 +20,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp import SKLEARN_MLP_PARAMS, TorchMLPClassifier, TorchMLPRegressor
 
 CANDIDATE = "sk_mlp"
 
@@ -53,6 +53,8 @@ VARIANTS = {
     "batch_256": {"batch_size": 256},
     "lr_3e-3": {"learning_rate_init": 3e-3},
     "epochs_100": {"max_iter": 100},
+    # scikit-learn's MLP, trained by sk_mlp (the documented setting)
+    "sklearn": dict(SKLEARN_MLP_PARAMS),
 }
 CLASSIFIER_ONLY = {"label_smoothing", "class_weight"}
 
