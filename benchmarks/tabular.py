@@ -260,7 +260,7 @@ def run(tables, names, seeds, n_jobs, csv_path, smallest_first=False) -> list[di
 
 
 # --------------------------------------------------------------------- report
-def header(command, tables, data, timing) -> str:
+def header(command, tables, data, timing, note=None) -> str:
     import sklearn
     import torch
 
@@ -282,6 +282,7 @@ def header(command, tables, data, timing) -> str:
         f"{len(tables)} tables, 75/25 splits, {seeds.min()} to {seeds.max()} seeds per table "
         f"(more for small tables); one thread per fit; {timing}",
         "(a shared machine: compare times within one report only)",
+        *([note] if note else []),
         "",
         *(f"{m:<28}{describe(m)}" for m in models),
         "",
@@ -316,6 +317,7 @@ def main(argv=None):
     parser.add_argument(
         "--smallest-first", action="store_true", help="fit the smallest tables first"
     )
+    parser.add_argument("--note", default=None, help="a line for the report's header")
     args = parser.parse_args(argv)
     command = "python benchmarks/tabular.py " + " ".join(argv if argv is not None else sys.argv[1:])
     variants = [f"{CANDIDATE}+{v}" for v in args.variants]
@@ -345,7 +347,8 @@ def main(argv=None):
     present = set(data["model"])
     peers = [m for m in PEERS if m in present]
     found = sorted(m for m in present if "+" in m)
-    text = header(command, tables, data, timing) + "\n" + report(data, CANDIDATE, peers, found)
+    text = header(command, tables, data, timing, args.note)
+    text += "\n" + report(data, CANDIDATE, peers, found)
     print(text)
     if args.output:
         Path(args.output).write_text(text)
