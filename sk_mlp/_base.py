@@ -162,7 +162,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), StrOptions({"auto"})],
         "normalization": [StrOptions({"batch", "layer"}), None],
-        "n_ensemble": [Interval(Integral, 1, None, closed="left")],
+        "n_ensemble": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "numeric_embedding": [StrOptions({"auto", "piecewise_linear", "periodic"}), None],
         "feature_scaling": ["boolean"],
         "preprocessing": [StrOptions({"robust"}), None],
@@ -468,10 +468,13 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             )
         else:
             embedding = fitted_embedding(self.module_)
+        n_ensemble = _defaults.n_ensemble(self, n_samples)  # a continued fit copies module_
         check_numeric_embedding(embedding, X)
         # Rebuilt on warm starts too: label_smoothing may have changed.
         loss = self._loss_function()
-        module = initial_module(self, X, sample_weight, loss, seed, first_pass, embedding)
+        module = initial_module(
+            self, X, sample_weight, loss, seed, first_pass, embedding, n_ensemble
+        )
         generator = make_generator(train_seed, device)
         data, network = TrainingData.prepare(
             X,
@@ -643,7 +646,8 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         # user's module gets them densified, in chunks bounded in bytes.
         fitted = self._fitted_architecture
         user_module = fitted["module"] is not None
-        sparse = sp.issparse(X) and not user_module and fitted.get("numeric_embedding") is None
+        embedded = fitted_embedding(self.module_) is not None
+        sparse = sp.issparse(X) and not user_module and not embedded
         device = torch.device(self.device_)
         module = self.module_.eval()
         return predict_rows(module, X, device, sparse=sparse, user_module=user_module)

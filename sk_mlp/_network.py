@@ -24,7 +24,7 @@ import torch
 
 from ._checks import check_module_widths, describe_features, describe_module
 from ._device import make_generator, seeded_global_rng
-from ._layers import PeriodicEmbedding, PiecewiseLinearEncoding
+from ._layers import MemberLinear, PeriodicEmbedding, PiecewiseLinearEncoding
 from ._module import (
     ACTIVATION_ALIASES,
     Dropout,
@@ -59,7 +59,7 @@ def architecture(estimator) -> dict:
         record["normalization"] = estimator.normalization
         # Recorded only when set, so that models fitted before these
         # parameters existed still warm-start.
-        if estimator.n_ensemble != 1:
+        if estimator.n_ensemble not in (1, "auto"):  # 'auto': as for the embedding
             record["n_ensemble"] = int(estimator.n_ensemble)
         # 'auto' resolves at the first fit, and a continued fit keeps what the
         # fitted network holds: only an embedding asked for by name is recorded.
@@ -68,6 +68,15 @@ def architecture(estimator) -> dict:
         if estimator.feature_scaling:
             record["feature_scaling"] = True
     return record
+
+
+def fitted_members(module: torch.nn.Module) -> int:
+    """The ensemble members a fitted network holds (``n_ensemble='auto'``
+    resolves at the first fit)."""
+    for layer in module.modules():
+        if isinstance(layer, MemberLinear):
+            return layer.weight.shape[0]
+    return 1
 
 
 def fitted_embedding(module: torch.nn.Module) -> str | None:
@@ -91,16 +100,24 @@ def check_numeric_embedding(embedding: str | None, X) -> None:
 
 
 def initial_module(
-    estimator, X, sample_weight, loss, seed: int, first_pass: bool, embedding: str | None = None
+    estimator,
+    X,
+    sample_weight,
+    loss,
+    seed: int,
+    first_pass: bool,
+    embedding: str | None = None,
+    n_ensemble: int = 1,
 ) -> torch.nn.Module:
     """A fresh network on the first pass, else a copy of the fitted one.
 
     A fresh network starts from the ``coefs_`` and ``intercepts_`` assigned
     to the unfitted estimator, where there are any, with the numeric
-    ``embedding`` resolved from ``numeric_embedding`` (:mod:`sk_mlp._defaults`).
+    ``embedding`` and ``n_ensemble`` resolved from the parameters of those
+    names (:mod:`sk_mlp._defaults`).
     """
     if first_pass:
-        module = build_module(estimator, X, sample_weight, loss, seed, embedding)
+        module = build_module(estimator, X, sample_weight, loss, seed, embedding, n_ensemble)
         assigned = vars(estimator)
         assign_weights(module, assigned.get("_assigned_coefs"), "coefs_")
         assign_weights(module, assigned.get("_assigned_intercepts"), "intercepts_")
@@ -143,7 +160,7 @@ def assign_weights(module: torch.nn.Module, arrays, name: str) -> None:
 
 
 def build_module(
-    estimator, X, sample_weight, loss, seed: int, embedding: str | None
+    estimator, X, sample_weight, loss, seed: int, embedding: str | None, n_ensemble: int
 ) -> torch.nn.Module:
     """A fresh network for the data seen on the first pass, on the CPU:
     the fixed input layer (frame stage, robust scaling, piecewise-linear
@@ -168,7 +185,7 @@ def build_module(
         estimator.activation,
         estimator._dropout_rate(),
         estimator.normalization,
-        n_ensemble=estimator.n_ensemble,
+        n_ensemble=n_ensemble,
         feature_scaling=estimator.feature_scaling,
         periodic_features=n_numeric if embedding == "periodic" else 0,
         out_activation=loss.out_activation,

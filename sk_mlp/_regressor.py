@@ -98,7 +98,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         max_fun=15000,
         dropout="auto",
         normalization=None,
-        n_ensemble=1,
+        n_ensemble="auto",
         numeric_embedding="auto",
         feature_scaling=False,
         preprocessing="robust",
@@ -655,5 +655,6 @@ default='squared_error'
     >>> mean, std = reg.predict(X[:2], return_std=True)
     >>> mean.shape, std.shape
     ((2,), (2,))
-    """
+    """,
+    auto_ensemble=True,
 )

@@ -226,6 +226,7 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
             )
         else:
             embedding = fitted_embedding(estimator.module_)
+        n_ensemble = _defaults.n_ensemble(estimator, n_samples)
         spec = BlockSpec(
             source.n_features,
             source.dtype,
@@ -240,7 +241,14 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
         # or inference_mode.
         with torch.inference_mode(False), torch.enable_grad(), thread_scope():
             return _train(
-                estimator, source, spec, plan, train_seed, first_pass, incremental, embedding
+                estimator,
+                source,
+                spec,
+                plan,
+                train_seed,
+                first_pass,
+                incremental,
+                (embedding, n_ensemble),
             )
 
 
@@ -429,8 +437,9 @@ class _WindowLoader:
         return torch.from_numpy(X), torch.from_numpy(y), weight
 
 
-def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, incremental, embedding):
-    """Build or copy the network, then train it on the streamed blocks."""
+def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, incremental, choices):
+    """Build or copy the network, then train it on the streamed blocks;
+    ``choices``: the numeric embedding and the ensemble members of a first fit."""
     device = resolve_device(estimator.device)
     # Rebuilt on continued fits too, as in memory: label_smoothing may have changed.
     loss = estimator._loss_function()
@@ -442,7 +451,7 @@ def _train(estimator, source, spec, plan: Plan, seed: int, first_pass, increment
         loss,
         spec.seed,
         first_pass,
-        embedding,
+        *choices,
     ).to(device)
     del sample
     transform, network = split_input_layer(module)
