@@ -31,7 +31,7 @@ merged by pointing ``--csv`` at the same file, or reported together with
 
 Usage, from the repository root, in an environment with the ``bench`` extra::
 
-    python benchmarks/tabular.py --quick          # 12 tables <= 2,000 rows, 2 seeds
+    python benchmarks/tabular.py --quick          # 12 tables <= 2,000 rows, 2 seeds, no pytabkit
     python benchmarks/tabular.py                  # every table, every peer
     python benchmarks/tabular.py --models sk_mlp hgb --variants ens1 piecewise
     python benchmarks/tabular.py --report benchmarks/results-tabular.csv
@@ -302,7 +302,11 @@ def header(command, tables, data, timing, note=None) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="12 tables <= 2,000 rows, 2 seeds")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="12 tables <= 2,000 rows, 2 seeds, no pytabkit peers unless --models names them",
+    )
     parser.add_argument("--seeds", type=int, default=3, help="least splits per table")
     parser.add_argument("--max-seeds", type=int, default=10, help="most splits per table")
     parser.add_argument("--min-test-rows", type=int, default=2500)
@@ -329,6 +333,8 @@ def main(argv=None):
     else:
         if args.quick:
             names, max_rows, base, most = args.datasets or QUICK, 2000, 2, 2
+            if args.models == [CANDIDATE, *PEERS]:  # the pytabkit peers take minutes a fit
+                args.models = [m for m in args.models if m not in ("realmlp", "tabm")]
         else:
             names, max_rows, base, most = args.datasets, args.max_rows, args.seeds, args.max_seeds
         tables = load_tables(names, max_rows=max_rows)
