@@ -4,7 +4,7 @@ A model wins or loses against another on a table only when the 95% confidence
 interval of their paired difference excludes zero: the difference is taken
 seed by seed (the same split, the same test rows), and the interval is
 Student's t over the seeds. There is no fixed tie margin. With fewer than two
-common seeds there is no interval, and the table counts as a tie (marked).
+common seeds there is no interval, and the table is left out of the tally.
 """
 
 from __future__ import annotations
@@ -77,9 +77,11 @@ def paired(data: pd.DataFrame, a: str, b: str, metric: str = "score") -> pd.Data
 
 def tally(result: pd.DataFrame) -> dict:
     """Wins / ties / losses, the share won or tied, and the median gap."""
+    if not result.empty:
+        result = result[result["verdict"] != "t?"]  # one common seed: no interval
     if result.empty:
         return {"W": 0, "T": 0, "L": 0, "n": 0, "share": np.nan, "median": np.nan}
-    verdicts = result["verdict"].replace("t?", "T")
+    verdicts = result["verdict"]
     counts = verdicts.value_counts()
     w, t, l_ = (int(counts.get(k, 0)) for k in "WTL")
     return {
@@ -174,7 +176,13 @@ def _short(model: str) -> str:
 
 
 def summary_table(data, models) -> list[str]:
-    models = [m for m in models if m in set(data["model"])]
+    """The summary over the tables every model fitted; a model that fitted
+    fewer than half the tables (a run cut short) is left out of it, so that
+    it does not shrink the summary to a few tables."""
+    n_tables = data["dataset"].nunique()
+    covered = data.groupby("model")["dataset"].nunique()
+    short = [m for m in models if m in covered and covered[m] < n_tables / 2]
+    models = [m for m in models if m in covered and m not in short]
     complete = complete_tables(data, models)
     scores = means(complete)[models]
     norm = normalized(scores)
@@ -186,6 +194,13 @@ def summary_table(data, models) -> list[str]:
         "predict s ==",
         f"{'model':<18}{'norm':>7}{'rank':>7}{'fit_cpu_s':>11}{'s/1k rows':>11}{'predict_s':>11}",
     ]
+    if short:
+        lines.insert(
+            1,
+            "(left out, too few tables: "
+            + ", ".join(f"{m} {covered[m]} of {n_tables}" for m in short)
+            + ")",
+        )
     for m in models:
         lines.append(
             f"{m:<18}{norm[m].median():>7.3f}{ranks[m].mean():>7.2f}"
@@ -230,7 +245,9 @@ def targets(data, candidate) -> list[str]:
         return tally(result)
 
     # Normalized over every peer (not the ablations), on the tables all fitted.
-    peers = sorted(m for m in models if "+" not in m)
+    covered = data.groupby("model")["dataset"].nunique()
+    half = data["dataset"].nunique() / 2
+    peers = sorted(m for m in models if "+" not in m and covered[m] >= half)
     norm = normalized(means(complete_tables(data, peers))[peers]).median()
     for peer, need, name in (("realmlp", 0.70, "RealMLP-TD"), ("tabm", 0.60, "TabM-D")):
         if peer in models:
