@@ -359,7 +359,8 @@ _ENSEMBLE = {
         ``'auto'`` trains 8 members for a ``fit`` on at least 1,000 samples
         and one network below (and for a user's ``module``): on the tabular
         benchmark the members won on 7 of 18 regression tables and lost on
-        none, at about five times a single network's time (:doc:`/tabular`).
+        none, at 2.5 to 12 times a single network's CPU time
+        (:doc:`/tabular`).
         With more than one member, the last entries of ``coefs_`` and
         ``intercepts_`` have a leading member axis.""",
     ),
