@@ -136,8 +136,9 @@ def _fmt_tally(t: dict) -> str:
 def comparison_table(data, candidate, others, metric="score", title="") -> list[str]:
     lines = [
         f"== {title or candidate} against each model: {METRICS[metric][2]}; "
-        "wins/ties/losses by the paired 95% interval, share won or tied, median gap ==",
-        f"{'model':<28}{'all':>24}{'classification':>24}{'regression':>24}",
+        "wins/ties/losses by the paired 95% interval, share won or tied, median gap; "
+        "resolution: the median half-width of the intervals (a smaller gap is a tie) ==",
+        f"{'model':<28}{'all':>24}{'classification':>24}{'regression':>24}{'+/-':>9}",
     ]
     for other in others:
         result = paired(data, candidate, other, metric)
@@ -145,7 +146,8 @@ def comparison_table(data, candidate, others, metric="score", title="") -> list[
         for task in ("classification", "regression"):
             part = result[result["task"] == task] if not result.empty else result
             cells.append(_fmt_tally(tally(part)))
-        lines.append(f"{other:<28}" + "".join(f"{c:>24}" for c in cells))
+        half = ((result["hi"] - result["lo"]) / 2).median() if not result.empty else np.nan
+        lines.append(f"{other:<28}" + "".join(f"{c:>24}" for c in cells) + f"{half:>9.4f}")
     return lines
 
 

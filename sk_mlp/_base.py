@@ -51,6 +51,7 @@ from ._network import (
     check_numeric_embedding,
     fitted_embedding,
     initial_module,
+    network_choices,
     randomness,
 )
 from ._persistence import check_versions, fitted_state_defaults, parameter_defaults, record_versions
@@ -461,14 +462,13 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         check_precision(self.precision, device, self.solver)
         n_samples = X.shape[0]
         early_stopping = _defaults.early_stopping(self, n_samples, incremental=incremental)
-        # A continued fit keeps the fitted model's embedding, whatever 'auto' says now.
-        if first_pass:
-            embedding = _defaults.numeric_embedding(
-                self, n_samples, dense=not sp.issparse(X), early_stopping=early_stopping
-            )
-        else:
-            embedding = fitted_embedding(self.module_)
-        n_ensemble = _defaults.n_ensemble(self, n_samples)  # a continued fit copies module_
+        embedding, n_ensemble = network_choices(
+            self,
+            n_samples,
+            dense=not sp.issparse(X),
+            early_stopping=early_stopping,
+            first_pass=first_pass,
+        )
         check_numeric_embedding(embedding, X)
         # Rebuilt on warm starts too: label_smoothing may have changed.
         loss = self._loss_function()

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from . import _defaults
 from ._checks import check_module_widths, describe_features, describe_module
 from ._device import make_generator, seeded_global_rng
 from ._layers import MemberLinear, PeriodicEmbedding, PiecewiseLinearEncoding
@@ -88,6 +89,21 @@ def fitted_embedding(module: torch.nn.Module) -> str | None:
         if isinstance(layer, PeriodicEmbedding):
             return "periodic"
     return None
+
+
+def network_choices(
+    estimator, n_samples: int | None, *, dense: bool, early_stopping: bool, first_pass: bool
+) -> tuple[str | None, int]:
+    """The numeric embedding and the ensemble members of the network this
+    call trains: resolved from the parameters on the first pass (their
+    ``'auto'`` values, :mod:`sk_mlp._defaults`), read off the fitted network
+    on a continued fit, which keeps what its first fit chose."""
+    if not first_pass:
+        return fitted_embedding(estimator.module_), fitted_members(estimator.module_)
+    embedding = _defaults.numeric_embedding(
+        estimator, n_samples, dense=dense, early_stopping=early_stopping
+    )
+    return embedding, _defaults.n_ensemble(estimator, n_samples)
 
 
 def check_numeric_embedding(embedding: str | None, X) -> None:

@@ -45,7 +45,7 @@ from ._blocks import (
 )
 from ._data import CHUNK_ROWS, TrainingData, apply_input_layer, split_input_layer
 from ._device import make_generator, resolve_device
-from ._network import fitted_embedding, initial_module
+from ._network import initial_module, network_choices
 from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder, check_categorical_features
 from ._threads import thread_scope
 
@@ -220,13 +220,9 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
         seed, train_seed = estimator._next_seeds(first_pass)
         n_samples = _rows_that_count(source)
         early_stopping = _defaults.early_stopping(estimator, n_samples, incremental=incremental)
-        if first_pass:
-            embedding = _defaults.numeric_embedding(
-                estimator, n_samples, dense=True, early_stopping=early_stopping
-            )
-        else:
-            embedding = fitted_embedding(estimator.module_)
-        n_ensemble = _defaults.n_ensemble(estimator, n_samples)
+        embedding, n_ensemble = network_choices(
+            estimator, n_samples, dense=True, early_stopping=early_stopping, first_pass=first_pass
+        )
         spec = BlockSpec(
             source.n_features,
             source.dtype,
