@@ -103,7 +103,13 @@ def network_choices(
     embedding = _defaults.numeric_embedding(
         estimator, n_samples, dense=dense, early_stopping=early_stopping
     )
-    return embedding, _defaults.n_ensemble(estimator, n_samples)
+    assigned = vars(estimator).get("_assigned_coefs")
+    if estimator.n_ensemble == "auto" and assigned:
+        # Weights assigned before the first fit, as scikit-learn's users
+        # assign them, say how many members the network has.
+        last = np.asarray(assigned[-1])
+        return embedding, last.shape[0] if last.ndim == 3 else 1
+    return embedding, _defaults.n_ensemble(estimator)
 
 
 def check_numeric_embedding(embedding: str | None, X) -> None:

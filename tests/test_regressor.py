@@ -53,7 +53,7 @@ def test_two_dimensional_y_gives_matching_predictions():
     X, Y = make_regression(n_samples=100, n_features=5, n_targets=3, random_state=0)
     reg = _fit(_quick(max_iter=80), X, Y)
     assert reg.n_outputs_ == 3
-    assert reg.coefs_[-1].shape == (16, 3)
+    assert reg.coefs_[-1].shape == (8, 16, 3)  # eight members (n_ensemble='auto')
     prediction = reg.predict(X)
     assert prediction.shape == (100, 3)
     assert r2_score(Y, prediction) > 0.9
@@ -72,7 +72,9 @@ def test_column_vector_y_gives_one_dimensional_predictions_like_scikit_learn(reg
 def test_coefs_and_intercepts_have_scikit_learn_shapes(regression_data):
     X, y = regression_data
     params = dict(hidden_layer_sizes=(7, 3), max_iter=2, random_state=0)
-    ours = _fit(TorchMLPRegressor(**params), X, y)
+    # n_ensemble=1: one network, as scikit-learn's (the default's members add
+    # a leading axis to the output layer)
+    ours = _fit(TorchMLPRegressor(n_ensemble=1, **params), X, y)
     theirs = _fit(MLPRegressor(**params), X, y)
     assert [c.shape for c in ours.coefs_] == [c.shape for c in theirs.coefs_]
     assert [b.shape for b in ours.intercepts_] == [b.shape for b in theirs.intercepts_]
@@ -123,7 +125,11 @@ def test_mse_is_an_alias_of_squared_error(regression_data):
 def test_loss_curve_is_half_the_mean_squared_error_of_standardized_targets():
     X, y = make_regression(n_samples=50, n_features=3, random_state=0)
     reg = _fit(
-        _quick(max_iter=1, alpha=0.0, dropout=0.0, batch_size=50, learning_rate_init=1e-9), X, y
+        _quick(
+            max_iter=1, alpha=0.0, dropout=0.0, batch_size=50, learning_rate_init=1e-9, n_ensemble=1
+        ),
+        X,
+        y,
     )
     # one step with a negligible rate: the epoch loss is the initial model's
     # loss on y standardized with the population standard deviation
@@ -162,7 +168,7 @@ def test_gaussian_nll_std_follows_the_noise_level(heteroscedastic_data):
     X, y = heteroscedastic_data
     reg = _fit(_quick(hidden_layer_sizes=(32,), loss="gaussian_nll", max_iter=150), X, y)
     assert reg.out_activation_ == "gaussian"
-    assert reg.coefs_[-1].shape == (32, 2)  # a mean and a variance per target
+    assert reg.coefs_[-1].shape == (8, 32, 2)  # a mean and a variance per target and member
     mean, std = reg.predict(X, return_std=True)
     assert mean.shape == std.shape == (len(y),)
     assert (std > 0).all()
@@ -183,7 +189,7 @@ def test_gaussian_nll_std_is_in_the_units_of_y(heteroscedastic_data):
 def test_gaussian_nll_multi_output_std_shape():
     X, Y = make_regression(n_samples=80, n_features=4, n_targets=2, noise=1.0, random_state=0)
     reg = _fit(_quick(hidden_layer_sizes=(8,), loss="gaussian_nll", max_iter=5), X, Y)
-    assert reg.n_outputs_ == 2 and reg.coefs_[-1].shape == (8, 4)
+    assert reg.n_outputs_ == 2 and reg.coefs_[-1].shape == (8, 8, 4)  # eight members
     mean, std = reg.predict(X, return_std=True)
     assert mean.shape == std.shape == (80, 2)
 

@@ -887,7 +887,8 @@ def test_weights_assigned_to_an_unfitted_estimator_start_its_first_fit():
 
 def test_weights_assigned_to_a_fitted_estimator_change_it_at_once():
     X, y = _small_regression()
-    reg = _fit_quietly(TorchMLPRegressor((3,), max_iter=5, random_state=0), X, y)
+    # one network, as scikit-learn's (the default's members add an axis)
+    reg = _fit_quietly(TorchMLPRegressor((3,), n_ensemble=1, max_iter=5, random_state=0), X, y)
     zeros = [np.zeros_like(c) for c in reg.coefs_]
     with pytest.raises(ValueError, match=r"coefs_\[1\] has shape \(2, 1\).*needs \(3, 1\)"):
         reg.coefs_ = [zeros[0], np.zeros((2, 1))]
