@@ -34,7 +34,7 @@ from sklearn.datasets import make_classification
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import sk_mlp._callbacks  # noqa: E402
+import sk_mlp._estimators.callbacks  # noqa: E402
 from sk_mlp import TorchMLPClassifier  # noqa: E402
 
 
@@ -44,13 +44,13 @@ def _fit_time(set_empty: bool, api: bool, X, y) -> float:
     )
     if set_empty:
         model.set_callbacks()
-    sk_mlp._callbacks.CALLBACKS_SUPPORTED = api
+    sk_mlp._estimators.callbacks.CALLBACKS_SUPPORTED = api
     try:
         start = time.perf_counter()
         model.fit(X, y)
         return time.perf_counter() - start
     finally:
-        sk_mlp._callbacks.CALLBACKS_SUPPORTED = True
+        sk_mlp._estimators.callbacks.CALLBACKS_SUPPORTED = True
 
 
 def main() -> None:

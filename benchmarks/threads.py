@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from sk_mlp import TorchMLPRegressor, _threads
+from sk_mlp import TorchMLPRegressor
+from sk_mlp._engine import threads as _threads
 
 N_FEATURES = 20
 STEPS = 60  # training steps per timed fit: 3 epochs of 20 batches

@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return xp.asarray(_convert_to_numpy(array, source), device=device)
 
 
-try:  # scikit-learn >= 1.9: fits that callbacks can watch (sk_mlp._callbacks)
+try:  # scikit-learn >= 1.9: fits that callbacks can watch (sk_mlp._estimators.callbacks)
     from sklearn.callback import CallbackSupportMixin
 except ImportError:  # older scikit-learn: estimators without set_callbacks
 

@@ -16,8 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch.optim import optimizer as _optimizer
 
-from ._gpu_step import hand_written_on
-
 
 def _aten(name: str, overload: str):
     """``torch.ops.aten.<name>.<overload>``, or ``None`` where torch lacks it."""
@@ -146,10 +144,10 @@ def _has_step_hooks(optimizer: torch.optim.Optimizer) -> bool:
 
 
 def fused_adam_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | None:
-    """The kernel that ``optimizer.step()`` of a fused Adam or AdamW runs (on
-    the CPU; on CUDA where :mod:`sk_mlp._gpu_step` says so),
-    as a function without the Python bookkeeping around it; ``None`` where that
-    shortcut does not apply.
+    """The kernel that ``optimizer.step()`` of a fused Adam or AdamW runs, as a
+    function without the Python bookkeeping around it; ``None`` where that
+    shortcut does not apply. The caller decides on which devices to take it
+    (:func:`sk_mlp._engine.gpu_step.hand_written_on`).
 
     The bookkeeping (grouping tensors by device, hooks, profiling records) is
     a visible share of a small network's step (benchmarks/results-cpu.txt).
@@ -175,7 +173,6 @@ def fused_adam_update(optimizer: torch.optim.Optimizer) -> Callable[[], None] | 
         or isinstance(group["lr"], torch.Tensor)
         or len(optimizer.state) != len(params)
         or len({p.device for p in params}) != 1
-        or not hand_written_on(params[0].device)
     ):
         return None
     states = [optimizer.state[p] for p in params]

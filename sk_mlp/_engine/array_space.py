@@ -38,10 +38,7 @@ import torch
 from sklearn.base import is_regressor
 from sklearn.utils.validation import validate_data
 
-from ._checks import check_float32_range
-from ._dask import is_dask_collection
-from ._device import to_numpy
-from ._sklearn_private import (
+from .._compat.sklearn_private import (
     _check_sample_weight,
     _convert_to_numpy,
     array_namespace,
@@ -49,6 +46,8 @@ from ._sklearn_private import (
     is_array_api_obj,
     move_to,
 )
+from .._nn.device import to_numpy
+from .._preprocessing.checks import check_largest, is_dask_collection
 
 # Where a fitted estimator records the namespace and device of its fit's X
 # (absent for NumPy and other array-likes).
@@ -141,7 +140,7 @@ def validate_fit(estimator, space: ArraySpace, X, y, sample_weight, *, reset: bo
     )
     X = space.to_torch(X)
     _check_no_nan(X)
-    check_float32_range(X)
+    _check_float32_range(X)
     with sklearn.config_context(array_api_dispatch=False):  # X is read for its length only
         sample_weight = _check_sample_weight(
             to_host(sample_weight), X, dtype=np.float64, ensure_non_negative=True
@@ -156,8 +155,15 @@ def validate_predict(estimator, space: ArraySpace, X) -> torch.Tensor:
     )
     X = space.to_torch(X)
     _check_no_nan(X)
-    check_float32_range(X)
+    _check_float32_range(X)
     return X
+
+
+def _check_float32_range(X: torch.Tensor) -> None:
+    """Refuse float64 values float32 cannot hold, computed where X is (one
+    number comes back to the host)."""
+    if X.dtype == torch.float64 and X.numel():
+        check_largest(float(X.abs().max()))
 
 
 def _check_no_nan(X: torch.Tensor) -> None:

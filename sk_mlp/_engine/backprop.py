@@ -3,9 +3,9 @@
 For a stack of ``Linear -> activation -> [dropout]`` blocks the gradient is a
 few matrix products and elementwise factors, which this module writes straight
 into buffers allocated once per fit. The learned input scales in front
-(:class:`~sk_mlp._layers.FeatureScale`, an ensemble's
-:class:`~sk_mlp._layers.MemberScale`) and the members' output layers
-(:class:`~sk_mlp._layers.MemberLinear`) add a few batched products. On the
+(:class:`~sk_mlp._nn.layers.FeatureScale`, an ensemble's
+:class:`~sk_mlp._nn.layers.MemberScale`) and the members' output layers
+(:class:`~sk_mlp._nn.layers.MemberLinear`) add a few batched products. On the
 CPU that skips what autograd costs per step (building the graph, allocating
 every activation and gradient, the engine's bookkeeping);
 benchmarks/results-cpu.txt measures what that saves. Networks with other
@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._gpu_step import hand_written_on
-from ._layers import FeatureScale, MemberAverage, MemberLinear, MemberScale
-from ._losses import stack_members
-from ._module import Dropout
-from ._torch_private import KERNELS, has_autograd_hooks
+from .._compat.torch_private import KERNELS, has_autograd_hooks
+from .._nn.layers import FeatureScale, MemberAverage, MemberLinear, MemberScale
+from .._nn.losses import stack_members
+from .._nn.mlp import Dropout
+from .gpu_step import hand_written_on
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ class Backprop:
     @classmethod
     def for_network(cls, network: nn.Module, loss) -> Backprop | None:
         """A :class:`Backprop` for ``network`` on the CPU (and on CUDA where
-        :mod:`sk_mlp._gpu_step` says so), or ``None`` where autograd must do
+        :mod:`sk_mlp._engine.gpu_step` says so), or ``None`` where autograd must do
         it: other layers, a layer or parameter used twice, frozen parameters,
         hooks, other devices or dtypes, no closed-form loss."""
         parsed = _network(network)

@@ -18,11 +18,11 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from ._device import float32_rows, on_cpu, shares_memory, sparse_to_tensor, to_tensor
-from ._layers import PiecewiseLinearEncoding
-from ._module import RobustInput, SparseRows, forward, linear_layers
-from ._tabular_module import OneHotLinear, TabularInput, one_hot_lookup
-from ._threads import threads_for_step
+from .._nn.device import float32_rows, on_cpu, shares_memory, sparse_to_tensor, to_tensor
+from .._nn.layers import PiecewiseLinearEncoding
+from .._nn.mlp import RobustInput, SparseRows, forward, linear_layers
+from .._nn.tabular import OneHotLinear, TabularInput, one_hot_lookup
+from .threads import threads_for_step
 
 # Rows per forward pass outside training (prediction, validation, L-BFGS):
 # large enough to amortise per-call overhead, small enough that hidden
@@ -60,8 +60,8 @@ def split_input_layer(module: nn.Module) -> tuple[nn.Module | None, nn.Module]:
     embeddings, a :class:`PiecewiseLinearEncoding`, or a stack of them) has
     nothing to train, so it can be applied to the training data once rather
     than on every step. A frame stage with one-hot features comes as a
-    :class:`~sk_mlp._tabular_module.OneHotSplit` and the network after it as a
-    :class:`~sk_mlp._tabular_module.OneHotLinear` where the network allows:
+    :class:`~sk_mlp._nn.tabular.OneHotSplit` and the network after it as a
+    :class:`~sk_mlp._nn.tabular.OneHotLinear` where the network allows:
     the data then hold one position per one-hot feature, not a column per
     category. Together the two compute ``module``.
     """

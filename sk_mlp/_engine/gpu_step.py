@@ -1,6 +1,6 @@
 """How the host drives a training step on a CUDA device: an internal switch.
 
-``STEP`` chooses the route for the networks that :mod:`sk_mlp._backprop` can
+``STEP`` chooses the route for the networks that :mod:`sk_mlp._engine.backprop` can
 train (``hidden_layer_sizes`` stacks without normalization, float32, Adam or
 AdamW for ``'graph'``); every other network trains through autograd whatever
 it says:
@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch import nn
 
 # One of 'autograd', 'backprop', 'graph' (see the module docstring).
 STEP = "autograd"
@@ -41,7 +40,7 @@ def hand_written_on(device: torch.device) -> bool:
 
 
 class GraphedEpoch:
-    """A drop-in for :func:`sk_mlp._training.train_epoch` that replays CUDA
+    """A drop-in for :func:`sk_mlp._engine.training.train_epoch` that replays CUDA
     graphs; build it with :func:`graphed_epoch`."""
 
     def __init__(self, gradients, step, optimizer, data, batch_size: int, generator):
@@ -112,17 +111,14 @@ class GraphedEpoch:
         return torch.stack(losses) @ sizes
 
 
-def graphed_epoch(
-    module: nn.Module, gradients, step, optimizer, data, batch_size: int
-) -> Callable | None:
+def graphed_epoch(gradients, step, optimizer, data, batch_size: int) -> Callable | None:
     """A :class:`GraphedEpoch` where ``STEP == 'graph'`` and the step can be
-    captured; ``None`` otherwise (the caller trains eagerly)."""
-    from ._backprop import Backprop
-
+    captured; ``None`` otherwise (the caller trains eagerly). ``gradients``
+    is a :class:`~sk_mlp._engine.backprop.Backprop` (autograd's steps are
+    never captured)."""
     if (
         STEP != "graph"
         or data.device.type != "cuda"
-        or not isinstance(gradients, Backprop)
         or not isinstance(data.X, torch.Tensor)
         or data.transform is not None
         or data.X.dtype != torch.float32

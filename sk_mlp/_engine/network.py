@@ -22,11 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from . import _defaults
-from ._checks import check_module_widths, describe_features, describe_module
-from ._device import make_generator, seeded_global_rng
-from ._layers import MemberLinear, PeriodicEmbedding, PiecewiseLinearEncoding
-from ._module import (
+from .._nn.checks import check_module_widths, describe_features, describe_module
+from .._nn.device import make_generator, seeded_global_rng
+from .._nn.layers import MemberLinear, PeriodicEmbedding, PiecewiseLinearEncoding
+from .._nn.mlp import (
     ACTIVATION_ALIASES,
     Dropout,
     build_network,
@@ -34,8 +33,9 @@ from ._module import (
     set_dropout,
     weight_layers,
 )
-from ._sampling import statistics_rows
-from ._tabular_module import TabularInput, build_tabular_input
+from .._nn.tabular import TabularInput, build_tabular_input
+from .._preprocessing.sampling import statistics_rows
+from . import defaults
 
 # A user's module draws its random numbers (initial weights, torch's dropout)
 # from torch's global generators, which its fit seeds and restores: such fits
@@ -96,14 +96,14 @@ def network_choices(
 ) -> tuple[str | None, int]:
     """The numeric embedding and the ensemble members of the network this
     call trains: resolved from the parameters on the first pass (their
-    ``'auto'`` values, :mod:`sk_mlp._defaults`), read off the fitted network
+    ``'auto'`` values, :mod:`sk_mlp._engine.defaults`), read off the fitted network
     on a continued fit, which keeps what its first fit chose."""
     if not first_pass:
         return fitted_embedding(estimator.module_), fitted_members(estimator.module_)
-    embedding = _defaults.numeric_embedding(
+    embedding = defaults.numeric_embedding(
         estimator, n_samples, dense=dense, early_stopping=early_stopping
     )
-    return embedding, _defaults.n_ensemble(estimator, n_samples)
+    return embedding, defaults.n_ensemble(estimator, n_samples)
 
 
 def check_numeric_embedding(embedding: str | None, X) -> None:
@@ -130,7 +130,7 @@ def initial_module(
     A fresh network starts from the ``coefs_`` and ``intercepts_`` assigned
     to the unfitted estimator, where there are any, with the numeric
     ``embedding`` and ``n_ensemble`` resolved from the parameters of those
-    names (:mod:`sk_mlp._defaults`).
+    names (:mod:`sk_mlp._engine.defaults`).
     """
     if first_pass:
         module = build_module(estimator, X, sample_weight, loss, seed, embedding, n_ensemble)

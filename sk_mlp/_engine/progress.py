@@ -1,10 +1,10 @@
 """What a fit tells as it runs: epoch watchers, ``verbose``'s lines and bar.
 
-The training loop (:mod:`sk_mlp._training`) knows one mechanism: it tells a
+The training loop (:mod:`sk_mlp._engine.training`) knows one mechanism: it tells a
 :class:`Watchers` list when each epoch (or L-BFGS iteration) begins and ends,
 and when training ends, with the reason in ``history.stop_reason``. The
 ``verbose`` lines, the ``verbose=2`` bar and scikit-learn's callbacks
-(:mod:`sk_mlp._callbacks`) are each one watcher. Plain Python and torch, no
+(:mod:`sk_mlp._estimators.callbacks`) are each one watcher. Plain Python and torch, no
 scikit-learn.
 """
 
@@ -26,7 +26,7 @@ STOP_REASONS = {
 class EpochWatcher:
     """Told of each epoch of a fit; every method does nothing here.
 
-    ``history`` is the fit's :class:`~sk_mlp._training.History`: when
+    ``history`` is the fit's :class:`~sk_mlp._engine.training.History`: when
     :meth:`end` is called it holds the epoch just recorded.
     """
 

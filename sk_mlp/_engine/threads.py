@@ -32,9 +32,9 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from ._device import on_cpu
-from ._layers import FeatureScale, MemberLinear, MemberScale, PeriodicEmbedding
-from ._parallel import dask_task_thread_limit
+from .._nn.device import on_cpu
+from .._nn.layers import FeatureScale, MemberLinear, MemberScale, PeriodicEmbedding
+from .parallel import dask_task_thread_limit
 
 # Multiply-adds per step from which a second thread pays for its barriers:
 # the crossover that benchmarks/threads.py measured (its results file shows
@@ -57,7 +57,7 @@ def work_per_row(module: nn.Module) -> int | None:
     Every layer sk_mlp puts into its own networks is counted (input layers,
     embeddings, ensembles), so that their fits choose their threads.
     An ensemble (``n_ensemble``) stacks its members' copies of each row along
-    the batch after its :class:`~sk_mlp._layers.MemberScale`: the layers
+    the batch after its :class:`~sk_mlp._nn.layers.MemberScale`: the layers
     after it do their work once per member.
     """
     work, copies = 0, 1

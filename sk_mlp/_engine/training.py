@@ -1,7 +1,7 @@
 """The training loop, cut into short steps: batches, one epoch, stopping rules.
 
 Plain torch, no scikit-learn. The estimator turns validated data into
-:class:`~sk_mlp._data.TrainingData`, its parameters into
+:class:`~sk_mlp._engine.data.TrainingData`, its parameters into
 :class:`TrainingParams`, and reads the outcome back from :class:`History`.
 
 The hot path keeps to what a hand-written torch loop does: data already on the
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch import nn
 
-from ._backprop import Backprop
-from ._data import TrainingData
-from ._gpu_step import graphed_epoch
-from ._module import forward, penalised_weights, squared_weight_norm
-from ._progress import EpochWatcher
-from ._torch_private import foreach_add_, foreach_mul_, fused_adam_update
+from .._compat.torch_private import foreach_add_, foreach_mul_, fused_adam_update
+from .._nn.mlp import forward, penalised_weights, squared_weight_norm
+from .backprop import Backprop
+from .data import TrainingData
+from .gpu_step import graphed_epoch, hand_written_on
+from .progress import EpochWatcher
 
 # scikit-learn's adaptive schedule divides the rate by 5 and gives up below this.
 _MIN_ADAPTIVE_LR = 1e-6
@@ -79,7 +79,7 @@ class History:
     interrupted: bool = False
     # Why an early-stopped fit ended on a non-finite loss, keeping its best epoch.
     diverged: str | None = None
-    # Why training ended: a key of sk_mlp._progress.STOP_REASONS.
+    # Why training ended: a key of sk_mlp._engine.progress.STOP_REASONS.
     stop_reason: str = "completed"
 
     def record(self, loss: float, score: float | None, module: nn.Module, tol: float):
@@ -172,7 +172,9 @@ def make_step(
                 foreach_add_([w.grad for w in live], live, alpha=decay * share)
         if update is None:
             optimizer.step()  # creates the optimizer state
-            update = fused_adam_update(optimizer) or optimizer.step
+            device = optimizer.param_groups[0]["params"][0].device
+            direct = fused_adam_update(optimizer) if hand_written_on(device) else None
+            update = direct or optimizer.step
         else:
             update()
 
@@ -410,8 +412,12 @@ def run_epochs(
     """
     batch_weight = batch_size * data.mean_weight
     penalty = 0.0 if params.solver == "adamw" else l2_penalty(params.alpha, batch_weight)
-    # CUDA graphs where sk_mlp._gpu_step's switch asks for them.
-    epoch = graphed_epoch(module, gradients, step, optimizer, data, batch_size) or train_epoch
+    # CUDA graphs where sk_mlp._engine.gpu_step's switch asks for them (only
+    # the hand-written steps are captured, never autograd's).
+    graphed = None
+    if isinstance(gradients, Backprop):
+        graphed = graphed_epoch(gradients, step, optimizer, data, batch_size)
+    epoch = graphed or train_epoch
     with watching(watcher, history) as watcher:
         try:
             for _ in range(n_epochs):

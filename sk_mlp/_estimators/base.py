@@ -2,9 +2,9 @@
 
 It owns the scikit-learn boundary: parameter constraints, fit/partial_fit
 plumbing, early-stopping splits, the fitted attributes scikit-learn's MLP
-exposes, tags and pickling. It calls on :mod:`sk_mlp._inputs` to validate X,
-:mod:`sk_mlp._network` for the network a fit trains and
-:func:`sk_mlp._data.predict_rows` to predict. Subclasses only say how targets
+exposes, tags and pickling. It calls on :mod:`sk_mlp._estimators.validation` to validate X,
+:mod:`sk_mlp._engine.network` for the network a fit trains and
+:func:`sk_mlp._engine.data.predict_rows` to predict. Subclasses only say how targets
 are encoded, which loss applies and how outputs become predictions.
 """
 
@@ -28,24 +28,24 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from . import _defaults
-from ._array_api import Output, check_fit_space, follow_inputs, input_space, moved, to_host
-from ._callbacks import open_fit_task
-from ._checks import check_batch_statistics, drop_zero_weight_rows
-from ._dask import is_dask_collection
-from ._data import TrainingData, predict_rows
-from ._device import (
-    check_precision,
-    is_available,
-    make_generator,
-    on_cpu,
-    resolve_device,
-    to_numpy,
-    tree_to,
+from .._compat.sklearn_private import (
+    CallbackSupportMixin,
+    Interval,
+    Options,
+    StrOptions,
+    _fit_context,
 )
-from ._inputs import check_fit_input, check_predict_input
-from ._module import ACTIVATIONS, weight_layers
-from ._network import (
+from .._engine import defaults
+from .._engine.array_space import (
+    Output,
+    check_fit_space,
+    follow_inputs,
+    input_space,
+    moved,
+    to_host,
+)
+from .._engine.data import TrainingData, predict_rows
+from .._engine.network import (
     architecture,
     assign_weights,
     check_numeric_embedding,
@@ -54,12 +54,9 @@ from ._network import (
     network_choices,
     randomness,
 )
-from ._persistence import check_versions, fitted_state_defaults, parameter_defaults, record_versions
-from ._progress import Watchers, verbose_watchers
-from ._sklearn_private import CallbackSupportMixin, Interval, Options, StrOptions, _fit_context
-from ._stream import fit_stream
-from ._threads import limit_threads, thread_scope
-from ._training import (
+from .._engine.progress import Watchers, verbose_watchers
+from .._engine.threads import limit_threads, thread_scope
+from .._engine.training import (
     History,
     TrainingParams,
     convergence_message,
@@ -70,6 +67,28 @@ from ._training import (
     run_epochs,
     run_lbfgs,
 )
+from .._io.estimator_types import register_estimator
+from .._io.safe_format import (
+    check_versions,
+    fitted_state_defaults,
+    parameter_defaults,
+    record_versions,
+)
+from .._nn.checks import check_batch_statistics
+from .._nn.device import (
+    check_precision,
+    is_available,
+    make_generator,
+    on_cpu,
+    resolve_device,
+    to_numpy,
+    tree_to,
+)
+from .._nn.mlp import ACTIVATIONS, weight_layers
+from .._preprocessing.checks import drop_zero_weight_rows, is_dask_collection
+from .._scale.stream import fit_stream
+from .callbacks import open_fit_task
+from .validation import check_fit_input, check_predict_input
 
 
 class PartialFitUnavailable(ValueError, AttributeError):
@@ -256,7 +275,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
     @abstractmethod
     def _loss_function(self):
-        """The loss object from :mod:`sk_mlp._losses` for the targets being fitted."""
+        """The loss object from :mod:`sk_mlp._nn.losses` for the targets being fitted."""
 
     @abstractmethod
     def _validation_score(self, loss, raw: torch.Tensor, y: torch.Tensor, weight) -> float:
@@ -275,7 +294,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _dropout_rate(self) -> float:
         """The dropout probability, with ``'auto'`` resolved (docs/accuracy.rst)."""
-        return _defaults.dropout_rate(self)
+        return defaults.dropout_rate(self)
 
     def _class_sample_weight(self, y, sample_weight):
         return sample_weight
@@ -461,7 +480,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         device = resolve_device(self.device, like=X)  # 'auto' follows a tensor X
         check_precision(self.precision, device, self.solver)
         n_samples = X.shape[0]
-        early_stopping = _defaults.early_stopping(self, n_samples, incremental=incremental)
+        early_stopping = defaults.early_stopping(self, n_samples, incremental=incremental)
         embedding, n_ensemble = network_choices(
             self,
             n_samples,
@@ -504,7 +523,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """Train ``network`` (``module`` after its fixed input layer) on
         ``data``, early-stopping on ``val_data`` if given, and store the fit.
 
-        ``data`` is any object with :class:`~sk_mlp._data.TrainingData`'s
+        ``data`` is any object with :class:`~sk_mlp._engine.data.TrainingData`'s
         batches protocol: arrays in memory, or blocks streamed from dask.
         """
         device = data.device
@@ -594,7 +613,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """The fitted attributes of ``module``, trained on ``device`` with
         ``loss`` as ``history`` records: what _store_fit sets, and, on copies
         of the network and of the records, the model each epoch hands the
-        callbacks (sk_mlp._callbacks)."""
+        callbacks (sk_mlp._estimators.callbacks)."""
         stochastic = self.solver != "lbfgs"
         state = {
             # Ready for inference: no dropout, running statistics.
@@ -633,7 +652,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     # ---------------------------------------------------------------- prediction
     def _output(self, X, method: str) -> Output:
         """How ``method`` returns its results for X: NumPy arrays, or X's
-        namespace and device under array API dispatch (sk_mlp._array_api)."""
+        namespace and device under array API dispatch (sk_mlp._engine.array_space)."""
         check_is_fitted(self)
         check_fit_space(self, X, method)
         return Output(input_space(X))
@@ -700,7 +719,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             setattr(self, f"_assigned_{name[:-1]}", arrays)
 
     # ---------------------------------------------------------- tags & pickling
-    # Fitted arrays that follow X's namespace and device (see sk_mlp._array_api).
+    # Fitted arrays that follow X's namespace and device (see sk_mlp._engine.array_space).
     _arrays_following_X: tuple[str, ...] = ()
 
     def __sklearn_tags__(self):
@@ -764,3 +783,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 stacklevel=2,
             )
             self.device_ = "cpu"
+
+
+# Saving, loading and export dispatch on the class without importing it.
+register_estimator("base", BaseTorchMLP)

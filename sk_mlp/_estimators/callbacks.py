@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import copy
 
-from ._array_api import following_inputs
-from ._progress import EpochWatcher
-from ._sklearn_private import CallbackSupportMixin
+from .._compat.sklearn_private import CallbackSupportMixin
+from .._engine.array_space import following_inputs
+from .._engine.progress import EpochWatcher
 
 CALLBACKS_SUPPORTED = hasattr(CallbackSupportMixin, "_init_callback_context")
 
@@ -65,7 +65,7 @@ class FitTask:
     def end(self, stop_reason: str) -> None:
         """The fit succeeded: the callbacks see the fitted estimator, and the
         task's ``stop_reason`` says why training ended (a key of
-        ``sk_mlp._progress.STOP_REASONS``)."""
+        ``sk_mlp._engine.progress.STOP_REASONS``)."""
         self.context.stop_reason = stop_reason
         self.context.call_on_fit_task_end(
             estimator=self.estimator, **self.data, reconstruction_attributes={}

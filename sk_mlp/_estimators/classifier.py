@@ -12,12 +12,14 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from . import _docstrings
-from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
-from ._dask import is_dask_collection, predict_lazily
-from ._device import widest_float
-from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
-from ._sklearn_private import Interval, StrOptions, _fit_context
+from .._compat.sklearn_private import Interval, StrOptions, _fit_context
+from .._io.estimator_types import register_estimator
+from .._nn.device import widest_float
+from .._nn.losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
+from .._preprocessing.checks import is_dask_collection
+from .._scale.dask_collections import predict_lazily
+from . import docstrings
+from .base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 
 
 def _classifier_supports_partial_fit(estimator) -> bool:
@@ -326,7 +328,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         return tags
 
 
-TorchMLPClassifier.__doc__ = _docstrings.fill(
+TorchMLPClassifier.__doc__ = docstrings.fill(
     """Multi-layer perceptron classifier trained with PyTorch.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPClassifier`
@@ -401,3 +403,7 @@ TorchMLPClassifier.__doc__ = _docstrings.fill(
     True
     """
 )
+
+
+# Saving, loading and export dispatch on the class without importing it.
+register_estimator("classifier", TorchMLPClassifier)

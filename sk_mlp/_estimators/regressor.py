@@ -14,13 +14,15 @@ from sklearn.metrics import r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from . import _calibration, _docstrings
-from ._array_api import follow_inputs, input_space, to_host
-from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
-from ._dask import is_dask_collection, predict_lazily
-from ._device import widest_float
-from ._losses import REGRESSION_LOSSES, GaussianNLL, Pinball, weighted_mean
-from ._sklearn_private import Interval, StrOptions, _fit_context
+from .._compat.sklearn_private import Interval, StrOptions, _fit_context
+from .._engine.array_space import follow_inputs, input_space, to_host
+from .._io.estimator_types import register_estimator
+from .._nn.device import widest_float
+from .._nn.losses import REGRESSION_LOSSES, GaussianNLL, Pinball, weighted_mean
+from .._preprocessing.checks import is_dask_collection
+from .._scale.dask_collections import predict_lazily
+from . import calibration, docstrings
+from .base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 
 # With quantile=None, loss='quantile' fits the median, which predict returns,
 # and the bounds of the central 50%, 80%, 90% and 95% intervals, which
@@ -146,7 +148,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         self.quantile = quantile
         self.uncertainty_calibration = uncertainty_calibration
 
-    # Target statistics: fitted arrays that follow X (sk_mlp._array_api).
+    # Target statistics: fitted arrays that follow X (sk_mlp._engine.array_space).
     _arrays_following_X = (
         "_y_loc",
         "_y_scale",
@@ -276,7 +278,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
 
     def _calibrate_std(self, X, y, sample_weight):
         """Fit the variance calibration and the interval quantiles on held-out
-        rows (:mod:`sk_mlp._calibration`)."""
+        rows (:mod:`sk_mlp._estimators.calibration`)."""
         space = input_space(X)
         if space is not None:  # the copies fit on host copies, in NumPy
             X, y = (space.to_torch(value).cpu().numpy() for value in (X, y))
@@ -289,12 +291,12 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         y = np.asarray(y, dtype=np.float64)
         y = y.reshape(len(y), -1)
         weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
-        if np.count_nonzero(weight > 0) < _calibration.MIN_ROWS:
+        if np.count_nonzero(weight > 0) < calibration.MIN_ROWS:
             self._set_std_calibration(None, None, None)
             return
         seed = int(np.random.SeedSequence([self._random_seed, 22]).generate_state(1)[0])
         with sklearn.config_context(array_api_dispatch=False):
-            residual, std, held_out_weight = _calibration.held_out_residuals(
+            residual, std, held_out_weight = calibration.held_out_residuals(
                 self, X, y, weight, seed
             )
         self._set_std_calibration(residual, std, held_out_weight)
@@ -306,10 +308,10 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
             self.variance_offset_ = np.zeros(self.n_outputs_) if gaussian else None
             self._abs_z_quantiles, self._n_held_out = None, 0
             return
-        a, b = _calibration.variance_calibration(residual, std, weight)
+        a, b = calibration.variance_calibration(residual, std, weight)
         self.variance_scale_, self.variance_offset_ = a, b
         z = residual / np.sqrt(a * std**2 + b)
-        self._abs_z_quantiles = _calibration.abs_quantiles(z, weight)
+        self._abs_z_quantiles = calibration.abs_quantiles(z, weight)
         self._n_held_out = len(z)
 
     @partial_fit_if_supported(_supports_partial_fit)
@@ -394,7 +396,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         if scale is None:  # saved by an sk_mlp from before the calibration
             return self._to_y_units(mean), raw_std
 
-        def like_std(value):  # NumPy, or X's namespace (sk_mlp._array_api)
+        def like_std(value):  # NumPy, or X's namespace (sk_mlp._engine.array_space)
             value = value if isinstance(value, torch.Tensor) else to_host(value)
             return torch.as_tensor(value, dtype=raw_std.dtype, device=raw_std.device)
 
@@ -476,7 +478,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         quantiles = getattr(self, "_abs_z_quantiles", None)
         if quantiles is None:
             return gaussian
-        return _calibration.interval_half_width_factor(
+        return calibration.interval_half_width_factor(
             to_host(quantiles), self._n_held_out, confidence, gaussian
         )
 
@@ -485,7 +487,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         dtype = widest_float(values.device)
 
         def statistic(name):
-            value = getattr(self, name)  # NumPy, or X's namespace (sk_mlp._array_api)
+            value = getattr(self, name)  # NumPy, or X's namespace (sk_mlp._engine.array_space)
             value = value if isinstance(value, torch.Tensor) else to_host(value)
             return torch.as_tensor(value, dtype=dtype, device=values.device)
 
@@ -537,7 +539,7 @@ class TorchMLPRegressor(RegressorMixin, BaseTorchMLP):
         return tags
 
 
-TorchMLPRegressor.__doc__ = _docstrings.fill(
+TorchMLPRegressor.__doc__ = docstrings.fill(
     """Multi-layer perceptron regressor trained with PyTorch.
 
     A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`
@@ -658,3 +660,7 @@ default='squared_error'
     """,
     auto_ensemble=True,
 )
+
+
+# Saving, loading and export dispatch on the class without importing it.
+register_estimator("regressor", TorchMLPRegressor)

@@ -3,9 +3,9 @@
 Validation at the scikit-learn boundary: scikit-learn's own checks and
 messages for shapes and dtypes, the input's fitted attributes
 (``n_features_in_``, ``feature_names_in_``, ``is_categorical_``), the frame
-stage (:class:`~sk_mlp._tabular.TabularEncoder`, fitted on the first pass)
+stage (:class:`~sk_mlp._preprocessing.frame.TabularEncoder`, fitted on the first pass)
 and the float32 range the network computes in. Inputs under array API
-dispatch are checked by :mod:`sk_mlp._array_api` and stay where they are.
+dispatch are checked by :mod:`sk_mlp._engine.array_space` and stay where they are.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import scipy.sparse as sp
 from sklearn.base import is_regressor
 from sklearn.utils.validation import check_array, check_X_y, validate_data
 
-from ._array_api import input_space, validate_fit, validate_predict
-from ._checks import check_float32_range
-from ._sklearn_private import _check_sample_weight
-from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder, is_data_frame
+from .._compat.sklearn_private import _check_sample_weight
+from .._engine.array_space import input_space, validate_fit, validate_predict
+from .._preprocessing.checks import check_float32_range
+from .._preprocessing.frame import MAX_ONEHOT_CATEGORIES, TabularEncoder, is_data_frame
 
 
 def check_fit_input(estimator, space, X, y, sample_weight, *, reset: bool):
@@ -28,7 +28,7 @@ def check_fit_input(estimator, space, X, y, sample_weight, *, reset: bool):
     pass (``reset``) also the input's fitted attributes.
 
     ``space`` is X's array namespace under array API dispatch (see
-    :func:`~sk_mlp._array_api.input_space`), or None for NumPy, SciPy and
+    :func:`~sk_mlp._engine.array_space.input_space`), or None for NumPy, SciPy and
     pandas inputs.
     """
     if space is not None:  # array API dispatch: X stays put
@@ -92,7 +92,7 @@ def _encode_X(estimator, X, *, reset: bool, sample_weight=None):
     ``is_categorical_``).
 
     Dense input goes through the frame stage
-    (:class:`~sk_mlp._tabular.TabularEncoder`, fitted on the first pass):
+    (:class:`~sk_mlp._preprocessing.frame.TabularEncoder`, fitted on the first pass):
     categorical columns become integer codes and missing values are
     imputed, with indicators. A numeric array that needs neither comes back
     as it is, so that large arrays are still read in place. Sparse input is

@@ -22,9 +22,9 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from . import _losses
-from ._persistence_modules import decode_module, encode_module
-from ._tabular import TabularEncoder
+from .._nn import losses
+from .._preprocessing.frame import TabularEncoder
+from .layer_tree import decode_module, encode_module
 
 # ----------------------------------------------------------------- allow-lists
 # Classes rebuilt from their encoded ``__dict__``, by a name fixed here. Only
@@ -43,12 +43,12 @@ _TRUSTED_CLASSES = {
     **{
         f"sk_mlp.losses.{cls.__name__}": cls
         for cls in (
-            _losses.SquaredError,
-            _losses.Poisson,
-            _losses.GaussianNLL,
-            _losses.Pinball,
-            _losses.BinaryLogLoss,
-            _losses.MulticlassLogLoss,
+            losses.SquaredError,
+            losses.Poisson,
+            losses.GaussianNLL,
+            losses.Pinball,
+            losses.BinaryLogLoss,
+            losses.MulticlassLogLoss,
         )
     },
 }
@@ -89,13 +89,6 @@ def _check_dtype(text, path: str) -> np.dtype:
     if not isinstance(text, str) or not _NUMPY_DTYPE.fullmatch(text):
         raise ValueError(f"{path}: {text!r} is not an allowed numpy dtype.")
     return np.dtype(text)
-
-
-def estimator_classes() -> dict:
-    from ._classifier import TorchMLPClassifier
-    from ._regressor import TorchMLPRegressor
-
-    return {cls.__name__: cls for cls in (TorchMLPClassifier, TorchMLPRegressor)}
 
 
 # -------------------------------------------------------------------- encoding

@@ -10,7 +10,7 @@ to save instead of loading wrong.
 A container layer (``container=True``) is built from its arguments and then
 given the children the file lists, in the file's order, in place of those its
 constructor made (or in a slot it left ``None``, such as
-:class:`~sk_mlp._tabular_module.TabularInput`'s optional numeric layer). To
+:class:`~sk_mlp._nn.tabular.TabularInput`'s optional numeric layer). To
 add a layer, add an entry to :func:`_layers`: its class, a function of the
 layer that returns the constructor arguments (plain values), and the function
 that builds it from them.
@@ -29,8 +29,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._module import Dropout, RobustInput
-from ._tabular_module import TabularInput
+from .._nn.layers import (
+    FeatureScale,
+    MemberAverage,
+    MemberLinear,
+    MemberScale,
+    PeriodicEmbedding,
+    PiecewiseLinearEncoding,
+)
+from .._nn.mlp import Dropout, RobustInput
+from .._nn.tabular import TabularInput
 
 USER_NETWORK = "sk_mlp.module_param"
 
@@ -388,19 +396,10 @@ def _build_user_network(decoder, node, path: str) -> nn.Module:
 
 
 # ------------------------------------------------------- tabular ingredients
-# The layers of sk_mlp._layers, which n_ensemble, feature_scaling and
+# The layers of sk_mlp._nn.layers, which n_ensemble, feature_scaling and
 # numeric_embedding put into the network. Their weights and fitted statistics
 # are parameters and buffers, filled by load_state_dict.
 def _ingredient_layers() -> dict[str, _Layer]:
-    from ._layers import (
-        FeatureScale,
-        MemberAverage,
-        MemberLinear,
-        MemberScale,
-        PeriodicEmbedding,
-        PiecewiseLinearEncoding,
-    )
-
     def shape(**axes):
         return lambda layer: {name: int(layer.weight.shape[axis]) for name, axis in axes.items()}
 

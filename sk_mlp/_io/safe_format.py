@@ -24,15 +24,18 @@ import secrets
 import warnings
 
 import numpy as np
+import sklearn
 import torch
 from sklearn.utils import check_random_state
 
-from ._array_api import to_host
-from ._device import available_devices, resolve_device
-from ._module import RobustInput
-from ._network import architecture
-from ._persistence_codec import Decoder, Encoder, estimator_classes
-from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder
+from .. import _version
+from .._engine.array_space import to_host
+from .._engine.network import architecture
+from .._nn.device import available_devices, resolve_device
+from .._nn.mlp import RobustInput
+from .._preprocessing.frame import MAX_ONEHOT_CATEGORIES, TabularEncoder
+from .codec import Decoder, Encoder
+from .estimator_types import estimator_classes
 
 # 1: the first format. 2: adds the frame stage (an sk_mlp.TabularEncoder, the
 # layers sk_mlp.TabularInput, torch.nn.Embedding and torch.nn.ModuleList),
@@ -82,12 +85,8 @@ class InconsistentVersionWarning(UserWarning):
 
 
 def _library_versions(names=("sk_mlp", "torch", "scikit-learn", "numpy")) -> dict:
-    import sklearn
-
-    import sk_mlp
-
     known = {
-        "sk_mlp": sk_mlp.__version__,
+        "sk_mlp": _version.__version__,  # read now: tests set another
         "torch": torch.__version__,
         "scikit-learn": sklearn.__version__,
         "numpy": np.__version__,
@@ -452,7 +451,7 @@ def fitted_state_defaults(estimator) -> None:
 
 def _numeric_frame_stage(estimator) -> TabularEncoder | None:
     """The frame stage a model fitted on ``n_features_in_`` numeric features
-    would have, with the medians its :class:`~sk_mlp._module.RobustInput`
+    would have, with the medians its :class:`~sk_mlp._nn.mlp.RobustInput`
     centres on; None if its network does not start with one."""
     network = estimator.module_
     layer = network[0] if isinstance(network, torch.nn.Sequential) and len(network) else None

@@ -1,37 +1,13 @@
-"""Checks of what a user passes, made before any training: each failure says
-what is wrong and what to do, instead of an error from deep inside torch."""
+"""Checks of a network and of the ``module`` parameter, made before any
+training: each failure says what is wrong and what to do, instead of an error
+from deep inside torch."""
 
 from __future__ import annotations
 
 import functools
 
 import numpy as np
-import scipy.sparse as sp
 import torch
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-
-def check_float32_range(X) -> None:
-    """Refuse float64 values that float32, in which sk_mlp computes, cannot hold."""
-    if isinstance(X, torch.Tensor):  # computed where X is: one number comes back
-        if X.dtype == torch.float64 and X.numel():
-            _check_largest(float(X.abs().max()))
-        return
-    values = X.data if sp.issparse(X) else X
-    if values.dtype != np.float64 or values.size == 0:
-        return
-    _check_largest(max(abs(float(values.max())), abs(float(values.min()))))
-
-
-def _check_largest(largest: float) -> None:
-    if largest > _FLOAT32_MAX:
-        raise ValueError(
-            f"X contains values of magnitude up to {largest:.3g}, beyond the float32 "
-            f"range ({_FLOAT32_MAX:.3g}) in which sk_mlp trains and "
-            "predicts. Rescale X first, for example divide it by a constant or take "
-            "a logarithm."
-        )
 
 
 def describe_module(module) -> str | None:
@@ -72,20 +48,6 @@ def describe_features(categorical_features):
     if categorical_features is None or isinstance(categorical_features, str):
         return categorical_features
     return np.asarray(categorical_features).tolist()
-
-
-def drop_zero_weight_rows(X, y, sample_weight):
-    """Leave out rows of weight zero: they change nothing but could still
-    overflow float32 arithmetic (a huge target times a zero weight is NaN)."""
-    keep = sample_weight > 0
-    if keep.all():
-        return X, y, sample_weight
-    if not keep.any():
-        raise ValueError(
-            "sample_weight (times class_weight) is zero for every sample: there is "
-            "nothing to fit. Give some samples a positive weight."
-        )
-    return X[keep], y[keep], sample_weight[keep]
 
 
 def check_module_widths(network: torch.nn.Module, module, n_features: int, n_outputs: int) -> None:

@@ -12,7 +12,7 @@
   feature embeddings (``numeric_embedding``), the first fixed, the second
   learned.
 
-:func:`sk_mlp._module.build_network` assembles them; :mod:`sk_mlp._backprop`
+:func:`sk_mlp._nn.mlp.build_network` assembles them; :mod:`sk_mlp._engine.backprop`
 trains the scale and ensemble layers without autograd.
 """
 
@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._losses import average_members
-from ._sampling import statistics_rows
+from .._preprocessing.sampling import statistics_rows
+from .losses import average_members
 
 # Quantile bins per numeric feature of the piecewise-linear encoding.
 PIECEWISE_BINS = 16
@@ -69,7 +69,7 @@ class MemberLinear(nn.Module):
     """One linear layer per ensemble member, applied to the members' stacked
     rows: ``(n_members * n, in_features) -> (n_members * n, out_features)``.
 
-    Weights start as Glorot (Xavier) uniform, as :func:`sk_mlp._module.build_mlp`'s
+    Weights start as Glorot (Xavier) uniform, as :func:`sk_mlp._nn.mlp.build_mlp`'s
     layers do, drawn from ``generator``; biases at zero.
     """
 
@@ -97,7 +97,7 @@ class MemberAverage(nn.Module):
     """The end of an ensemble: in training, the members' stacked raw outputs
     pass unchanged (each member is trained on its own loss); in evaluation,
     one raw output per sample whose link gives the members' average
-    prediction (see :func:`sk_mlp._losses.average_members`)."""
+    prediction (see :func:`sk_mlp._nn.losses.average_members`)."""
 
     def __init__(self, n_members: int, out_activation: str):
         super().__init__()

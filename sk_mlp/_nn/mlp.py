@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._device import on_cpu, to_numpy
-from ._layers import FeatureScale, MemberAverage, MemberLinear, MemberScale, PeriodicEmbedding
-from ._sampling import statistics_rows
+from .._preprocessing.sampling import statistics_rows
+from .device import on_cpu, to_numpy
+from .layers import FeatureScale, MemberAverage, MemberLinear, MemberScale, PeriodicEmbedding
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -170,14 +170,14 @@ def build_network(
     generator: torch.Generator | None = None,
 ) -> nn.Sequential:
     """:func:`build_mlp`'s network with the optional layers of
-    :mod:`sk_mlp._layers` in front and at the end.
+    :mod:`sk_mlp._nn.layers` in front and at the end.
 
-    In order: a :class:`~sk_mlp._layers.PeriodicEmbedding` of the first
-    ``periodic_features`` inputs, a :class:`~sk_mlp._layers.FeatureScale`,
-    and for ``n_ensemble > 1`` a :class:`~sk_mlp._layers.MemberScale`; then
+    In order: a :class:`~sk_mlp._nn.layers.PeriodicEmbedding` of the first
+    ``periodic_features`` inputs, a :class:`~sk_mlp._nn.layers.FeatureScale`,
+    and for ``n_ensemble > 1`` a :class:`~sk_mlp._nn.layers.MemberScale`; then
     the hidden blocks, shared by the members; then the output layer, one per
-    member (:class:`~sk_mlp._layers.MemberLinear`) followed by a
-    :class:`~sk_mlp._layers.MemberAverage` that averages the members'
+    member (:class:`~sk_mlp._nn.layers.MemberLinear`) followed by a
+    :class:`~sk_mlp._nn.layers.MemberAverage` that averages the members'
     predictions through the loss's link (``out_activation``) outside
     training. Without any of them it is :func:`build_mlp`'s network, with
     the same initial weights.

@@ -1,6 +1,6 @@
 """The network's input layer for mixed-type tables: plain torch, no scikit-learn.
 
-It reads the float32 matrix that :class:`sk_mlp._tabular.TabularEncoder`
+It reads the float32 matrix that :class:`sk_mlp._preprocessing.frame.TabularEncoder`
 writes (numeric block, then one integer code per categorical feature) and
 produces the input of the hidden layers: the scaled numeric block, one-hot
 vectors for low-cardinality features and learned embeddings for the others,
@@ -17,15 +17,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._layers import PiecewiseLinearEncoding
-from ._module import fit_robust_input, forward_lookup, takes_lookup
-from ._tabular import default_embedding_dim
+from .._preprocessing.frame import default_embedding_dim
+from .layers import PiecewiseLinearEncoding
+from .mlp import fit_robust_input, forward_lookup, takes_lookup
 
 # Positions travel as float32 next to the dense columns (see OneHotSplit):
 # exact below 2**24.
 _MAX_HOT_WIDTH = 2**24
 # Narrower one-hot blocks are built: the lookup trains through autograd,
-# whose per-step cost over the hand-written gradients (sk_mlp._backprop)
+# whose per-step cost over the hand-written gradients (sk_mlp._engine.backprop)
 # exceeds the block's product below about this width. 20-epoch fits of 5,000
 # rows, hidden (100,), batch 200, one thread: built / looked up 0.15 / 0.36 s
 # at 24 one-hot columns, 0.28 / 0.40 s at 255, 0.44 / 0.44 s at 510; at
@@ -53,9 +53,9 @@ class TabularInput(nn.Module):
         unseen category adds nothing until training has seen a missing value.
     embedding_dims : sequence of int, optional
         Width of each embedded feature's vectors (one entry per embedded
-        feature); by default :func:`~sk_mlp._tabular.default_embedding_dim`.
+        feature); by default :func:`~sk_mlp._preprocessing.frame.default_embedding_dim`.
     numeric : nn.Module, optional
-        Applied to the numeric block (for example :class:`~sk_mlp._module.RobustInput`).
+        Applied to the numeric block (for example :class:`~sk_mlp._nn.mlp.RobustInput`).
     generator : torch.Generator, optional
         Draws the embeddings' initial vectors (torch's global generator if
         ``None``).
@@ -164,7 +164,7 @@ class OneHotSplit(nn.Module):
 class OneHotLinear(nn.Module):
     """``network`` on the rows :class:`OneHotSplit` writes: its first linear
     layer looks up and adds the columns of its weight that the one-hot
-    positions select (:func:`~sk_mlp._module.forward_lookup`), so that the
+    positions select (:func:`~sk_mlp._nn.mlp.forward_lookup`), so that the
     one-hot block, rows times categories wide, never exists.
 
     Parameters
@@ -195,7 +195,7 @@ def one_hot_lookup(stage: nn.Module, network: nn.Module) -> tuple[OneHotSplit, O
     what they compute without a one-hot matrix; None where the stage's
     one-hot block is narrower than ``MIN_LOOKUP_WIDTH`` (cheaper built) or
     the network is not a stack that
-    :func:`~sk_mlp._module.takes_lookup` accepts (a user's module gets the
+    :func:`~sk_mlp._nn.mlp.takes_lookup` accepts (a user's module gets the
     one-hot columns it was built for)."""
     layers = list(stage) if type(stage) is nn.Sequential else [stage]
     tabular = layers[0] if layers else None
@@ -227,10 +227,10 @@ def _embedding(n_codes: int, dim: int, generator: torch.Generator | None) -> nn.
 def build_tabular_input(
     encoder, X_encoded: np.ndarray, sample_weight=None, robust=True, generator=None
 ):
-    """A :class:`TabularInput` for a fitted :class:`~sk_mlp._tabular.TabularEncoder`.
+    """A :class:`TabularInput` for a fitted :class:`~sk_mlp._preprocessing.frame.TabularEncoder`.
 
     ``X_encoded`` is the encoder's output on the training rows; with ``robust``,
-    the numeric block is scaled by a :class:`~sk_mlp._module.RobustInput` fitted
+    the numeric block is scaled by a :class:`~sk_mlp._nn.mlp.RobustInput` fitted
     on it (the category codes are left out of that layer).
     """
     n_numeric = encoder.n_numeric_

@@ -15,7 +15,7 @@ the network sees it. Its columns are, in this order:
 
 The codes travel in the float32 matrix exactly (cardinalities are below
 ``2**24``), so batching, devices and prediction chunks need no second array;
-:class:`sk_mlp._tabular_module.TabularInput` splits the matrix again and turns
+:class:`sk_mlp._nn.tabular.TabularInput` splits the matrix again and turns
 the codes into one-hot vectors or learned embeddings.
 
 Everything is learned once, in :meth:`TabularEncoder.fit` (or in parts, for
@@ -39,8 +39,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._sampling import statistics_rows
-from ._sklearn_private import _check_sample_weight
+from .._compat.sklearn_private import _check_sample_weight
+from .sampling import statistics_rows
 
 # float32 holds every integer up to 2**24 exactly.
 _MAX_CODES = 2**24
@@ -366,7 +366,7 @@ class TabularEncoder(BaseEstimator):
     --------
     >>> import numpy as np
     >>> import pandas as pd
-    >>> from sk_mlp._tabular import TabularEncoder
+    >>> from sk_mlp._preprocessing.frame import TabularEncoder
     >>> X = pd.DataFrame({"size": [1.0, np.nan, 3.0], "colour": ["red", None, "blue"]})
     >>> encoder = TabularEncoder().fit(X)
     >>> encoder.categories_
@@ -750,7 +750,7 @@ class TabularEncoder(BaseEstimator):
         missing ones; 0 for a column with no value), the mean of the two
         middle values as ``SimpleImputer``'s, with weights counted as
         repetitions (rows of weight zero count nowhere). Estimated on the rows
-        of :func:`~sk_mlp._sampling.statistics_rows`, so that a large numeric
+        of :func:`~sk_mlp._preprocessing.sampling.statistics_rows`, so that a large numeric
         array costs a few temporaries of that size rather than copies of X."""
         sample = X
         if (rows := statistics_rows(len(X))) is not None:

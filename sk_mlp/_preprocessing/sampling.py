@@ -4,7 +4,7 @@ The robust input statistics, the medians of the frame stage and the quantile
 bins of the piecewise-linear encoding are each estimated on at most
 ``STATISTICS_ROWS`` rows: enough to put a median within 1% of a standard
 deviation, at a cost that does not grow with the data. All of them take the
-same seeded sample, which a streamed fit draws too (:mod:`sk_mlp._blocks`),
+same seeded sample, which a streamed fit draws too (:mod:`sk_mlp._scale.blocks`),
 so that streaming the data gives the statistics a fit in memory gives.
 """
 

@@ -4,7 +4,7 @@ The functions that take ``(X, y, w, index, spec)`` run where a block is
 computed (a dask worker, or a thread of dask's local scheduler) and see numpy
 arrays or pandas partitions only: :func:`block_arrays` checks a block as
 ``validate_data`` checks arrays in memory (a data frame's block goes through
-the frame stage, :class:`~sk_mlp._tabular.TabularEncoder`), :func:`summarise_block`
+the frame stage, :class:`~sk_mlp._preprocessing.frame.TabularEncoder`), :func:`summarise_block`
 returns what the fit needs to know of it, :func:`training_rows` its rows for
 training.
 :func:`scan` runs the first over every block, a window of blocks at a time, and
@@ -21,9 +21,9 @@ import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 from sklearn.utils import assert_all_finite
 
-from ._checks import check_float32_range
-from ._sampling import STATISTICS_ROWS, statistics_rows
-from ._tabular import TableSummary, TabularEncoder, is_data_frame
+from .._preprocessing.checks import check_float32_range
+from .._preprocessing.frame import TableSummary, TabularEncoder, is_data_frame
+from .._preprocessing.sampling import STATISTICS_ROWS, statistics_rows
 
 # The rows of one window, as float32, take about this much memory: at most
 # two windows are held at once (one training, the next being computed).
@@ -102,7 +102,7 @@ def _block_targets(y, w, n: int, spec: BlockSpec):
 
 def _frame_block(X, y, w, index: int, spec: BlockSpec):
     """A data frame's block on the first pass: X as it is, with the
-    :class:`~sk_mlp._tabular.TableSummary` of its rows; ``y`` and weights
+    :class:`~sk_mlp._preprocessing.frame.TableSummary` of its rows; ``y`` and weights
     checked."""
     try:
         if X.shape[1] != spec.n_features:

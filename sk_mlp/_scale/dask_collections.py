@@ -6,7 +6,7 @@ dask array whose blocks are the in-memory predictions of the input's blocks
 call time, and each block is predicted where it is computed, on a dask
 worker or in a local thread, with at most one block in memory per task.
 
-``fit`` on a dask ``X`` streams its blocks (:mod:`sk_mlp._stream`) from a
+``fit`` on a dask ``X`` streams its blocks (:mod:`sk_mlp._scale.stream`) from a
 :class:`DaskBlocks`, which lines ``y`` and ``sample_weight`` up with them.
 
 dask itself is imported only when an input is a dask collection, so that
@@ -16,33 +16,13 @@ dask itself is imported only when an input is a dask collection, so that
 from __future__ import annotations
 
 import copy
-import sys
 from numbers import Real
 
 import numpy as np
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-
-def is_dask_collection(X) -> bool:
-    """Whether ``X`` is a dask array, data frame or series.
-
-    Costs no import: an input of those types has imported its dask module
-    already. Other objects that hold dask data (an xarray ``DataArray``, say)
-    take the in-memory path, as before.
-    """
-    types = _loaded_types("dask.array", "Array") + _loaded_types(
-        "dask.dataframe", "DataFrame", "Series"
-    )
-    return isinstance(X, types)
-
-
-def _loaded_types(module: str, *names: str) -> tuple[type, ...]:
-    """The named classes of ``module`` if it is imported already. A module
-    that another thread is still importing (a dask worker imports in threads
-    of its own) may lack them yet: then no input can be of those types."""
-    found = (getattr(sys.modules.get(module), name, None) for name in names)
-    return tuple(cls for cls in found if isinstance(cls, type))
+from .._preprocessing.checks import is_dask_collection, loaded_types
 
 
 def _predict_block(block, estimator, method: str, kwargs: dict, empty: np.ndarray):
@@ -64,7 +44,7 @@ def _predict_block_stacked(block, estimator, method: str, kwargs: dict, empty: n
 def _is_dask_frame(X) -> bool:
     # dask.dataframe needs more than dask.array does (pandas, pyarrow); an
     # input that is one has imported it already.
-    return isinstance(X, _loaded_types("dask.dataframe", "DataFrame"))
+    return isinstance(X, loaded_types("dask.dataframe", "DataFrame"))
 
 
 def _check_input(estimator, X):

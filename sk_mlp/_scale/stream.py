@@ -1,20 +1,20 @@
 """Training on data streamed in row blocks: ``fit`` on dask collections.
 
 :func:`fit_stream` is ``fit`` and ``partial_fit`` for an ``X`` too large for
-memory. One statistics pass over the row blocks (:func:`sk_mlp._blocks.scan`)
+memory. One statistics pass over the row blocks (:func:`sk_mlp._scale.blocks.scan`)
 gathers what a fit in memory reads off the whole data: the number of rows,
 the classes and their counts or the target's moments, the sample-weight
 totals, the rows the robust input statistics and the piecewise-linear bins
 are estimated on, the validation rows for early stopping, which stay in
-memory, and, for a data frame, what its frame stage (:class:`~sk_mlp._tabular.TabularEncoder`)
+memory, and, for a data frame, what its frame stage (:class:`~sk_mlp._preprocessing.frame.TabularEncoder`)
 learns: the categories and missing values of every block, the medians of the
 sampled rows. Training then reads the blocks again, epoch after epoch,
 through :class:`StreamingData`, which hands the training loop of
-:mod:`sk_mlp._training` the batches :class:`~sk_mlp._data.TrainingData`
+:mod:`sk_mlp._engine.training` the batches :class:`~sk_mlp._engine.data.TrainingData`
 would, holding a window of a few blocks at a time: the loop runs unchanged.
 
-The blocks come from a source (:class:`sk_mlp._dask.DaskBlocks`) that runs the
-functions of :mod:`sk_mlp._blocks` on each block where the block is computed
+The blocks come from a source (:class:`sk_mlp._scale.dask_collections.DaskBlocks`) that runs the
+functions of :mod:`sk_mlp._scale.blocks` on each block where the block is computed
 and returns the results. This module imports no dask.
 """
 
@@ -33,8 +33,13 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.utils.class_weight import compute_class_weight
 
-from . import _defaults
-from ._blocks import (
+from .._engine import defaults
+from .._engine.data import CHUNK_ROWS, TrainingData, apply_input_layer, split_input_layer
+from .._engine.network import initial_module, network_choices
+from .._engine.threads import thread_scope
+from .._nn.device import make_generator, resolve_device
+from .._preprocessing.frame import MAX_ONEHOT_CATEGORIES, TabularEncoder, check_categorical_features
+from .blocks import (
     BlockSpec,
     Rows,
     StreamStatistics,
@@ -43,11 +48,7 @@ from ._blocks import (
     training_rows,
     window_blocks,
 )
-from ._data import CHUNK_ROWS, TrainingData, apply_input_layer, split_input_layer
-from ._device import make_generator, resolve_device
-from ._network import initial_module, network_choices
-from ._tabular import MAX_ONEHOT_CATEGORIES, TabularEncoder, check_categorical_features
-from ._threads import thread_scope
+from .dask_collections import DaskBlocks
 
 
 # ------------------------------------------------------- the streamed data
@@ -88,7 +89,7 @@ def batch_sizes(n: int, batch_size: int) -> list[int]:
 
 
 class StreamingData:
-    """:class:`~sk_mlp._data.TrainingData`'s batches protocol over row blocks.
+    """:class:`~sk_mlp._engine.data.TrainingData`'s batches protocol over row blocks.
 
     Each epoch visits the blocks in a new random order, ``window`` blocks at
     a time: ``load(blocks)`` returns their training rows as CPU tensors (X as
@@ -204,8 +205,6 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
     fits the target statistics, the classes and the network from scratch,
     later ``partial_fit`` and warm-start calls continue the fitted model.
     """
-    from ._dask import DaskBlocks  # a dask input has imported dask already
-
     with estimator._unchanged_on_error():
         estimator._check_hidden_layer_sizes()
         if estimator.solver == "lbfgs":
@@ -219,7 +218,7 @@ def fit_stream(estimator, X, y, sample_weight, incremental: bool, classes=None):
         encoder = _frame_stage(estimator, source, first_pass)
         seed, train_seed = estimator._next_seeds(first_pass)
         n_samples = _rows_that_count(source)
-        early_stopping = _defaults.early_stopping(estimator, n_samples, incremental=incremental)
+        early_stopping = defaults.early_stopping(estimator, n_samples, incremental=incremental)
         embedding, n_ensemble = network_choices(
             estimator, n_samples, dense=True, early_stopping=early_stopping, first_pass=first_pass
         )
@@ -341,7 +340,7 @@ def _row_width(spec: BlockSpec) -> int:
     """Floats per row of a window at most: the frame stage's one-hot vectors
     count as made once per window, with the rest of the fixed input layer
     (as for a user's module; sk_mlp's own network holds one position per
-    one-hot feature instead, see :class:`~sk_mlp._tabular_module.OneHotSplit`)."""
+    one-hot feature instead, see :class:`~sk_mlp._nn.tabular.OneHotSplit`)."""
     encoder = spec.encoder
     if encoder is None or encoder.is_identity_:
         return spec.n_features

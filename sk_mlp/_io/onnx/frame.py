@@ -1,10 +1,10 @@
 """ONNX export of the frame stage: raw columns in, the network's input out.
 
 Two parts mirror sk_mlp's own: :func:`encoded_input` computes what
-:class:`~sk_mlp._tabular.TabularEncoder` computes (numeric features with
+:class:`~sk_mlp._preprocessing.frame.TabularEncoder` computes (numeric features with
 missing values replaced by the medians of fit, missing indicators, one code
 per categorical feature, as float32 columns), and :func:`tabular_input` what
-:class:`~sk_mlp._tabular_module.TabularInput` makes of that matrix (one-hot
+:class:`~sk_mlp._nn.tabular.TabularInput` makes of that matrix (one-hot
 vectors and embeddings). Categories become codes by ``ai.onnx.ml``'s
 ``LabelEncoder``, whose default code 0 stands for a missing or unknown value,
 as in :meth:`TabularEncoder.encode`.
@@ -177,7 +177,7 @@ def _concat(g, parts: list[str]) -> str:
 
 # ----------------------------------------------------------------- TabularInput
 def tabular_input(g, x: str, layer, write: Callable[[object, str, nn.Module], str]) -> str:
-    """What :class:`~sk_mlp._tabular_module.TabularInput` computes from ``x``:
+    """What :class:`~sk_mlp._nn.tabular.TabularInput` computes from ``x``:
     the numeric block through ``layer.numeric`` (written by ``write``), then
     the one-hot block, then the embeddings."""
     n = layer.n_numeric

@@ -1,23 +1,22 @@
-"""ONNX converters for the layers of :mod:`sk_mlp._layers`: feature scales,
+"""ONNX converters for the layers of :mod:`sk_mlp._nn.layers`: feature scales,
 ensembles and numeric embeddings.
 
-Each converter takes the graph under construction (:class:`sk_mlp._onnx.Graph`),
+Each converter takes the graph under construction (:class:`sk_mlp._io.onnx.graph.Graph`),
 the name of its float32 input and the layer, and returns the name of its
 output, computing what the layer computes in evaluation mode. The members of
 an ensemble stay stacked along the batch, as in torch, so the shared hidden
-layers between :class:`~sk_mlp._layers.MemberScale` and
-:class:`~sk_mlp._layers.MemberLinear` are written as for a single network.
+layers between :class:`~sk_mlp._nn.layers.MemberScale` and
+:class:`~sk_mlp._nn.layers.MemberLinear` are written as for a single network.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ._layers import (
+from ..._nn.layers import (
     FeatureScale,
     MemberAverage,
     MemberLinear,
@@ -25,9 +24,7 @@ from ._layers import (
     PeriodicEmbedding,
     PiecewiseLinearEncoding,
 )
-
-if TYPE_CHECKING:  # _onnx imports this module
-    from ._onnx import Graph
+from .graph import Graph
 
 
 def _array(tensor: torch.Tensor) -> np.ndarray:
@@ -61,7 +58,7 @@ def _member_linear(g: Graph, x: str, layer: MemberLinear) -> str:
 
 
 def _member_average(g: Graph, x: str, layer: MemberAverage) -> str:
-    """:func:`sk_mlp._losses.average_members` of the ``(k * n, d)`` stacked rows."""
+    """:func:`sk_mlp._nn.losses.average_members` of the ``(k * n, d)`` stacked rows."""
     k = layer.n_members
     width = _dimension(g, x, 1)
     members = g.op("Reshape", x, g.op("Concat", g.const(_ints(k, -1)), width, axis=0))

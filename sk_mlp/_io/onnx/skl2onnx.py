@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._onnx import estimator_graph, import_onnx
+from ..estimator_types import estimator_class
+from .graph import import_onnx
+from .model import estimator_graph
+from .outputs import class_labels
 
 _ALIASES = {
     "TorchMLPClassifier": "SkMlpTorchMLPClassifier",
@@ -88,13 +91,10 @@ def _shape_calculator(operator):
         StringTensorType,
     )
 
-    from ._classifier import TorchMLPClassifier
-    from ._onnx import class_labels
-
     estimator = operator.raw_operator
     float_type = DoubleTensorType if _input_dtype(operator) == np.float64 else FloatTensorType
     n_rows = operator.inputs[0].get_first_dimension()
-    if isinstance(estimator, TorchMLPClassifier):
+    if isinstance(estimator, estimator_class("classifier")):
         n_classes = len(estimator.classes_)
         if estimator._target_type == "multilabel-indicator":
             operator.outputs[0].type = Int64TensorType([n_rows, n_classes])
@@ -196,11 +196,8 @@ def register_skl2onnx_converters():
     ['label', 'probabilities']
     """
     skl2onnx = _import_skl2onnx()
-    from ._classifier import TorchMLPClassifier
-    from ._regressor import TorchMLPRegressor
-
     skl2onnx.update_registered_converter(
-        TorchMLPClassifier,
+        estimator_class("classifier"),
         _ALIASES["TorchMLPClassifier"],
         _shape_calculator,
         _converter,
@@ -209,7 +206,7 @@ def register_skl2onnx_converters():
         options={"zipmap": [True, False, "columns"], "nocl": [False]},
     )
     skl2onnx.update_registered_converter(
-        TorchMLPRegressor,
+        estimator_class("regressor"),
         _ALIASES["TorchMLPRegressor"],
         _shape_calculator,
         _converter,
@@ -221,13 +218,11 @@ def register_skl2onnx_converters():
 def convert_with_skl2onnx(estimator, X_sample, target_opset):
     """``skl2onnx.to_onnx`` with sk_mlp's converters and plain probability outputs."""
     skl2onnx = _import_skl2onnx()
-    from ._classifier import TorchMLPClassifier
-
     if X_sample is None:
         raise ValueError(
             f"Converting a {type(estimator).__name__} needs X_sample: a few input rows "
             "that tell skl2onnx the input columns and types."
         )
     register_skl2onnx_converters()
-    options = {TorchMLPClassifier: {"zipmap": False}}
+    options = {estimator_class("classifier"): {"zipmap": False}}
     return skl2onnx.to_onnx(estimator, X_sample, target_opset=target_opset, options=options)

@@ -29,7 +29,7 @@ def stack_members(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Targets and weights repeated for ``n_members`` blocks of stacked rows:
     an ensemble's training outputs hold each member's rows one block after
-    another (see :class:`sk_mlp._layers.MemberScale`)."""
+    another (see :class:`sk_mlp._nn.layers.MemberScale`)."""
     if n_members == 1:
         return y, weight
     y = y.repeat(n_members, *([1] * (y.ndim - 1)))
