@@ -147,8 +147,9 @@ def main(argv=None):
     log(f"# sk_mlp GPU benchmark ({'dry run, CPU, tiny sizes' if args.dry_run else 'full'})")
     log(machine_line())
     log(
-        "sk_mlp variants: the CUDA step routes of sk_mlp._engine.gpu_step.STEP (sk_mlp = 'autograd', "
-        "the default), precision='bfloat16', and 'cpu x2' (device='cpu', 2 torch threads)"
+        "sk_mlp variants: the CUDA step routes of sk_mlp._engine.gpu_step.STEP "
+        "(sk_mlp = 'autograd', the default), precision='bfloat16', and 'cpu x2' "
+        "(device='cpu', 2 torch threads)"
     )
     outcomes = {w.name: run_workload(w, repeats, log) for w in workloads(args.dry_run)}
     big = workloads(args.dry_run)[0]

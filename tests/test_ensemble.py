@@ -15,6 +15,8 @@ from sklearn.metrics import log_loss
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
 from sk_mlp._engine.backprop import Backprop
+from sk_mlp._engine.training import TrainingParams, l2_penalty, make_step
+from sk_mlp._nn.layers import FeatureScale, MemberAverage, MemberLinear, MemberScale
 from sk_mlp._nn.losses import (
     BinaryLogLoss,
     GaussianNLL,
@@ -23,8 +25,6 @@ from sk_mlp._nn.losses import (
     SquaredError,
     average_members,
 )
-from sk_mlp._engine.training import TrainingParams, l2_penalty, make_step
-from sk_mlp._nn.layers import FeatureScale, MemberAverage, MemberLinear, MemberScale
 from sk_mlp._nn.mlp import build_mlp, build_network, squared_weight_norm
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

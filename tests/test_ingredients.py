@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._nn.losses import BinaryLogLoss, MulticlassLogLoss
 from sk_mlp._engine.training import TrainingParams, scheduled_lr
 from sk_mlp._nn.layers import FeatureScale, PeriodicEmbedding, PiecewiseLinearEncoding
+from sk_mlp._nn.losses import BinaryLogLoss, MulticlassLogLoss
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

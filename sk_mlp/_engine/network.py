@@ -34,7 +34,7 @@ from .._nn.mlp import (
     weight_layers,
 )
 from .._nn.tabular import TabularInput, build_tabular_input
-from .._preprocessing.sampling import statistics_rows
+from .._preprocessing.statistics import statistics_rows
 from . import defaults
 
 # A user's module draws its random numbers (initial weights, torch's dropout)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import math
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -25,7 +24,6 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat.sklearn_private import (
@@ -41,13 +39,10 @@ from .._engine.array_space import (
     check_fit_space,
     follow_inputs,
     input_space,
-    moved,
-    to_host,
 )
 from .._engine.data import TrainingData, predict_rows
 from .._engine.network import (
     architecture,
-    assign_weights,
     check_numeric_embedding,
     fitted_embedding,
     initial_module,
@@ -68,81 +63,21 @@ from .._engine.training import (
     run_lbfgs,
 )
 from .._io.estimator_types import register_estimator
-from .._io.safe_format import (
-    check_versions,
-    fitted_state_defaults,
-    parameter_defaults,
-    record_versions,
-)
 from .._nn.checks import check_batch_statistics
 from .._nn.device import (
     check_precision,
-    is_available,
     make_generator,
-    on_cpu,
     resolve_device,
-    to_numpy,
-    tree_to,
 )
 from .._nn.mlp import ACTIVATIONS, weight_layers
 from .._preprocessing.checks import drop_zero_weight_rows, is_dask_collection
 from .._scale.stream import fit_stream
 from .callbacks import open_fit_task
+from .state import FittedStateMixin
 from .validation import check_fit_input, check_predict_input
 
 
-class PartialFitUnavailable(ValueError, AttributeError):
-    """``partial_fit`` cannot run with the estimator's parameters.
-
-    A ValueError, as scikit-learn's MLP raises for ``early_stopping=True``,
-    and an AttributeError, so that ``hasattr(estimator, "partial_fit")`` says
-    so beforehand (as for ``solver='lbfgs'``) and code that probes for
-    ``partial_fit``, scikit-learn's estimator checks included, passes it by.
-    (scikit-learn's ``NotFittedError`` is both in the same way.)
-    """
-
-
-class partial_fit_if_supported:
-    """``available_if(check)`` for ``partial_fit``, except that the check's
-    :class:`PartialFitUnavailable` reaches the caller as it is: looking the
-    method up raises it, so ``except ValueError`` around the call catches it."""
-
-    def __init__(self, check):
-        self.check = check
-
-    def __call__(self, method):
-        self.method = available_if(self.check)(method)
-        functools.update_wrapper(self, method)
-        return self
-
-    def __get__(self, obj, owner=None):
-        # early_stopping='auto' is off for partial_fit.
-        on = obj is not None and obj.early_stopping != "auto" and obj.early_stopping
-        if on and _passes(self.check, obj):
-            raise PartialFitUnavailable(
-                "partial_fit does not support early_stopping=True; set "
-                "early_stopping=False to train incrementally."
-            )
-        return self.method.__get__(obj, owner)
-
-
-def _passes(check, estimator) -> bool:
-    try:
-        return bool(check(estimator))
-    except AttributeError:
-        return False
-
-
-def _supports_partial_fit(estimator) -> bool:
-    if estimator.solver == "lbfgs":
-        raise AttributeError(
-            f"partial_fit is only available for stochastic solvers; "
-            f"solver={estimator.solver!r} is full-batch."
-        )
-    return True
-
-
-class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseTorchMLP(FittedStateMixin, CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """Shared machinery of the sk_mlp estimators; not for direct use."""
 
     _parameter_constraints: dict = {
@@ -671,57 +606,7 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         module = self.module_.eval()
         return predict_rows(module, X, device, sparse=sparse, user_module=user_module)
 
-    # ------------------------------------------------------------ fitted views
-    @property
-    def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices of the linear layers, each of shape (n_in, n_out).
-
-        As in scikit-learn's MLP. These are numpy copies; ``module_`` holds
-        the live weights. With ``n_ensemble > 1`` the last entry holds the
-        members' output layers, of shape (n_ensemble, n_in, n_out).
-
-        Assignable, as in scikit-learn: on a fitted estimator, a list of one
-        array per layer replaces the weights at once; on an unfitted one, it
-        is kept (and returned, so that its items can still be replaced) until
-        the first fit, whose network starts from it instead of random weights.
-        """
-        if "_assigned_coefs" in vars(self):
-            return self._assigned_coefs
-        check_is_fitted(self)
-        return [
-            to_numpy(layer.weight).swapaxes(-1, -2).copy() for layer in weight_layers(self.module_)
-        ]
-
-    @coefs_.setter
-    def coefs_(self, value):
-        self._assign_weights(value, "coefs_")
-
-    @property
-    def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors of the linear layers (numpy copies).
-
-        With ``n_ensemble > 1`` the last is of shape (n_ensemble, n_out).
-        Assignable as ``coefs_`` is.
-        """
-        if "_assigned_intercepts" in vars(self):
-            return self._assigned_intercepts
-        check_is_fitted(self)
-        return [to_numpy(layer.bias).copy() for layer in weight_layers(self.module_)]
-
-    @intercepts_.setter
-    def intercepts_(self, value):
-        self._assign_weights(value, "intercepts_")
-
-    def _assign_weights(self, arrays, name: str) -> None:
-        if "module_" in vars(self):
-            assign_weights(self.module_, arrays, name)
-        else:  # the first fit builds the network, then starts from these
-            setattr(self, f"_assigned_{name[:-1]}", arrays)
-
-    # ---------------------------------------------------------- tags & pickling
-    # Fitted arrays that follow X's namespace and device (see sk_mlp._engine.array_space).
-    _arrays_following_X: tuple[str, ...] = ()
-
+    # ---------------------------------------------------------------------- tags
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # The numeric embeddings are fitted on dense data ('auto' goes without
@@ -731,58 +616,6 @@ class BaseTorchMLP(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         tags.input_tags.categorical = True
         tags.array_api_support = True
         return tags
-
-    def __sklearn_array_api_convert__(self, converter):
-        # scikit-learn's move_estimator_to: the arrays that follow X move.
-        return moved(self, converter)
-
-    # What a fit holds while it runs, which a copy made meanwhile is not part of.
-    _running_fit_state = (
-        "_fit_task",
-        "_callback_fit_ctx",
-        "_skl_callbacks_to_teardown",
-        "_parent_callback_ctx",
-    )
-
-    def __copy__(self):
-        # A shallow copy shares the live network, as copy.copy means; the
-        # default would go through __getstate__, which copies a GPU network
-        # to the host (scikit-learn's callbacks copy the estimator each epoch).
-        new = type(self).__new__(type(self))
-        state = vars(self)
-        vars(new).update({k: v for k, v in state.items() if k not in self._running_fit_state})
-        return new
-
-    def __getstate__(self):
-        # A copy: on Python >= 3.11 scikit-learn returns the live __dict__,
-        # and pickling must never move the live network off its device.
-        state = dict(super().__getstate__())
-        for name in self._arrays_following_X:  # a pickle holds host arrays
-            if name in state:
-                state[name] = to_host(state[name])
-        if "module_" in state and not on_cpu(torch.device(self.device_)):
-            state["module_"] = copy.deepcopy(self.module_).to("cpu")
-            state["_optimizer_state"] = tree_to(self._optimizer_state, "cpu")
-        return record_versions(state)
-
-    def __setstate__(self, state):
-        check_versions(state, type(self).__name__)  # warns when the versions differ
-        state = {**state, **parameter_defaults(type(self), missing_from=state)}  # added since
-        super().__setstate__(state)
-        fitted_state_defaults(self)
-        device = getattr(self, "device_", "cpu")
-        if on_cpu(torch.device(device)):
-            return
-        if is_available(device):
-            self.module_.to(device)
-        else:
-            warnings.warn(
-                f"This model was fitted on {device!r}, which is not available here; "
-                "it was loaded on 'cpu' and predicts there.",
-                UserWarning,
-                stacklevel=2,
-            )
-            self.device_ = "cpu"
 
 
 # Saving, loading and export dispatch on the class without importing it.

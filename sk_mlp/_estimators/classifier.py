@@ -19,7 +19,8 @@ from .._nn.losses import CLASSIFICATION_LOSSES, classification_loss, weighted_me
 from .._preprocessing.checks import is_dask_collection
 from .._scale.dask_collections import predict_lazily
 from . import docstrings
-from .base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
+from .base import BaseTorchMLP
+from .partial_fit import _supports_partial_fit, partial_fit_if_supported
 
 
 def _classifier_supports_partial_fit(estimator) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._preprocessing.sampling import statistics_rows
+from .._preprocessing.statistics import statistics_rows
 from .losses import average_members
 
 # Quantile bins per numeric feature of the piecewise-linear encoding.

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._preprocessing.sampling import statistics_rows
+from .._preprocessing.statistics import statistics_rows
 from .device import on_cpu, to_numpy
 from .layers import FeatureScale, MemberAverage, MemberLinear, MemberScale, PeriodicEmbedding
 

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._preprocessing.frame import default_embedding_dim
 from .layers import PiecewiseLinearEncoding
 from .mlp import fit_robust_input, forward_lookup, takes_lookup
 
@@ -32,6 +31,16 @@ _MAX_HOT_WIDTH = 2**24
 # 3,000 columns and 100,000 rows, 1.76 / 0.82 s per epoch
 # (benchmarks/results-one-hot.txt).
 MIN_LOOKUP_WIDTH = 512
+
+
+def default_embedding_dim(n_categories: int) -> int:
+    """Embedding width for a feature with ``n_categories`` categories.
+
+    Grows slowly with the cardinality (a common rule of thumb, about
+    ``1.6 * n ** 0.56``) and is capped at 16: wider embeddings only add
+    parameters for the few rows that each category has on tabular data.
+    """
+    return int(min(16, max(2, round(1.6 * n_categories**0.56))))
 
 
 class TabularInput(nn.Module):
@@ -53,7 +62,7 @@ class TabularInput(nn.Module):
         unseen category adds nothing until training has seen a missing value.
     embedding_dims : sequence of int, optional
         Width of each embedded feature's vectors (one entry per embedded
-        feature); by default :func:`~sk_mlp._preprocessing.frame.default_embedding_dim`.
+        feature); by default :func:`default_embedding_dim`.
     numeric : nn.Module, optional
         Applied to the numeric block (for example :class:`~sk_mlp._nn.mlp.RobustInput`).
     generator : torch.Generator, optional

@@ -29,7 +29,6 @@ file format with an allow-list can store them.
 
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -40,7 +39,20 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat.sklearn_private import _check_sample_weight
-from .sampling import statistics_rows
+from .columns import (
+    CATEGORICAL,
+    NUMERIC,
+    as_python,
+    check_categorical_features,
+    column_kind,
+    is_data_frame,
+    is_missing,
+    loaded_pandas,
+    sort_key,
+    value_type,
+)
+from .frame_checks import DTYPES_CHANGED, changed_kinds, check_value_types, warn_unknown
+from .statistics import statistics_rows, weighted_median
 
 # float32 holds every integer up to 2**24 exactly.
 _MAX_CODES = 2**24
@@ -50,211 +62,10 @@ _MAX_CODES = 2**24
 # docs/tabular.rst); past a thousand, a one-hot block would dominate the
 # network's input.
 MAX_ONEHOT_CATEGORIES = 1000
-_NUMERIC, _CATEGORICAL = "numeric", "categorical"
 # A categorical feature with more distinct values than half the rows is
 # warned about from this many values on (fewer: a small table's few
 # categories, each in one or two rows, are no sign of an ID column).
 _MIN_DISTINCT_TO_WARN = 50
-# Below this many present values in a column, a majority of unknown
-# categories is too likely by chance (a few rows to predict) to warn.
-_MIN_ROWS_TO_WARN = 20
-
-
-def _pandas():
-    """The pandas module if the caller has imported it (only then can X be a frame)."""
-    return sys.modules.get("pandas")
-
-
-def is_data_frame(X) -> bool:
-    """Whether X is a pandas DataFrame (without importing pandas)."""
-    # getattr: a module another thread is still importing may lack the class.
-    frame = getattr(_pandas(), "DataFrame", None)
-    return isinstance(frame, type) and isinstance(X, frame)
-
-
-# What infer_dtype calls an object column of numbers: numbers are numbers,
-# whatever holds them (database drivers give decimal.Decimal, for example).
-_NUMBERS = frozenset({"integer", "floating", "mixed-integer-float", "decimal", "boolean"})
-
-
-def _column_kind(column) -> str | None:
-    """``'numeric'`` for bool, integer and float columns (numpy or pandas
-    nullable) and object columns of numbers; ``'categorical'`` for category,
-    string and other object columns; None for an object column with no value
-    (nothing says what it holds)."""
-    pd = _pandas()
-    dtype = column.dtype
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
-        if not pd.api.types.is_object_dtype(dtype):
-            return _CATEGORICAL
-    if pd.api.types.is_object_dtype(dtype):
-        inferred = pd.api.types.infer_dtype(column, skipna=True)
-        if inferred == "empty":
-            return None
-        return _NUMERIC if inferred in _NUMBERS else _CATEGORICAL
-    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-        if pd.api.types.is_complex_dtype(dtype):
-            raise TypeError(f"Complex data not supported; got a column of dtype {dtype}.")
-        return _NUMERIC
-    raise TypeError(
-        f"Columns of dtype {dtype} are not supported: convert them to numbers or "
-        "to a 'category' column first (for dates, for example, to the year, month "
-        "and day of week)."
-    )
-
-
-def _value_type(column) -> str | None:
-    """What the values of a categorical column are, for the check at transform.
-
-    ``'integer'`` (bool included), a float dtype's name (``'float64'``,
-    ``'float32'``, ...), ``'string'``, another type name from
-    :func:`pandas.api.types.infer_dtype` (``'decimal'``, ``'mixed'``, ...), or
-    None where no value says (an object column with every value missing).
-    Read from the dtype where it tells (O(1)), else from the values.
-    """
-    pd = _pandas()
-    dtype = column.dtype
-    if pd is not None and isinstance(dtype, pd.CategoricalDtype):
-        column, dtype = dtype.categories, dtype.categories.dtype
-    dtype = getattr(dtype, "numpy_dtype", dtype)  # pandas' nullable Int64, Float32, ...
-    if isinstance(dtype, np.dtype) and dtype.kind in "biuf":
-        return "integer" if dtype.kind in "biu" else dtype.name
-    if isinstance(dtype, np.dtype) and dtype.kind in "US":
-        return "string"
-    if pd is not None and pd.api.types.is_string_dtype(dtype) and not isinstance(dtype, np.dtype):
-        return "string"
-    if pd is not None:
-        inferred = pd.api.types.infer_dtype(column, skipna=True)
-    else:
-        inferred = _infer_type(column)
-    return _INFERRED_TYPES.get(inferred, inferred)
-
-
-# pandas' infer_dtype names, as _value_type reports them.
-_INFERRED_TYPES = {
-    "empty": None,
-    "boolean": "integer",
-    "floating": "float64",
-    "mixed-integer-float": "float64",
-}
-
-
-def _infer_type(values: np.ndarray) -> str:
-    """:func:`pandas.api.types.infer_dtype` of an object array, for the names
-    :func:`_value_type` reads, without pandas."""
-    types = {type(v) for v in values if not _is_missing(v)}
-    if not types:
-        return "empty"
-    if all(issubclass(t, str) for t in types):
-        return "string"
-    if all(issubclass(t, (bool, np.bool_, Integral)) for t in types):
-        return "integer"
-    if all(issubclass(t, (bool, np.bool_, Integral, float, np.floating)) for t in types):
-        return "floating"
-    return "mixed"
-
-
-def _types_match(fitted: str | None, given: str | None, categories: list) -> bool:
-    """Whether values of type ``given`` can equal the ``categories`` of fit,
-    which were of type ``fitted``: the same type, or numbers of another type
-    that holds every category exactly (float32 holds 0.5, not 0.1)."""
-    if fitted is None or given is None or fitted == given or given == "mixed":
-        return True
-    numbers = ("integer", "float")
-    if not (fitted.startswith(numbers) and given.startswith(numbers)):
-        return False  # a number for a string, or the reverse
-    dtype = np.dtype(np.int64 if given == "integer" else given)
-    try:
-        with np.errstate(all="ignore"):
-            return all(dtype.type(c).item() == c for c in categories)
-    except OverflowError:
-        return False
-
-
-def _is_missing(value) -> bool:
-    """``None``, ``pd.NA``, ``pd.NaT`` or a float NaN."""
-    if value is None or type(value).__name__ in ("NAType", "NaTType"):
-        return True
-    try:
-        return bool(value != value)
-    except (TypeError, ValueError):
-        return False
-
-
-def _as_python(value):
-    """A numpy scalar as the Python scalar it holds (JSON-friendly category maps)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _sort_key(value):
-    # Numbers (bool included) before strings before anything else, so that a
-    # column mixing types still gets one deterministic order.
-    if isinstance(value, (bool, int, float)):
-        return (0, value, "")
-    if isinstance(value, str):
-        return (1, 0, value)
-    return (2, 0, repr(value))
-
-
-def check_categorical_features(X, categorical_features, kinds) -> np.ndarray:
-    """Boolean mask of the categorical features, from HistGradientBoosting's spec.
-
-    ``'from_dtype'`` marks a data frame's category, object and string columns
-    (HistGradientBoosting marks only category columns, and refuses strings);
-    on an array it marks none. ``None`` marks none. Otherwise a boolean mask of
-    shape (n_features,), integer indices, or feature names of a data frame.
-    """
-    n_features = len(kinds)
-    if categorical_features is None:
-        return np.zeros(n_features, dtype=bool)
-    if isinstance(categorical_features, str) and categorical_features == "from_dtype":
-        return np.asarray([k == _CATEGORICAL for k in kinds], dtype=bool)
-    spec = np.asarray(categorical_features)
-    if spec.size == 0:
-        return np.zeros(n_features, dtype=bool)
-    if spec.dtype.kind == "O" and {type(f) for f in spec.ravel()} != {str}:
-        names = ", ".join(sorted({type(f).__name__ for f in spec.ravel()}))
-        raise ValueError(
-            f"categorical_features must be an array-like of bool, int or str, got: {names}."
-        )
-    if spec.dtype.kind not in "ibUO":
-        raise ValueError(
-            "categorical_features must be an array-like of bool, int or str, "
-            f"got: {spec.dtype.name}."
-        )
-    mask = np.zeros(n_features, dtype=bool)
-    if spec.dtype.kind in "UO":
-        if not is_data_frame(X):
-            raise ValueError(
-                "categorical_features should be passed as an array of integers or as "
-                "a boolean mask when the model is fitted on data without feature names."
-            )
-        names = [str(c) for c in X.columns]
-        for name in spec:
-            if name not in names:
-                raise ValueError(
-                    f"categorical_features has an item value '{name}' which is not a "
-                    f"valid feature name of the training data. Observed feature names: "
-                    f"{names}"
-                )
-            mask[names.index(name)] = True
-    elif spec.dtype.kind == "i":
-        if spec.max() >= n_features or spec.min() < 0:
-            raise ValueError(
-                "categorical_features set as integer indices must be in [0, n_features - 1]"
-            )
-        mask[spec] = True
-    else:
-        if spec.shape != (n_features,):
-            raise ValueError(
-                "categorical_features set as a boolean mask must have shape "
-                f"(n_features,), got: {spec.shape}"
-            )
-        mask = spec.copy()
-    return mask
-
-
-_DTYPES_CHANGED = "The dtypes of the features should match those that were passed during fit.\n"
 
 
 @dataclass
@@ -266,7 +77,7 @@ class TableSummary:
     numeric_missing: np.ndarray
     categories: list[set]
     categorical_missing: np.ndarray
-    # per categorical feature, the type of its values (see _value_type)
+    # per categorical feature, the type of its values (see value_type)
     value_types: list = field(default_factory=list)
     n_rows: int = 0  # the rows summarised (those that count)
 
@@ -288,16 +99,6 @@ def _merge_types(mine: str | None, theirs: str | None) -> str | None:
     if {mine, theirs} <= {"integer", "float64"}:  # Python ints and floats: floats
         return "float64"
     return "mixed"
-
-
-def default_embedding_dim(n_categories: int) -> int:
-    """Embedding width for a feature with ``n_categories`` categories.
-
-    Grows slowly with the cardinality (a common rule of thumb, about
-    ``1.6 * n ** 0.56``) and is capped at 16: wider embeddings only add
-    parameters for the few rows that each category has on tabular data.
-    """
-    return int(min(16, max(2, round(1.6 * n_categories**0.56))))
 
 
 class TabularEncoder(BaseEstimator):
@@ -444,7 +245,7 @@ class TabularEncoder(BaseEstimator):
             X = self._as_table(X)
         kinds = self._kinds(X)
         is_categorical = check_categorical_features(X, self.categorical_features, kinds)
-        for j in np.flatnonzero(~is_categorical & (np.asarray(kinds) == _CATEGORICAL)):
+        for j in np.flatnonzero(~is_categorical & (np.asarray(kinds) == CATEGORICAL)):
             raise ValueError(
                 f"Feature {self._name(j)} holds strings or categories (dtype "
                 f"{X.dtypes.iloc[j]}) but categorical_features={self.categorical_features!r} "
@@ -474,16 +275,16 @@ class TabularEncoder(BaseEstimator):
         """
         X = X if is_data_frame(X) else np.asarray(X)
         if is_data_frame(X):
-            changed = self._changed_kinds(X, numbers_for_categories=False)
+            changed = changed_kinds(self, X, numbers_for_categories=False)
             if changed:
-                raise ValueError(_DTYPES_CHANGED + changed)
+                raise ValueError(DTYPES_CHANGED + changed)
         numeric_missing = self._numeric_missing(X, np.flatnonzero(~self.is_categorical_), rows)
         categories, categorical_missing, value_types = [], [], []
         for j in np.flatnonzero(self.is_categorical_):
             values, missing_values = self._present_values(X, j, rows)
-            categories.append({_as_python(v) for v in values})
+            categories.append({as_python(v) for v in values})
             categorical_missing.append(missing_values)
-            value_types.append(_value_type(self._column(X, j)))
+            value_types.append(value_type(self._column(X, j)))
         n_rows = len(X) if rows is None else int(np.count_nonzero(rows))
         return TableSummary(
             numeric_missing, categories, np.asarray(categorical_missing, bool), value_types, n_rows
@@ -516,7 +317,7 @@ class TabularEncoder(BaseEstimator):
                     f"Categorical feature {self._name(j)} has {len(seen)} categories; "
                     f"at most {_MAX_CODES - 1} are supported."
                 )
-            categories.append(sorted(seen, key=_sort_key))
+            categories.append(sorted(seen, key=sort_key))
             self._warn_mostly_distinct(j, len(seen), summary.n_rows)
         medians = self._medians(
             self._as_table(X), np.flatnonzero(~self.is_categorical_), sample_weight
@@ -586,7 +387,7 @@ class TabularEncoder(BaseEstimator):
                 return X
         if is_data_frame(X):
             self.check_kinds(X)
-        self._check_value_types(X)
+        check_value_types(self, X)
         numeric = self._numeric_block(X, np.flatnonzero(~self.is_categorical_))
         missing = np.isnan(numeric)
         numeric = np.where(missing, self.medians_, numeric)
@@ -596,7 +397,7 @@ class TabularEncoder(BaseEstimator):
             for j, categories in zip(np.flatnonzero(self.is_categorical_), self.categories_)
         ]
         codes = np.column_stack(codes) if codes else np.empty((len(numeric), 0))
-        self._warn_unknown(X, codes)
+        warn_unknown(self, X, codes)
         return np.hstack([numeric, indicators, codes]).astype(np.float32)
 
     # ------------------------------------------------------- layout, for the module
@@ -653,88 +454,18 @@ class TabularEncoder(BaseEstimator):
         if is_data_frame(X):
             # An object column without values (a dask frame's columns, say):
             # categorical, as its dtype says.
-            kinds = (_column_kind(X.iloc[:, j]) for j in range(X.shape[1]))
-            return [_CATEGORICAL if kind is None else kind for kind in kinds]
-        return [_NUMERIC] * X.shape[1]
+            kinds = (column_kind(X.iloc[:, j]) for j in range(X.shape[1]))
+            return [CATEGORICAL if kind is None else kind for kind in kinds]
+        return [NUMERIC] * X.shape[1]
 
     def check_kinds(self, X) -> None:
         """The dtype of each column must be of the kind (numeric or categorical)
         seen in fit: a number where a string was, or the reverse, is an error
         rather than a silent 'unknown category'."""
         # Numbers may stand for a categorical feature whose categories are numbers.
-        changed = self._changed_kinds(X, numbers_for_categories=True)
+        changed = changed_kinds(self, X, numbers_for_categories=True)
         if changed:
-            raise ValueError(_DTYPES_CHANGED + changed)
-
-    def _changed_kinds(self, X, numbers_for_categories: bool) -> str:
-        """The columns of frame X whose dtype is not of the kind seen in fit,
-        one line each (the first five), or ``''``."""
-        numeric_categories = set()
-        if numbers_for_categories:
-            numeric_categories = {
-                j
-                for j, categories in zip(np.flatnonzero(self.is_categorical_), self.categories_)
-                if all(isinstance(c, (bool, int, float)) for c in categories)
-            }
-        changed = []
-        for j, dtype in enumerate(X.dtypes):
-            kind = _column_kind(X.iloc[:, j])
-            if (
-                kind is None
-                or kind == self.kinds_[j]
-                or (
-                    # Numbers in an object column fitted as categories: the check
-                    # of value types says whether they can be its categories.
-                    self.kinds_[j] == _CATEGORICAL and _pandas().api.types.is_object_dtype(dtype)
-                )
-            ):
-                continue
-            if not (j in numeric_categories and kind == _NUMERIC):
-                changed.append(f"- {self._name(j)}: {self.kinds_[j]} in fit, now {dtype}\n")
-        return "".join(changed[:5]) + ("- ...\n" if len(changed) > 5 else "")
-
-    def _check_value_types(self, X) -> None:
-        """Categorical columns whose values are of another type than in fit
-        (integers as strings, float64 as float32) would match no category of
-        fit and silently become missing: an error instead."""
-        # None: an encoder from a file saved before the types were recorded
-        fitted_types = getattr(self, "category_types_", None)
-        if fitted_types is None:
-            return
-        changed = []
-        columns = np.flatnonzero(self.is_categorical_)
-        for j, fitted, categories in zip(columns, fitted_types, self.categories_):
-            given = _value_type(self._column(X, j))
-            if not _types_match(fitted, given, categories):
-                changed.append(
-                    f"- {self._name(j)}: categories of type {fitted} in fit, now {given} "
-                    f"values, which cannot equal them; convert the column to {fitted} "
-                    "values as in fit\n"
-                )
-        if changed:
-            raise ValueError(_DTYPES_CHANGED + "".join(changed))
-
-    def _warn_unknown(self, X, codes: np.ndarray) -> None:
-        """Warn where most values of a categorical column are unknown: more
-        likely values written differently than in fit than a change in the data."""
-        columns = np.flatnonzero(self.is_categorical_)
-        if len(codes) < _MIN_ROWS_TO_WARN or not len(columns):
-            return
-        zeros = (codes == 0).sum(axis=0)  # unknown or missing
-        for i, j in enumerate(columns):
-            if zeros[i] * 2 <= len(codes):  # most values known: no need to count
-                continue
-            missing = int(_is_missing_column(self._column(X, j)).sum())
-            present, unknown = len(codes) - missing, zeros[i] - missing
-            if present >= _MIN_ROWS_TO_WARN and unknown * 2 > present:
-                warnings.warn(
-                    f"Feature {self._name(j)}: {unknown / present:.0%} of its {present} "
-                    "values (not counting missing ones) were not seen in fit and are "
-                    "treated as missing. Check that the column holds values written as "
-                    "in fit.",
-                    UserWarning,
-                    stacklevel=4,
-                )
+            raise ValueError(DTYPES_CHANGED + changed)
 
     def _numeric_missing(self, X, columns: np.ndarray, rows=None) -> np.ndarray:
         """Which numeric ``columns`` have missing values in ``rows`` (a mask)."""
@@ -750,7 +481,7 @@ class TabularEncoder(BaseEstimator):
         missing ones; 0 for a column with no value), the mean of the two
         middle values as ``SimpleImputer``'s, with weights counted as
         repetitions (rows of weight zero count nowhere). Estimated on the rows
-        of :func:`~sk_mlp._preprocessing.sampling.statistics_rows`, so that a large numeric
+        of :func:`~sk_mlp._preprocessing.statistics.statistics_rows`, so that a large numeric
         array costs a few temporaries of that size rather than copies of X."""
         sample = X
         if (rows := statistics_rows(len(X))) is not None:
@@ -768,7 +499,7 @@ class TabularEncoder(BaseEstimator):
             return np.nanmedian(numeric, axis=0)
         return np.array(
             [
-                _weighted_median(numeric[present[:, j], j], sample_weight[present[:, j]])
+                weighted_median(numeric[present[:, j], j], sample_weight[present[:, j]])
                 if present[:, j].any()
                 else 0.0
                 for j in range(numeric.shape[1])
@@ -781,9 +512,11 @@ class TabularEncoder(BaseEstimator):
         if is_data_frame(X):
             column = X.iloc[:, j] if rows is None else X.iloc[:, j][rows]
             missing = column.isna().to_numpy()
-            return _pandas().unique(column[~missing].to_numpy(dtype=object)), bool(missing.any())
+            return loaded_pandas().unique(column[~missing].to_numpy(dtype=object)), bool(
+                missing.any()
+            )
         values = X[:, j] if rows is None else X[:, j][rows]
-        missing = np.fromiter((_is_missing(v) for v in values), dtype=bool, count=len(values))
+        missing = np.fromiter((is_missing(v) for v in values), dtype=bool, count=len(values))
         return values[~missing], bool(missing.any())
 
     def _column(self, X, j: int):
@@ -803,7 +536,7 @@ class TabularEncoder(BaseEstimator):
         else:
             block = X[:, columns]
             if block.dtype.kind in "OUS":
-                block = np.where(np.vectorize(_is_missing, otypes=[bool])(block), np.nan, block)
+                block = np.where(np.vectorize(is_missing, otypes=[bool])(block), np.nan, block)
             try:
                 block = block.astype(np.float64)
             except (TypeError, ValueError) as exc:
@@ -818,44 +551,19 @@ class TabularEncoder(BaseEstimator):
     def _codes(self, X, j: int, categories: list) -> np.ndarray:
         """Codes of column ``j``: 1 + index in ``categories``, 0 if missing or unknown."""
         lookup = {value: code for code, value in enumerate(categories, start=1)}
-        if is_data_frame(X) and isinstance(X.dtypes.iloc[j], _pandas().CategoricalDtype):
+        if is_data_frame(X) and isinstance(X.dtypes.iloc[j], loaded_pandas().CategoricalDtype):
             # Map the (few) categories of the dtype, then index with its codes.
             column = X.iloc[:, j]
-            table = [lookup.get(_as_python(c), 0) for c in column.cat.categories]
+            table = [lookup.get(as_python(c), 0) for c in column.cat.categories]
             table = np.asarray([0, *table], dtype=np.int64)
             return table[column.cat.codes.to_numpy() + 1]
         values = self._column_values(X, j)
         if is_data_frame(X):
             try:  # hashing in pandas: ~10x faster than the loop below
-                return _pandas().Index(categories, dtype=object).get_indexer(values) + 1
+                return loaded_pandas().Index(categories, dtype=object).get_indexer(values) + 1
             except TypeError:
                 pass
         return np.fromiter((_lookup(lookup, v) for v in values), dtype=np.int64, count=len(values))
-
-
-def _is_missing_column(column) -> np.ndarray:
-    """Which values of a column (a Series or a 1-D array) are missing."""
-    if hasattr(column, "isna"):  # a Series
-        return column.isna().to_numpy()
-    if column.dtype.kind == "f":
-        return np.isnan(column)
-    if column.dtype.kind != "O":
-        return np.zeros(len(column), dtype=bool)
-    return np.fromiter((_is_missing(v) for v in column), dtype=bool, count=len(column))
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """The mean of the lower and upper weighted medians of ``values`` (positive
-    weights): the median of the values repeated as often as their weights
-    say, also when the weights are such counts scaled (an exact tie at half
-    the total is decided within the rounding of the running sum)."""
-    order = np.argsort(values)
-    values, cumulative = values[order], np.cumsum(weights[order])
-    half = cumulative[-1] / 2
-    slack = len(values) * np.finfo(np.float64).eps * cumulative[-1]
-    lower = values[np.searchsorted(cumulative, half - slack, side="left")]
-    upper = values[np.searchsorted(cumulative, half + slack, side="right")]
-    return (lower + upper) / 2
 
 
 def _lookup(lookup: dict, value) -> int:

@@ -23,7 +23,7 @@ from sklearn.utils import assert_all_finite
 
 from .._preprocessing.checks import check_float32_range
 from .._preprocessing.frame import TableSummary, TabularEncoder, is_data_frame
-from .._preprocessing.sampling import STATISTICS_ROWS, statistics_rows
+from .._preprocessing.statistics import STATISTICS_ROWS, statistics_rows
 
 # The rows of one window, as float32, take about this much memory: at most
 # two windows are held at once (one training, the next being computed).

@@ -6,9 +6,10 @@ gathers what a fit in memory reads off the whole data: the number of rows,
 the classes and their counts or the target's moments, the sample-weight
 totals, the rows the robust input statistics and the piecewise-linear bins
 are estimated on, the validation rows for early stopping, which stay in
-memory, and, for a data frame, what its frame stage (:class:`~sk_mlp._preprocessing.frame.TabularEncoder`)
-learns: the categories and missing values of every block, the medians of the
-sampled rows. Training then reads the blocks again, epoch after epoch,
+memory, and, for a data frame, what its frame stage
+(:class:`~sk_mlp._preprocessing.frame.TabularEncoder`) learns: the
+categories and missing values of every block, the medians of the sampled
+rows. Training then reads the blocks again, epoch after epoch,
 through :class:`StreamingData`, which hands the training loop of
 :mod:`sk_mlp._engine.training` the batches :class:`~sk_mlp._engine.data.TrainingData`
 would, holding a window of a few blocks at a time: the loop runs unchanged.

@@ -1,4 +1,4 @@
-"""The rows on which statistics of the data are estimated.
+"""Weighted statistics of the data, and the rows on which they are estimated.
 
 The robust input statistics, the medians of the frame stage and the quantile
 bins of the piecewise-linear encoding are each estimated on at most
@@ -21,3 +21,17 @@ def statistics_rows(n_rows: int) -> np.ndarray | None:
     if n_rows <= STATISTICS_ROWS:
         return None
     return np.sort(np.random.default_rng(0).choice(n_rows, STATISTICS_ROWS, replace=False))
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The mean of the lower and upper weighted medians of ``values`` (positive
+    weights): the median of the values repeated as often as their weights
+    say, also when the weights are such counts scaled (an exact tie at half
+    the total is decided within the rounding of the running sum)."""
+    order = np.argsort(values)
+    values, cumulative = values[order], np.cumsum(weights[order])
+    half = cumulative[-1] / 2
+    slack = len(values) * np.finfo(np.float64).eps * cumulative[-1]
+    lower = values[np.searchsorted(cumulative, half - slack, side="left")]
+    upper = values[np.searchsorted(cumulative, half + slack, side="right")]
+    return (lower + upper) / 2
