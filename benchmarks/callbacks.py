@@ -9,7 +9,7 @@ Times ``TorchMLPClassifier.fit`` three ways, alternating inside each repeat:
 
 On small data with many short epochs, where a per-epoch cost would show most.
 Without a callback the fit opens one callback context and its epochs none
-(sk_mlp/_callbacks.py). Prints medians and the spread (quartiles) of the
+(sk_mlp/_estimators/callbacks.py). Prints medians and the spread (quartiles) of the
 repeats, and the ratio of each median to the first; results-callbacks.txt
 holds a run.
 

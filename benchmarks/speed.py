@@ -492,7 +492,7 @@ def _busy_contenders(task):
     where sk_mlp, which scales them, keeps improving) and ``dropout=0`` (as in
     the workloads above; scikit-learn's MLP has no dropout). The third runs
     sk_mlp with every thread the caller allows, as before each fit chose its
-    own (sk_mlp/_threads.py); it is so slow that it runs a tenth of the epochs.
+    own (sk_mlp/_engine/threads.py); it is so slow that it runs a tenth of the epochs.
     """
     from sk_mlp._engine import threads as _threads
 

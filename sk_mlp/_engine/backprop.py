@@ -25,9 +25,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._compat.torch_private import KERNELS, has_autograd_hooks
-from .._nn.layers import FeatureScale, MemberAverage, MemberLinear, MemberScale
+from .._nn.layers import FeatureScale, MemberLinear, MemberScale
 from .._nn.losses import stack_members
 from .._nn.mlp import Dropout
+from .._nn.registry import entry, register_capability
 from .gpu_step import hand_written_on
 
 
@@ -44,42 +45,81 @@ class _Activation:
     needs_input: bool = False
 
 
+def _relu(layer: nn.ReLU) -> _Activation:
+    return _Activation(lambda z, _: z.relu_(), lambda g, z, out: KERNELS["relu_grad_"](g, out))
+
+
+def _tanh(layer: nn.Tanh) -> _Activation:
+    return _Activation(lambda z, _: z.tanh_(), lambda g, z, out: KERNELS["tanh_grad_"](g, out))
+
+
+def _sigmoid(layer: nn.Sigmoid) -> _Activation:
+    return _Activation(
+        lambda z, _: z.sigmoid_(), lambda g, z, out: KERNELS["sigmoid_grad_"](g, out)
+    )
+
+
+def _leaky_relu(layer: nn.LeakyReLU) -> _Activation | None:
+    if layer.negative_slope <= 0:  # the sign must survive: the derivative reads the output
+        return None
+    slope = layer.negative_slope
+    return _Activation(
+        lambda z, _: F.leaky_relu_(z, slope),
+        lambda g, z, out: KERNELS["leaky_relu_grad_"](g, out, slope),
+    )
+
+
+def _elu(layer: nn.ELU) -> _Activation | None:
+    if layer.alpha <= 0:
+        return None
+    alpha = layer.alpha
+    return _Activation(
+        lambda z, _: F.elu_(z, alpha), lambda g, z, out: KERNELS["elu_grad_"](g, out, alpha)
+    )
+
+
+def _gelu(layer: nn.GELU) -> _Activation:
+    approximate = layer.approximate
+    return _Activation(
+        lambda z, spare: KERNELS["gelu_into"](z, spare, approximate),
+        lambda g, z, out: KERNELS["gelu_grad_"](g, z, approximate),
+        needs_input=True,
+    )
+
+
+def _silu(layer: nn.SiLU) -> _Activation:
+    return _Activation(
+        lambda z, spare: KERNELS["silu_into"](z, spare),
+        lambda g, z, out: KERNELS["silu_grad_"](g, z),
+        needs_input=True,
+    )
+
+
+# The activations' in-place forms are this module's part of the layer registry.
+for _cls, _form in (
+    (nn.ReLU, _relu),
+    (nn.Tanh, _tanh),
+    (nn.Sigmoid, _sigmoid),
+    (nn.LeakyReLU, _leaky_relu),
+    (nn.ELU, _elu),
+    (nn.GELU, _gelu),
+    (nn.SiLU, _silu),
+):
+    register_capability(_cls, "backprop", _form)
+
+
+def _role(layer: nn.Module):
+    """The layer's part in the hand-written gradients, from the registry entry
+    of exactly its class: a role name, an activation's form, or None."""
+    found = entry(type(layer))
+    role = None if found is None else found.backprop
+    return role if isinstance(role, str) or callable(role) else None
+
+
 def _activation(layer: nn.Module) -> _Activation | None:
     """The in-place form of an activation module, ``None`` for other layers."""
-    kind = type(layer)
-    if kind is nn.ReLU:
-        return _Activation(lambda z, _: z.relu_(), lambda g, z, out: KERNELS["relu_grad_"](g, out))
-    if kind is nn.Tanh:
-        return _Activation(lambda z, _: z.tanh_(), lambda g, z, out: KERNELS["tanh_grad_"](g, out))
-    if kind is nn.Sigmoid:
-        return _Activation(
-            lambda z, _: z.sigmoid_(), lambda g, z, out: KERNELS["sigmoid_grad_"](g, out)
-        )
-    if kind is nn.LeakyReLU and layer.negative_slope > 0:  # the sign survives: use the output
-        slope = layer.negative_slope
-        return _Activation(
-            lambda z, _: F.leaky_relu_(z, slope),
-            lambda g, z, out: KERNELS["leaky_relu_grad_"](g, out, slope),
-        )
-    if kind is nn.ELU and layer.alpha > 0:
-        alpha = layer.alpha
-        return _Activation(
-            lambda z, _: F.elu_(z, alpha), lambda g, z, out: KERNELS["elu_grad_"](g, out, alpha)
-        )
-    if kind is nn.GELU:
-        approximate = layer.approximate
-        return _Activation(
-            lambda z, spare: KERNELS["gelu_into"](z, spare, approximate),
-            lambda g, z, out: KERNELS["gelu_grad_"](g, z, approximate),
-            needs_input=True,
-        )
-    if kind is nn.SiLU:
-        return _Activation(
-            lambda z, spare: KERNELS["silu_into"](z, spare),
-            lambda g, z, out: KERNELS["silu_grad_"](g, z),
-            needs_input=True,
-        )
-    return None
+    role = _role(layer)
+    return role(layer) if callable(role) else None
 
 
 @dataclass
@@ -104,9 +144,9 @@ def _front(layers: list[nn.Module]) -> tuple[FeatureScale | None, MemberScale | 
     """The scale layers a network starts with, and how many there are."""
     feature_scale = member_scale = None
     n = 0
-    if n < len(layers) and type(layers[n]) is FeatureScale:
+    if n < len(layers) and _role(layers[n]) == "feature_scale":
         feature_scale, n = layers[n], n + 1
-    if n < len(layers) and type(layers[n]) is MemberScale:
+    if n < len(layers) and _role(layers[n]) == "member_scale":
         member_scale, n = layers[n], n + 1
     return feature_scale, member_scale, n
 
@@ -119,10 +159,10 @@ def _network(network: nn.Module) -> _Network | None:
     feature_scale, member_scale, n_front = _front(layers)
     n_members = 1 if member_scale is None else member_scale.weight.shape[0]
     if n_members > 1:  # ends with the members' output layer and their average
-        if not layers or type(layers[-1]) is not MemberAverage:
+        if not layers or _role(layers[-1]) != "member_average":
             return None
         layers = layers[:-1]
-        if type(layers[-1]) is not MemberLinear or n_front == len(layers) - 1:
+        if _role(layers[-1]) != "member_linear" or n_front == len(layers) - 1:
             return None  # no hidden layer: the scales would meet the members' weights
     blocks = _blocks(layers[n_front:], allow_member_head=n_members > 1)
     if blocks is None:
@@ -134,18 +174,18 @@ def _blocks(layers: list[nn.Module], allow_member_head: bool = False) -> list[_B
     """``layers`` as blocks, or ``None`` if they hold anything else."""
     blocks: list[_Block] = []
     for index, layer in enumerate(layers):
-        kind = type(layer)
-        if kind is nn.Linear and layer.bias is not None:
+        role = _role(layer)
+        if role == "linear" and layer.bias is not None:
             blocks.append(_Block(layer))
-        elif kind is MemberLinear and allow_member_head and index == len(layers) - 1:
+        elif role == "member_linear" and allow_member_head and index == len(layers) - 1:
             blocks.append(_Block(layer))
         elif not blocks or blocks[-1].dropout is not None:
             return None
-        elif kind is nn.Identity and blocks[-1].activation is None:
+        elif role == "identity" and blocks[-1].activation is None:
             continue
         elif (activation := _activation(layer)) and blocks[-1].activation is None:
             blocks[-1].activation = activation
-        elif kind is Dropout:
+        elif role == "dropout":
             blocks[-1].dropout = layer
         else:
             return None
@@ -209,7 +249,7 @@ class Backprop:
                 b.linear.bias,
                 b.activation,
                 b.dropout if b.dropout is not None and b.dropout.p > 0 else None,
-                type(b.linear) is MemberLinear,
+                _role(b.linear) == "member_linear",
             )
             for b in network.blocks
         ]

@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from .._nn.device import float32_rows, on_cpu, shares_memory, sparse_to_tensor, to_tensor
-from .._nn.layers import PiecewiseLinearEncoding
 from .._nn.mlp import RobustInput, SparseRows, forward, linear_layers
-from .._nn.tabular import OneHotLinear, TabularInput, one_hot_lookup
+from .._nn.registry import is_fixed
+from .._nn.tabular import OneHotLinear, one_hot_lookup
 from .threads import threads_for_step
 
 # Rows per forward pass outside training (prediction, validation, L-BFGS):
@@ -44,15 +44,6 @@ COPY_LIMIT_BYTES = 64 * 2**20
 _MIN_GEMM_ROWS = 16
 
 
-def _is_fixed(layer: nn.Module) -> bool:
-    """Whether ``layer`` is one of sk_mlp's input layers with nothing to train."""
-    if isinstance(layer, (RobustInput, PiecewiseLinearEncoding)):
-        return True
-    if isinstance(layer, TabularInput):
-        return not any(True for _ in layer.parameters())
-    return type(layer) is nn.Sequential and len(layer) > 0 and all(map(_is_fixed, layer))
-
-
 def split_input_layer(module: nn.Module) -> tuple[nn.Module | None, nn.Module]:
     """``module``'s fixed input layer, if it has one, and the network after it.
 
@@ -71,10 +62,10 @@ def split_input_layer(module: nn.Module) -> tuple[nn.Module | None, nn.Module]:
     lookup = one_hot_lookup(stage, network)
     if lookup is not None:
         split, lookup_network = lookup
-        if _is_fixed(stage):
+        if is_fixed(stage):
             return split, lookup_network
         return None, nn.Sequential(split, lookup_network)  # the embeddings train
-    if _is_fixed(stage):
+    if is_fixed(stage):
         return stage, network
     return None, module
 

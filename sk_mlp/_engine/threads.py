@@ -33,18 +33,13 @@ import torch
 from torch import nn
 
 from .._nn.device import on_cpu
-from .._nn.layers import FeatureScale, MemberLinear, MemberScale, PeriodicEmbedding
+from .._nn.registry import entry_for, parameter_free
 from .parallel import dask_task_thread_limit
 
 # Multiply-adds per step from which a second thread pays for its barriers:
 # the crossover that benchmarks/threads.py measured (its results file shows
 # the table). Each further thread needs as much work again.
 _WORK_PER_THREAD = 8_000_000
-
-# Layers whose cost per row is small next to a linear layer's and known not to
-# hide matrix products: they add nothing to the count. An embedding's cost is
-# a lookup, whatever its size.
-_ELEMENTWISE = (nn.BatchNorm1d, nn.LayerNorm, nn.Embedding)
 
 _scopes = threading.local()
 
@@ -54,27 +49,24 @@ def work_per_row(module: nn.Module) -> int | None:
     when the module has parameters elsewhere (convolutions, recurrences,
     custom layers), whose cost its shape does not tell.
 
-    Every layer sk_mlp puts into its own networks is counted (input layers,
-    embeddings, ensembles), so that their fits choose their threads.
+    Each layer's count is its entry's in the layer registry
+    (:mod:`sk_mlp._nn.registry`): every layer sk_mlp puts into its own
+    networks is counted (input layers, embeddings, ensembles), so that their
+    fits choose their threads.
     An ensemble (``n_ensemble``) stacks its members' copies of each row along
     the batch after its :class:`~sk_mlp._nn.layers.MemberScale`: the layers
     after it do their work once per member.
     """
     work, copies = 0, 1
     for layer in module.modules():
-        if isinstance(layer, MemberScale):
-            copies = layer.weight.shape[0]
-        elif isinstance(layer, MemberLinear):  # one output layer per member
-            work += layer.weight.numel()
-        elif isinstance(layer, PeriodicEmbedding):  # per feature: angles, then a product
-            n_encoded, n_frequencies, n_embedding = layer.weight.shape
-            work += copies * n_encoded * n_frequencies * (1 + n_embedding)
-        elif isinstance(layer, nn.Linear):
-            work += copies * layer.in_features * layer.out_features
-        elif not isinstance(layer, (*_ELEMENTWISE, FeatureScale)) and any(
-            True for _ in layer.parameters(recurse=False)
-        ):
+        entry = entry_for(layer)  # a subclass of a known layer counts as it
+        if entry is None:
+            added, copies = parameter_free(layer, copies)
+        else:
+            added, copies = entry.work(layer, copies)
+        if added is None:
             return None
+        work += added
     return work
 
 

@@ -344,7 +344,7 @@ loss_ : float or None
 
 
 # n_ensemble's default differs: 'auto' (eight members from 1,000 samples) for
-# the regressor, one network for the classifier (sk_mlp/_defaults.py).
+# the regressor, one network for the classifier (sk_mlp/_engine/defaults.py).
 _ENSEMBLE = {
     False: (
         "int or 'auto', default=1",

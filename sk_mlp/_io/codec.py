@@ -191,7 +191,7 @@ class Encoder:
         raise TypeError(
             f"Cannot save {path}: a {type(value).__module__}.{type(value).__qualname__} "
             "is not on sk_mlp's list of types a file may hold. Use pickle for this "
-            "model, or add the type to the allow-lists in sk_mlp/_persistence.py."
+            "model, or add the type to the allow-lists in sk_mlp/_io/codec.py."
         )
 
 

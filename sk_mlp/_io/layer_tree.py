@@ -10,10 +10,11 @@ to save instead of loading wrong.
 A container layer (``container=True``) is built from its arguments and then
 given the children the file lists, in the file's order, in place of those its
 constructor made (or in a slot it left ``None``, such as
-:class:`~sk_mlp._nn.tabular.TabularInput`'s optional numeric layer). To
-add a layer, add an entry to :func:`_layers`: its class, a function of the
-layer that returns the constructor arguments (plain values), and the function
-that builds it from them.
+:class:`~sk_mlp._nn.tabular.TabularInput`'s optional numeric layer). The
+layers and their arguments are the layer registry's
+(:mod:`sk_mlp._nn.registry`): to add a layer, register it beside its class
+with a function of the layer that returns the constructor arguments (plain
+values) and the function that builds it from them.
 
 A network built by the estimator's ``module=`` callable is saved as its
 weights and the arguments of that call; loading calls the callable the user
@@ -29,15 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .._nn.layers import (
-    FeatureScale,
-    MemberAverage,
-    MemberLinear,
-    MemberScale,
-    PeriodicEmbedding,
-    PiecewiseLinearEncoding,
-)
-from .._nn.mlp import Dropout, RobustInput
+from .._nn.mlp import RobustInput
+from .._nn.registry import LAYERS
 from .._nn.tabular import TabularInput
 
 USER_NETWORK = "sk_mlp.module_param"
@@ -51,84 +45,15 @@ class _Layer:
     container: bool = False
 
 
-def _attributes(*names: str) -> Callable[[nn.Module], dict]:
-    return lambda layer: {name: getattr(layer, name) for name in names}
-
-
-def _robust_input(n_features: int, clip: float) -> RobustInput:
-    # The statistics are buffers, filled by load_state_dict.
-    return RobustInput(torch.zeros(n_features), torch.ones(n_features), clip)
-
-
 def _layers() -> dict[str, _Layer]:
-    plain = {
-        "Identity": (nn.Identity, ()),
-        "Sigmoid": (nn.Sigmoid, ()),
-        "Tanh": (nn.Tanh, ()),
-        "ReLU": (nn.ReLU, ("inplace",)),
-        "LeakyReLU": (nn.LeakyReLU, ("negative_slope", "inplace")),
-        "ELU": (nn.ELU, ("alpha", "inplace")),
-        "GELU": (nn.GELU, ("approximate",)),
-        "SiLU": (nn.SiLU, ("inplace",)),
-        "Softplus": (nn.Softplus, ("beta", "threshold")),
-        "Dropout": (nn.Dropout, ("p", "inplace")),
-        "BatchNorm1d": (
-            nn.BatchNorm1d,
-            ("num_features", "eps", "momentum", "affine", "track_running_stats"),
-        ),
+    """The layers a file may hold, by their names there: the layer registry's
+    (every sk_mlp layer module is imported by the time this module is)."""
+    return {
+        entry.saved.name: _Layer(
+            entry.cls, entry.saved.arguments, entry.saved.build, entry.saved.container
+        )
+        for entry in LAYERS.values()
     }
-    layers = {
-        f"torch.nn.{name}": _Layer(cls, _attributes(*names), cls)
-        for name, (cls, names) in plain.items()
-    }
-    layers["torch.nn.Sequential"] = _Layer(nn.Sequential, lambda _: {}, nn.Sequential, True)
-    layers["torch.nn.Linear"] = _Layer(
-        nn.Linear,
-        lambda layer: {
-            "in_features": layer.in_features,
-            "out_features": layer.out_features,
-            "bias": layer.bias is not None,
-        },
-        nn.Linear,
-    )
-    layers["torch.nn.LayerNorm"] = _Layer(
-        nn.LayerNorm,
-        lambda layer: {
-            "normalized_shape": layer.normalized_shape,
-            "eps": layer.eps,
-            "elementwise_affine": layer.elementwise_affine,
-            "bias": layer.bias is not None,
-        },
-        nn.LayerNorm,
-    )
-    layers["torch.nn.Embedding"] = _Layer(
-        nn.Embedding,
-        _attributes(
-            "num_embeddings",
-            "embedding_dim",
-            "padding_idx",
-            "max_norm",
-            "norm_type",
-            "scale_grad_by_freq",
-            "sparse",
-        ),
-        nn.Embedding,
-    )
-    layers["torch.nn.ModuleList"] = _Layer(nn.ModuleList, lambda _: {}, nn.ModuleList, True)
-    layers["sk_mlp.Dropout"] = _Layer(Dropout, _attributes("p", "inplace"), Dropout)
-    layers["sk_mlp.RobustInput"] = _Layer(
-        RobustInput,
-        lambda layer: {"n_features": layer.shift.shape[0], "clip": layer.clip},
-        _robust_input,
-    )
-    # Its numeric layer and its embeddings are children, saved as layers.
-    layers["sk_mlp.TabularInput"] = _Layer(
-        TabularInput,
-        _attributes("n_numeric", "cardinalities", "one_hot", "missing_slot", "embedding_dims"),
-        TabularInput,
-        container=True,
-    )
-    return layers
 
 
 _LAYERS = _layers()
@@ -197,7 +122,7 @@ def _encode_layer(encoder, layer, path, at, user_path) -> dict:
             f"Cannot save {path}: a {type(layer).__module__}.{type(layer).__qualname__} "
             "layer is not one sk_mlp files may hold. Networks from module= are "
             "saved as their weights (pass the callable to sk_mlp.load); sk_mlp's own "
-            "networks use only the layers listed in sk_mlp/_persistence_modules.py."
+            "networks use only the layers of sk_mlp/_nn/registry.py."
         )
     spec = _LAYERS[name]
     args = spec.args(layer)
@@ -240,7 +165,7 @@ def _check_rebuilds(layer: nn.Module, spec: _Layer, args: dict, path: str) -> No
         differ = [key for key in original if original[key] != copy[key]]
         raise TypeError(
             f"Cannot save {path}: a {type(layer).__name__} rebuilt from {args} differs "
-            f"in its {differ}; the table in sk_mlp/_persistence_modules.py needs updating."
+            f"in its {differ}; the layer registry (sk_mlp/_nn/registry.py) needs updating."
         )
 
 
@@ -393,40 +318,3 @@ def _build_user_network(decoder, node, path: str) -> nn.Module:
         raise TypeError(f"module must return a torch.nn.Module, got {type(network).__name__}.")
     network.train(node["training"] is True)
     return network
-
-
-# ------------------------------------------------------- tabular ingredients
-# The layers of sk_mlp._nn.layers, which n_ensemble, feature_scaling and
-# numeric_embedding put into the network. Their weights and fitted statistics
-# are parameters and buffers, filled by load_state_dict.
-def _ingredient_layers() -> dict[str, _Layer]:
-    def shape(**axes):
-        return lambda layer: {name: int(layer.weight.shape[axis]) for name, axis in axes.items()}
-
-    return {
-        "sk_mlp.FeatureScale": _Layer(FeatureScale, shape(n_features=0), FeatureScale),
-        "sk_mlp.MemberScale": _Layer(MemberScale, shape(n_members=0, n_features=1), MemberScale),
-        "sk_mlp.MemberLinear": _Layer(
-            MemberLinear, shape(n_members=0, out_features=1, in_features=2), MemberLinear
-        ),
-        "sk_mlp.MemberAverage": _Layer(
-            MemberAverage, _attributes("n_members", "out_activation"), MemberAverage
-        ),
-        "sk_mlp.PiecewiseLinearEncoding": _Layer(
-            PiecewiseLinearEncoding, _attributes("n_features", "n_bins"), PiecewiseLinearEncoding
-        ),
-        "sk_mlp.PeriodicEmbedding": _Layer(
-            PeriodicEmbedding,
-            lambda layer: {
-                "n_features": layer.n_features,
-                "n_encoded": layer.n_encoded,
-                "n_frequencies": int(layer.frequencies.shape[1]),
-                "n_embedding": int(layer.weight.shape[2]),
-            },
-            PeriodicEmbedding,
-        ),
-    }
-
-
-_LAYERS.update(_ingredient_layers())
-_LAYER_NAMES.update({layer.cls: name for name, layer in _ingredient_layers().items()})

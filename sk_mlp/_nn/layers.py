@@ -27,6 +27,14 @@ from torch import nn
 
 from .._preprocessing.statistics import statistics_rows
 from .losses import average_members
+from .registry import (
+    Saved,
+    always,
+    attributes,
+    elementwise,
+    register_layer,
+    shape_arguments,
+)
 
 # Quantile bins per numeric feature of the piecewise-linear encoding.
 PIECEWISE_BINS = 16
@@ -244,29 +252,77 @@ class PeriodicEmbedding(nn.Module):
         return torch.cat([torch.cat(parts, dim=-1).flatten(1), x[:, self.n_encoded :]], dim=1)
 
 
-# The parameter that puts each of these layers into a network, for messages.
-PARAMETER_OF_LAYER = {
-    FeatureScale: "feature_scaling=True",
-    MemberScale: "n_ensemble > 1",
-    MemberLinear: "n_ensemble > 1",
-    MemberAverage: "n_ensemble > 1",
-    PiecewiseLinearEncoding: "numeric_embedding='piecewise_linear'",
-    PeriodicEmbedding: "numeric_embedding='periodic'",
-}
+# ------------------------------------------------------------------- registry
+def _member_scale_work(layer: MemberScale, copies: int) -> tuple[int, int]:
+    # The members' copies of each row are stacked along the batch from here
+    # on: the layers after it do their work once per member.
+    return 0, layer.weight.shape[0]
 
 
-def unsupported_layer(network: nn.Module, supported, what: str) -> str:
-    """A message naming the first layer of ``network`` whose type is not in
-    ``supported`` (containers aside) and the parameter that put it there."""
-    for layer in network.modules():
-        if type(layer) is nn.Sequential or type(layer) in supported:
-            continue
-        name = type(layer).__name__
-        parameter = PARAMETER_OF_LAYER.get(type(layer))
-        if parameter is None:
-            return f"{what} does not support the {name} layer of module_."
-        return (
-            f"{what} does not support the {name} layer that {parameter} puts into "
-            f"the network; fit with the default of that parameter to use it."
-        )
-    return f"{what} does not support a layer of module_."
+def _member_linear_work(layer: MemberLinear, copies: int) -> tuple[int, int]:
+    return layer.weight.numel(), copies  # one output layer per member
+
+
+def _periodic_work(layer: PeriodicEmbedding, copies: int) -> tuple[int, int]:
+    n_encoded, n_frequencies, n_embedding = layer.weight.shape  # angles, then a product
+    return copies * n_encoded * n_frequencies * (1 + n_embedding), copies
+
+
+def _periodic_arguments(layer: PeriodicEmbedding) -> dict:
+    return {
+        "n_features": layer.n_features,
+        "n_encoded": layer.n_encoded,
+        "n_frequencies": int(layer.frequencies.shape[1]),
+        "n_embedding": int(layer.weight.shape[2]),
+    }
+
+
+def _saved(cls: type, arguments) -> Saved:
+    # Weights and fitted statistics are parameters and buffers, filled by
+    # load_state_dict.
+    return Saved(f"sk_mlp.{cls.__name__}", arguments, cls)
+
+
+register_layer(
+    FeatureScale,
+    _saved(FeatureScale, shape_arguments(n_features=0)),
+    parameter="feature_scaling=True",
+    work=elementwise,
+    sparse="scale",
+    backprop="feature_scale",
+)
+register_layer(
+    MemberScale,
+    _saved(MemberScale, shape_arguments(n_members=0, n_features=1)),
+    parameter="n_ensemble > 1",
+    work=_member_scale_work,
+    sparse="scale",
+    backprop="member_scale",
+)
+register_layer(
+    MemberLinear,
+    _saved(MemberLinear, shape_arguments(n_members=0, out_features=1, in_features=2)),
+    parameter="n_ensemble > 1",
+    work=_member_linear_work,
+    sparse="linear",
+    backprop="member_linear",
+)
+register_layer(
+    MemberAverage,
+    _saved(MemberAverage, attributes("n_members", "out_activation")),
+    parameter="n_ensemble > 1",
+    backprop="member_average",
+)
+register_layer(
+    PiecewiseLinearEncoding,
+    _saved(PiecewiseLinearEncoding, attributes("n_features", "n_bins")),
+    parameter="numeric_embedding='piecewise_linear'",
+    fixed=always,
+)
+register_layer(
+    PeriodicEmbedding,
+    _saved(PeriodicEmbedding, _periodic_arguments),
+    parameter="numeric_embedding='periodic'",
+    work=_periodic_work,
+    sparse="front",
+)

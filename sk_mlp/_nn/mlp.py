@@ -14,6 +14,7 @@ from torch import nn
 from .._preprocessing.statistics import statistics_rows
 from .device import on_cpu, to_numpy
 from .layers import FeatureScale, MemberAverage, MemberLinear, MemberScale, PeriodicEmbedding
+from .registry import LayerEntry, Saved, always, attributes, entry, entry_for, register_layer
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -212,7 +213,7 @@ def _first_layer_weights(layers: list[nn.Module]) -> tuple[torch.Tensor, torch.T
     the number of layers they cover."""
     factor, n_front = None, 0
     for layer in layers:
-        if not isinstance(layer, (FeatureScale, MemberScale)):
+        if _sparse_role(entry_for(layer)) != "scale":
             break
         factor = layer.weight if factor is None else factor * layer.weight
         n_front += 1
@@ -246,11 +247,11 @@ def takes_lookup(network: nn.Module) -> bool:
     scales, then a linear layer)."""
     if type(network) is not nn.Sequential:
         return False
-    layers = list(network)
-    n = int(bool(layers) and type(layers[0]) is PeriodicEmbedding)
-    while n < len(layers) and type(layers[n]) in (FeatureScale, MemberScale):
+    roles = [_sparse_role(entry(type(layer))) for layer in network]
+    n = int(bool(roles) and roles[0] == "front")
+    while n < len(roles) and roles[n] == "scale":
         n += 1
-    return n < len(layers) and type(layers[n]) in (nn.Linear, MemberLinear)
+    return n < len(roles) and roles[n] == "linear"
 
 
 def forward_lookup(
@@ -268,7 +269,7 @@ def forward_lookup(
     in front reads the leading (numeric) columns, which ``dense`` holds.
     """
     layers = list(network)
-    if type(layers[0]) is PeriodicEmbedding:
+    if _sparse_role(entry(type(layers[0]))) == "front":
         dense, layers = layers[0](dense), layers[1:]
     weight, bias, n_done = _first_layer_weights(layers)
     start = dense.shape[1] - n_after
@@ -284,6 +285,13 @@ def forward_lookup(
     for layer in layers[n_done:]:
         h = layer(h)
     return h
+
+
+def _sparse_role(found: LayerEntry | None) -> str | None:
+    """A layer's part in the sparse fold (its registry entry's ``sparse``):
+    ``'scale'``, ``'linear'``, ``'front'``, or None."""
+    role = None if found is None else found.sparse
+    return role if isinstance(role, str) else None
 
 
 def forward(network: nn.Module, X: torch.Tensor | SparseRows) -> torch.Tensor:
@@ -566,3 +574,23 @@ def fit_robust_input(X, sample_weight: np.ndarray) -> RobustInput:
     center = np.concatenate([c for c, _ in blocks])
     scale = np.concatenate([s for _, s in blocks])
     return RobustInput(center, scale)
+
+
+# ------------------------------------------------------------------- registry
+def _robust_input(n_features: int, clip: float) -> RobustInput:
+    # The statistics are buffers, filled by load_state_dict.
+    return RobustInput(torch.zeros(n_features), torch.ones(n_features), clip)
+
+
+register_layer(
+    Dropout, Saved("sk_mlp.Dropout", attributes("p", "inplace"), Dropout), backprop="dropout"
+)
+register_layer(
+    RobustInput,
+    Saved(
+        "sk_mlp.RobustInput",
+        lambda layer: {"n_features": layer.shift.shape[0], "clip": layer.clip},
+        _robust_input,
+    ),
+    fixed=always,
+)

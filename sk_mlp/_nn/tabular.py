@@ -19,6 +19,7 @@ from torch import nn
 
 from .layers import PiecewiseLinearEncoding
 from .mlp import fit_robust_input, forward_lookup, takes_lookup
+from .registry import Saved, attributes, register_layer
 
 # Positions travel as float32 next to the dense columns (see OneHotSplit):
 # exact below 2**24.
@@ -256,3 +257,21 @@ def build_tabular_input(
         numeric=numeric,
         generator=generator,
     )
+
+
+# ------------------------------------------------------------------- registry
+def _untrained(layer: TabularInput) -> bool:
+    return not any(True for _ in layer.parameters())  # no embeddings to learn
+
+
+# Its numeric layer and its embeddings are children, saved as layers.
+register_layer(
+    TabularInput,
+    Saved(
+        "sk_mlp.TabularInput",
+        attributes("n_numeric", "cardinalities", "one_hot", "missing_slot", "embedding_dims"),
+        TabularInput,
+        container=True,
+    ),
+    fixed=_untrained,
+)

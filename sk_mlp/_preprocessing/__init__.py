@@ -1,5 +1,6 @@
-"""Preprocessing before torch: the frame stage (columns of a data frame to
-numbers), which rows estimate statistics, and the checks of X's values.
+"""Preprocessing before torch: the frame stage (the columns of a data frame to
+numbers), what a column holds, the checks of what a user passes, and weighted
+statistics with the rows they are estimated on.
 
-Never imports torch. May import ``_compat.sklearn_private`` only.
+Never imports torch. May import ``_compat`` (its scikit-learn names) only.
 """

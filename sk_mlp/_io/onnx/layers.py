@@ -24,6 +24,7 @@ from ..._nn.layers import (
     PeriodicEmbedding,
     PiecewiseLinearEncoding,
 )
+from ..._nn.registry import register_capability
 from .graph import Graph
 
 
@@ -163,11 +164,13 @@ def _halves(g: Graph, members: str) -> tuple[str, str]:
     return g.op("Slice", members, start, half, axes), g.op("Slice", members, half, end, axes)
 
 
-CONVERTERS = {
-    FeatureScale: _feature_scale,
-    MemberScale: _member_scale,
-    MemberLinear: _member_linear,
-    MemberAverage: _member_average,
-    PiecewiseLinearEncoding: _piecewise_linear,
-    PeriodicEmbedding: _periodic,
-}
+# This module's part of the layer registry (sk_mlp._nn.registry).
+for _cls, _converter in (
+    (FeatureScale, _feature_scale),
+    (MemberScale, _member_scale),
+    (MemberLinear, _member_linear),
+    (MemberAverage, _member_average),
+    (PiecewiseLinearEncoding, _piecewise_linear),
+    (PeriodicEmbedding, _periodic),
+):
+    register_capability(_cls, "onnx", _converter)

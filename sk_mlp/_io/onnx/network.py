@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..._compat.torch_private import export_onnx
-from ..._nn.layers import unsupported_layer
 from ..._nn.mlp import Dropout, RobustInput
+from ..._nn.registry import Unsupported, entry, register_capability, unsupported_layer
 from ..._nn.tabular import TabularInput
 from ..layer_tree import user_network_inputs, user_network_path
+from . import layers as _sk_mlp_layers  # noqa: F401  (registers their converters)
 from .frame import tabular_input
 from .graph import Graph
-from .layers import CONVERTERS
 
 
 def _robust_input(g: Graph, x: str, layer: RobustInput) -> str:
@@ -75,38 +76,54 @@ def _gelu(g: Graph, x: str, layer: nn.GELU) -> str:
     return g.op("Mul", half, g.op("Add", erf, g.const(np.float32(1))))
 
 
-_LAYERS = {
-    RobustInput: _robust_input,
-    nn.Linear: _linear,
-    nn.BatchNorm1d: _batch_norm,
-    nn.LayerNorm: _layer_norm,
-    nn.GELU: _gelu,
-    nn.Identity: lambda g, x, layer: x,
-    nn.Dropout: lambda g, x, layer: x,  # prediction runs in eval mode
-    Dropout: lambda g, x, layer: x,
-    nn.Sigmoid: lambda g, x, layer: g.op("Sigmoid", x),
-    nn.Tanh: lambda g, x, layer: g.op("Tanh", x),
-    nn.ReLU: lambda g, x, layer: g.op("Relu", x),
-    nn.LeakyReLU: lambda g, x, layer: g.op("LeakyRelu", x, alpha=float(layer.negative_slope)),
-    nn.ELU: lambda g, x, layer: g.op("Elu", x, alpha=float(layer.alpha)),
-    nn.SiLU: lambda g, x, layer: g.op("Mul", x, g.op("Sigmoid", x)),
-    TabularInput: lambda g, x, layer: tabular_input(g, x, layer, _write),
-    **CONVERTERS,  # the scale and ensemble layers
-}
+# The standard layers' part of the layer registry (sk_mlp._nn.registry); the
+# scale and ensemble layers register theirs in sk_mlp._io.onnx.layers.
+for _cls, _converter in (
+    (RobustInput, _robust_input),
+    (nn.Linear, _linear),
+    (nn.BatchNorm1d, _batch_norm),
+    (nn.LayerNorm, _layer_norm),
+    (nn.GELU, _gelu),
+    (nn.Identity, lambda g, x, layer: x),
+    (nn.Dropout, lambda g, x, layer: x),  # prediction runs in eval mode
+    (Dropout, lambda g, x, layer: x),
+    (nn.Sigmoid, lambda g, x, layer: g.op("Sigmoid", x)),
+    (nn.Tanh, lambda g, x, layer: g.op("Tanh", x)),
+    (nn.ReLU, lambda g, x, layer: g.op("Relu", x)),
+    (nn.LeakyReLU, lambda g, x, layer: g.op("LeakyRelu", x, alpha=float(layer.negative_slope))),
+    (nn.ELU, lambda g, x, layer: g.op("Elu", x, alpha=float(layer.alpha))),
+    (nn.SiLU, lambda g, x, layer: g.op("Mul", x, g.op("Sigmoid", x))),
+    (TabularInput, lambda g, x, layer: tabular_input(g, x, layer, _write)),
+):
+    register_capability(_cls, "onnx", _converter)
+register_capability(
+    nn.Softplus, "onnx", Unsupported("no activation parameter puts it into sk_mlp's networks")
+)
+register_capability(nn.Sequential, "onnx", Unsupported("written as its layers, in order"))
+for _cls in (nn.Embedding, nn.ModuleList):
+    register_capability(
+        _cls, "onnx", Unsupported("held by a TabularInput, whose converter writes it")
+    )
+
+
+def _converter(layer: nn.Module) -> Callable | None:
+    """The ONNX converter of exactly ``layer``'s class, or None."""
+    found = entry(type(layer))
+    return found.onnx if found is not None and callable(found.onnx) else None
 
 
 def _write(g: Graph, x: str, network: nn.Module) -> str:
-    """``network``'s output from ``x``, if it is made of layers in _LAYERS."""
+    """``network``'s output from ``x``, if it is made of layers ONNX export knows."""
     layers = _flat_layers(network)
     if layers is None:
         raise ValueError(f"module_ holds a layer that ONNX export does not know: {network}")
     for layer in layers:
-        x = _LAYERS[type(layer)](g, x, layer)
+        x = _converter(layer)(g, x, layer)
     return x
 
 
 def _flat_layers(network: nn.Module) -> list[nn.Module] | None:
-    """The layers of nested Sequentials in order, or None if one is not in _LAYERS."""
+    """The layers of nested Sequentials in order, or None if ONNX export does not know one."""
     if type(network) is nn.Sequential:
         layers = []
         for child in network:
@@ -115,7 +132,7 @@ def _flat_layers(network: nn.Module) -> list[nn.Module] | None:
                 return None
             layers += flat
         return layers
-    return [network] if type(network) in _LAYERS else None
+    return [network] if _converter(network) is not None else None
 
 
 def network_output(g: Graph, x: str, network: nn.Module, estimator, X_sample) -> str:
@@ -123,16 +140,16 @@ def network_output(g: Graph, x: str, network: nn.Module, estimator, X_sample) ->
     layers = _flat_layers(network)
     if layers is not None:
         for layer in layers:
-            x = _LAYERS[type(layer)](g, x, layer)
+            x = _converter(layer)(g, x, layer)
         return x
     if estimator.module is None:
-        raise ValueError(unsupported_layer(network, _LAYERS, "ONNX export"))
+        raise ValueError(unsupported_layer(network, "onnx", "ONNX export"))
     # Export only the user's part; the input layers sk_mlp put in front are ours.
     path = user_network_path(network)
     prefix = []
     for step in path:
         for layer in list(network)[: int(step)]:
-            x = _LAYERS[type(layer)](g, x, layer)
+            x = _converter(layer)(g, x, layer)
             prefix.append(layer)
         network = network[int(step)]
     sample = _network_sample(estimator, X_sample, prefix)
