@@ -109,10 +109,10 @@ def register_capability(cls: type, capability: str, value) -> None:
     package knows (ONNX converters, the activations' hand-written forms)."""
     if capability not in ("onnx", "backprop"):
         raise ValueError(f"{capability!r} is declared here, not filled in later.")
-    layer = LAYERS[cls]
-    if getattr(layer, capability) is not None:
+    found = LAYERS[cls]
+    if getattr(found, capability) is not None:
         raise ValueError(f"{cls.__name__}'s {capability} capability is set already.")
-    setattr(layer, capability, value)
+    setattr(found, capability, value)
 
 
 def is_fixed(layer: nn.Module) -> bool:
