@@ -9,7 +9,7 @@ Times ``TorchMLPClassifier.fit`` three ways, alternating inside each repeat:
 
 On small data with many short epochs, where a per-epoch cost would show most.
 Without a callback the fit opens one callback context and its epochs none
-(sk_mlp/_callbacks.py). Prints medians and the spread (quartiles) of the
+(sk_mlp/_estimators/callbacks.py). Prints medians and the spread (quartiles) of the
 repeats, and the ratio of each median to the first; results-callbacks.txt
 holds a run.
 
@@ -34,7 +34,7 @@ from sklearn.datasets import make_classification
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import sk_mlp._callbacks  # noqa: E402
+import sk_mlp._estimators.callbacks  # noqa: E402
 from sk_mlp import TorchMLPClassifier  # noqa: E402
 
 
@@ -44,13 +44,13 @@ def _fit_time(set_empty: bool, api: bool, X, y) -> float:
     )
     if set_empty:
         model.set_callbacks()
-    sk_mlp._callbacks.CALLBACKS_SUPPORTED = api
+    sk_mlp._estimators.callbacks.CALLBACKS_SUPPORTED = api
     try:
         start = time.perf_counter()
         model.fit(X, y)
         return time.perf_counter() - start
     finally:
-        sk_mlp._callbacks.CALLBACKS_SUPPORTED = True
+        sk_mlp._estimators.callbacks.CALLBACKS_SUPPORTED = True
 
 
 def main() -> None:

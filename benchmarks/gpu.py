@@ -4,7 +4,7 @@ Three sections, each against peers measured in the same run (medians):
 
 - ``gpu``: speed.py's GPU workload (1,000,000 x 100, hidden (512, 512, 512),
   batch 4096, 5 epochs): sk_mlp in float32 on each CUDA step route
-  (``sk_mlp._gpu_step.STEP``: autograd, the default; backprop; graph), in
+  (``sk_mlp._engine.gpu_step.STEP``: autograd, the default; backprop; graph), in
   bfloat16, and the minimal torch loop.
 - ``clf-10k``: speed.py's CPU workload (10,000 x 50, hidden (256, 256), batch
   256, 10 epochs) on the GPU's routes and on 2 CPU cores (2 torch threads).
@@ -147,8 +147,9 @@ def main(argv=None):
     log(f"# sk_mlp GPU benchmark ({'dry run, CPU, tiny sizes' if args.dry_run else 'full'})")
     log(machine_line())
     log(
-        "sk_mlp variants: the CUDA step routes of sk_mlp._gpu_step.STEP (sk_mlp = 'autograd', "
-        "the default), precision='bfloat16', and 'cpu x2' (device='cpu', 2 torch threads)"
+        "sk_mlp variants: the CUDA step routes of sk_mlp._engine.gpu_step.STEP "
+        "(sk_mlp = 'autograd', the default), precision='bfloat16', and 'cpu x2' "
+        "(device='cpu', 2 torch threads)"
     )
     outcomes = {w.name: run_workload(w, repeats, log) for w in workloads(args.dry_run)}
     big = workloads(args.dry_run)[0]

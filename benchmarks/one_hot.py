@@ -63,14 +63,14 @@ def _reset_peak() -> int:
 
 def _child(way: str, task: str, n_rows: int, n_columns: int) -> None:
     """One measurement in this process; prints seconds and bytes."""
-    import sk_mlp._data
+    import sk_mlp._engine.data
     from sk_mlp import TorchMLPClassifier
 
     warnings.simplefilter("ignore")
-    lookup = sk_mlp._data.one_hot_lookup
+    lookup = sk_mlp._engine.data.one_hot_lookup
     if way == "dense":
-        sk_mlp._data.one_hot_lookup = lambda stage, network: None
-        sk_mlp._data._CPU_CHUNK_BYTES = 2**62  # CHUNK_ROWS rows per chunk, as before
+        sk_mlp._engine.data.one_hot_lookup = lambda stage, network: None
+        sk_mlp._engine.data._CPU_CHUNK_BYTES = 2**62  # CHUNK_ROWS rows per chunk, as before
     params = dict(random_state=0, tol=0, n_iter_no_change=1000)
     TorchMLPClassifier(max_iter=1, **params).fit(*_frame(2000, n_columns, seed=1))  # warm-up
     X, y = _frame(n_rows, n_columns)
@@ -86,10 +86,10 @@ def _child(way: str, task: str, n_rows: int, n_columns: int) -> None:
         print((three - one) / 2, grown)
         return
     # Fitted with the lookup either way: only the prediction differs.
-    sk_mlp._data.one_hot_lookup = lookup
+    sk_mlp._engine.data.one_hot_lookup = lookup
     model = TorchMLPClassifier(max_iter=1, **params).fit(X, y)
     if way == "dense":
-        sk_mlp._data.one_hot_lookup = lambda stage, network: None
+        sk_mlp._engine.data.one_hot_lookup = lambda stage, network: None
     before = _reset_peak()
     start = time.perf_counter()
     model.predict_proba(X)

@@ -49,7 +49,8 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from torch import nn
 
 import sk_mlp
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _gpu_step
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp._engine import gpu_step as _gpu_step
 
 HIDDEN = (256, 256)
 LR = 1e-3
@@ -146,7 +147,7 @@ def run_sk_mlp(w: Workload, X, y, X_test, seed, device=None, precision="float32"
 def run_sk_mlp_variant(
     w: Workload, X, y, X_test, seed, route="autograd", precision="float32", device=None, threads=0
 ):
-    """sk_mlp with a CUDA step route (sk_mlp._gpu_step.STEP), a precision, or
+    """sk_mlp with a CUDA step route (sk_mlp._engine.gpu_step.STEP), a precision, or
     on another device with a given number of torch threads, during its fit
     and predict alone."""
     fit, predict, fit_args, X_test = run_sk_mlp(w, X, y, X_test, seed, device, precision)
@@ -491,9 +492,9 @@ def _busy_contenders(task):
     where sk_mlp, which scales them, keeps improving) and ``dropout=0`` (as in
     the workloads above; scikit-learn's MLP has no dropout). The third runs
     sk_mlp with every thread the caller allows, as before each fit chose its
-    own (sk_mlp/_threads.py); it is so slow that it runs a tenth of the epochs.
+    own (sk_mlp/_engine/threads.py); it is so slow that it runs a tenth of the epochs.
     """
-    from sk_mlp import _threads
+    from sk_mlp._engine import threads as _threads
 
     ours = TorchMLPClassifier if task == "classification" else TorchMLPRegressor
     theirs = MLPClassifier if task == "classification" else MLPRegressor

@@ -5,7 +5,7 @@ batch sizes whose work per step (multiply-adds of the linear layers: rows x
 sum of in_features x out_features) spans four orders of magnitude, and prints
 the time per step of each, medians over repeats, with the two thread counts
 alternating. ``--busy`` runs the same table while another process keeps one
-core busy. sk_mlp's own choice (``sk_mlp/_threads.py``) is switched off here so
+core busy. sk_mlp's own choice (``sk_mlp/_engine/threads.py``) is switched off here so
 that each fit runs with exactly the threads asked for.
 
 Usage, from the repository root::
@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from sk_mlp import TorchMLPRegressor, _threads
+from sk_mlp import TorchMLPRegressor
+from sk_mlp._engine import threads as _threads
 
 N_FEATURES = 20
 STEPS = 60  # training steps per timed fit: 3 epochs of 20 batches

@@ -1,11 +1,16 @@
-"""scikit-learn MLP estimators trained with PyTorch."""
+"""scikit-learn MLP estimators trained with PyTorch.
 
-from ._classifier import TorchMLPClassifier
-from ._defaults import SKLEARN_MLP_PARAMS
-from ._onnx import to_onnx
-from ._persistence import InconsistentVersionWarning, load, save
-from ._regressor import TorchMLPRegressor
-from ._skl2onnx import register_skl2onnx_converters
+The public names only; the code lives in private subpackages by role
+(``docs/architecture.rst``).
+"""
+
+from ._engine.defaults import SKLEARN_MLP_PARAMS
+from ._estimators.classifier import TorchMLPClassifier
+from ._estimators.regressor import TorchMLPRegressor
+from ._io.onnx.export import to_onnx
+from ._io.onnx.skl2onnx import register_skl2onnx_converters
+from ._io.safe_format import InconsistentVersionWarning, load, save
+from ._version import __version__
 
 __all__ = [
     "InconsistentVersionWarning",
@@ -18,5 +23,3 @@ __all__ = [
     "save",
     "to_onnx",
 ]
-
-__version__ = "0.1.0"

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 
-from sk_mlp._device import available_devices  # noqa: E402
+from sk_mlp._nn.device import available_devices  # noqa: E402
 
 # pytest-xdist runs one worker per core; torch's own thread pool in each
 # worker would oversubscribe the cores, and tiny test models are fastest on

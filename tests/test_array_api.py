@@ -24,9 +24,10 @@ from sklearn.utils._array_api import (
 from sklearn.utils.estimator_checks import check_array_api_input, check_array_api_input_and_values
 from torch.overrides import TorchFunctionMode
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _data, load, save
-from sk_mlp._device import resolve_device
-from sk_mlp._module import fit_robust_input
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, load, save
+from sk_mlp._engine import data as _data
+from sk_mlp._nn.device import resolve_device
+from sk_mlp._nn.mlp import fit_robust_input
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -304,7 +305,7 @@ def test_models_fitted_on_tensors_pickle_and_save_host_arrays(tmp_path):
 
 
 def test_auto_device_follows_a_tensor(monkeypatch):
-    monkeypatch.setattr("sk_mlp._device.available_devices", lambda: ["cuda:0", "cpu"])
+    monkeypatch.setattr("sk_mlp._nn.device.available_devices", lambda: ["cuda:0", "cpu"])
     assert resolve_device("auto", like=torch.zeros(1)) == torch.device("cpu")
     assert resolve_device("auto", like=np.zeros(1)) == torch.device("cuda:0")
     assert resolve_device("cpu", like=torch.zeros(1)) == torch.device("cpu")

@@ -1,4 +1,4 @@
-"""Backpropagation written out (sk_mlp._backprop) and the direct fused Adam
+"""Backpropagation written out (sk_mlp._engine.backprop) and the direct fused Adam
 update, each against what autograd and torch.optim compute. Plain torch."""
 
 import copy
@@ -12,8 +12,9 @@ from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._backprop import Backprop
-from sk_mlp._losses import (
+from sk_mlp._compat.torch_private import fused_adam_update
+from sk_mlp._engine.backprop import Backprop
+from sk_mlp._nn.losses import (
     BinaryLogLoss,
     GaussianNLL,
     MulticlassLogLoss,
@@ -21,8 +22,7 @@ from sk_mlp._losses import (
     Poisson,
     SquaredError,
 )
-from sk_mlp._module import build_mlp
-from sk_mlp._torch_private import fused_adam_update
+from sk_mlp._nn.mlp import build_mlp
 
 N_FEATURES, N_SAMPLES = 6, 33
 
@@ -302,12 +302,12 @@ def test_a_fit_is_the_same_with_and_without_the_fast_routes(estimator, monkeypat
         updates.append(update is not None)
         return update
 
-    monkeypatch.setattr("sk_mlp._training.fused_adam_update", spy)
+    monkeypatch.setattr("sk_mlp._engine.training.fused_adam_update", spy)
     fast = _fit(clone(estimator).set_params(**params), X, y, sample_weight=weight)
     assert len(calls) == 4 * 4  # every step of every epoch took the fast route
     assert updates == [estimator.solver != "sgd"]  # Adam and AdamW update directly
     monkeypatch.setattr(Backprop, "for_network", classmethod(lambda cls, network, loss: None))
-    monkeypatch.setattr("sk_mlp._training.fused_adam_update", lambda optimizer: None)
+    monkeypatch.setattr("sk_mlp._engine.training.fused_adam_update", lambda optimizer: None)
     slow = _fit(clone(estimator).set_params(**params), X, y, sample_weight=weight)
     np.testing.assert_allclose(fast.loss_curve_, slow.loss_curve_, rtol=1e-5)
     if estimator.learning_rate == "adaptive":  # the rate changed, and both routes followed

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 
 from sk_mlp import TorchMLPClassifier
-from sk_mlp._module import ACTIVATIONS
+from sk_mlp._nn.mlp import ACTIVATIONS
 
 
 def _fit(clf, X, y, **fit_params):

@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import make_classification
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._training import NonFiniteLossError
+from sk_mlp._engine.training import NonFiniteLossError
 
 # Short fits are intended here.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, cross_validate
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._parallel import dask_task_thread_limit
+from sk_mlp._engine.parallel import dask_task_thread_limit
 
 N_WORKERS = 2
 

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_mlp import SKLEARN_MLP_PARAMS, TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._network import fitted_embedding, fitted_members
+from sk_mlp._engine.network import fitted_embedding, fitted_members
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

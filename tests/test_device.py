@@ -14,11 +14,12 @@ import torch
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _gpu_step
-from sk_mlp._data import chunk_rows
-from sk_mlp._device import available_devices, resolve_device
-from sk_mlp._module import build_mlp
-from sk_mlp._torch_private import fused_adam_update
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp._compat.torch_private import fused_adam_update
+from sk_mlp._engine import gpu_step as _gpu_step
+from sk_mlp._engine.data import chunk_rows
+from sk_mlp._nn.device import available_devices, resolve_device
+from sk_mlp._nn.mlp import build_mlp
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -10,7 +10,7 @@ from numpydoc.validate import validate
 from sklearn.exceptions import ConvergenceWarning
 
 import sk_mlp
-from sk_mlp._sklearn_private import StrOptions
+from sk_mlp._compat.sklearn_private import StrOptions
 
 CLASSES = [sk_mlp.TorchMLPClassifier, sk_mlp.TorchMLPRegressor]
 

@@ -14,9 +14,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import log_loss
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._backprop import Backprop
-from sk_mlp._layers import FeatureScale, MemberAverage, MemberLinear, MemberScale
-from sk_mlp._losses import (
+from sk_mlp._engine.backprop import Backprop
+from sk_mlp._engine.training import TrainingParams, l2_penalty, make_step
+from sk_mlp._nn.layers import FeatureScale, MemberAverage, MemberLinear, MemberScale
+from sk_mlp._nn.losses import (
     BinaryLogLoss,
     GaussianNLL,
     MulticlassLogLoss,
@@ -24,8 +25,7 @@ from sk_mlp._losses import (
     SquaredError,
     average_members,
 )
-from sk_mlp._module import build_mlp, build_network, squared_weight_norm
-from sk_mlp._training import TrainingParams, l2_penalty, make_step
+from sk_mlp._nn.mlp import build_mlp, build_network, squared_weight_norm
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

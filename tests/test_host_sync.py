@@ -13,7 +13,7 @@ from sklearn.datasets import make_classification, make_regression
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._losses import GaussianNLL
+from sk_mlp._nn.losses import GaussianNLL
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._layers import FeatureScale, PeriodicEmbedding, PiecewiseLinearEncoding
-from sk_mlp._losses import BinaryLogLoss, MulticlassLogLoss
-from sk_mlp._training import TrainingParams, scheduled_lr
+from sk_mlp._engine.training import TrainingParams, scheduled_lr
+from sk_mlp._nn.layers import FeatureScale, PeriodicEmbedding, PiecewiseLinearEncoding
+from sk_mlp._nn.losses import BinaryLogLoss, MulticlassLogLoss
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -306,7 +306,7 @@ def test_warmup_cosine_trains(classification_data):
 
 # ------------------------------------------------------------ safe format
 def _ingredient_layers():
-    import sk_mlp._layers as layers
+    import sk_mlp._nn.layers as layers
 
     g = torch.Generator().manual_seed(0)
     X = np.random.RandomState(0).normal(size=(50, 5))
@@ -324,7 +324,7 @@ def _ingredient_layers():
 def test_ingredient_layers_rebuild_from_the_safe_format_table(layer):
     import json
 
-    from sk_mlp._persistence_modules import _LAYER_NAMES, _LAYERS, _check_rebuilds
+    from sk_mlp._io.layer_tree import _LAYER_NAMES, _LAYERS, _check_rebuilds
 
     spec = _LAYERS[_LAYER_NAMES[type(layer)]]
     args = spec.args(layer)

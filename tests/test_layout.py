@@ -88,9 +88,9 @@ def test_csr_and_csc_input_give_the_same_model_and_predictions(estimator_class, 
 
 @ESTIMATOR_CLASSES
 def test_layouts_give_the_same_model_on_two_threads(estimator_class, two_threads, monkeypatch):
-    # Small work runs on one thread by choice (sk_mlp/_threads.py): make every
+    # Small work runs on one thread by choice (sk_mlp/_engine/threads.py): make every
     # step worth two, so that two threads really compute.
-    monkeypatch.setattr("sk_mlp._threads._WORK_PER_THREAD", 1)
+    monkeypatch.setattr("sk_mlp._engine.threads._WORK_PER_THREAD", 1)
     assert torch.get_num_threads() == 2
     X, y = _problem(estimator_class)
     expected = _estimator(estimator_class).fit(X, y)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sk_mlp._losses import (
+from sk_mlp._nn.losses import (
     REGRESSION_LOSSES,
     BinaryLogLoss,
     GaussianNLL,

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from sk_mlp._module import (
+from sk_mlp._nn.mlp import (
     ACTIVATIONS,
     Dropout,
     RobustInput,

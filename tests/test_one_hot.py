@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._data import split_input_layer
-from sk_mlp._tabular_module import OneHotLinear, TabularInput
+from sk_mlp._engine.data import split_input_layer
+from sk_mlp._nn.tabular import OneHotLinear, TabularInput
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -118,9 +118,9 @@ def _mixed_frame(n=400, seed=0):
     ],
 )
 def test_lookup_predicts_what_the_dense_one_hot_network_computes(params, monkeypatch):
-    monkeypatch.setattr("sk_mlp._tabular_module.MIN_LOOKUP_WIDTH", 1)  # narrow blocks too
+    monkeypatch.setattr("sk_mlp._nn.tabular.MIN_LOOKUP_WIDTH", 1)  # narrow blocks too
     if params.pop("max_onehot_categories", None):
-        monkeypatch.setattr("sk_mlp._inputs.MAX_ONEHOT_CATEGORIES", 8)
+        monkeypatch.setattr("sk_mlp._estimators.validation.MAX_ONEHOT_CATEGORIES", 8)
     X, y = _mixed_frame()
     model = TorchMLPClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0)
     model.set_params(**params).fit(X, y)
@@ -142,8 +142,10 @@ def test_narrow_one_hot_blocks_are_built_for_the_hand_written_gradients():
 
 @pytest.mark.parametrize("params", [{}, {"n_ensemble": 2, "feature_scaling": True}])
 def test_lookup_gradients_are_those_of_the_dense_one_hot_product(params, monkeypatch):
-    monkeypatch.setattr("sk_mlp._inputs.MAX_ONEHOT_CATEGORIES", 8)  # "town" is embedded
-    monkeypatch.setattr("sk_mlp._tabular_module.MIN_LOOKUP_WIDTH", 1)
+    monkeypatch.setattr(
+        "sk_mlp._estimators.validation.MAX_ONEHOT_CATEGORIES", 8
+    )  # "town" is embedded
+    monkeypatch.setattr("sk_mlp._nn.tabular.MIN_LOOKUP_WIDTH", 1)
     X, y = _mixed_frame()
     model = TorchMLPRegressor(hidden_layer_sizes=(8,), max_iter=2, random_state=0)
     model.set_params(**params).fit(X, y.astype(float))
@@ -163,7 +165,7 @@ def test_lookup_gradients_are_those_of_the_dense_one_hot_product(params, monkeyp
 def test_prediction_chunks_are_sized_in_bytes_and_skip_looked_up_columns():
     from torch import nn
 
-    from sk_mlp._data import _CPU_CHUNK_BYTES, CHUNK_ROWS, chunk_rows
+    from sk_mlp._engine.data import _CPU_CHUNK_BYTES, CHUNK_ROWS, chunk_rows
 
     cpu = torch.device("cpu")
     wide = nn.Sequential(nn.Linear(10, 50_000), nn.ReLU(), nn.Linear(50_000, 1))

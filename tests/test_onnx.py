@@ -24,7 +24,7 @@ from sk_mlp import (
     register_skl2onnx_converters,
     to_onnx,
 )
-from sk_mlp._layers import FeatureScale, MemberLinear
+from sk_mlp._nn.layers import FeatureScale, MemberLinear
 
 # Embeddings need columns of more than 1,000 categories, which in these small
 # tables are mostly distinct: the warning about such columns is tested in

@@ -7,7 +7,7 @@ import torch
 from sklearn.datasets import make_classification, make_regression
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._module import Dropout
+from sk_mlp._nn.mlp import Dropout
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import sk_mlp
 from sk_mlp import InconsistentVersionWarning, TorchMLPClassifier, TorchMLPRegressor, load, save
-from sk_mlp._persistence import check_versions, record_versions
+from sk_mlp._io.safe_format import check_versions, record_versions
 
 # Embeddings need columns of more than 1,000 categories, which in these small
 # tables are mostly distinct: the warning about such columns is tested in
@@ -460,7 +460,7 @@ def test_loading_with_other_library_versions_warns(binary_data, tmp_path, monkey
     clf = _fit(TorchMLPClassifier((4,), max_iter=2, random_state=0), X, y)
     path = tmp_path / "model.safetensors"
     with monkeypatch.context() as patch:
-        patch.setattr(sk_mlp, "__version__", "0.0.1")
+        patch.setattr(sk_mlp._version, "__version__", "0.0.1")
         save(clf, path)
     with pytest.warns(InconsistentVersionWarning, match=r"sk_mlp 0\.0\.1 -> ") as record:
         load(path)

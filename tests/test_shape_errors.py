@@ -6,7 +6,7 @@ import pytest
 from torch import nn
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._checks import check_module_widths
+from sk_mlp._nn.checks import check_module_widths
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -17,9 +17,10 @@ from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_sample_weight
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _blocks
-from sk_mlp._blocks import BlockSpec, validation_mask
-from sk_mlp._stream import batch_sizes
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp._scale import blocks as _blocks
+from sk_mlp._scale.blocks import BlockSpec, validation_mask
+from sk_mlp._scale.stream import batch_sizes
 
 # Embeddings need columns of more than 1,000 categories, which in these small
 # tables are mostly distinct: the warning about such columns is tested in
@@ -538,7 +539,7 @@ def _streaming_ids(n_blocks=10, block_rows=50, window=2, lengths=None, seed=0):
     """A StreamingData whose X holds each row's id (block * block_rows + row)."""
     import torch
 
-    from sk_mlp._stream import StreamingData
+    from sk_mlp._scale.stream import StreamingData
 
     lengths = lengths or [block_rows] * n_blocks
 

@@ -11,9 +11,9 @@ import torch
 from numpy.testing import assert_array_equal
 
 from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
-from sk_mlp._module import build_mlp
-from sk_mlp._tabular import TabularEncoder
-from sk_mlp._tabular_module import TabularInput, build_tabular_input
+from sk_mlp._nn.mlp import build_mlp
+from sk_mlp._nn.tabular import TabularInput, build_tabular_input
+from sk_mlp._preprocessing.frame import TabularEncoder
 
 
 def mixed_frame():

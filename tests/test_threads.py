@@ -9,9 +9,10 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from sk_mlp import TorchMLPClassifier, TorchMLPRegressor, _threads
-from sk_mlp._module import build_network
-from sk_mlp._threads import threads_for, work_per_row
+from sk_mlp import TorchMLPClassifier, TorchMLPRegressor
+from sk_mlp._engine import threads as _threads
+from sk_mlp._engine.threads import threads_for, work_per_row
+from sk_mlp._nn.mlp import build_network
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -57,8 +58,8 @@ def test_work_per_row_is_unknown_for_layers_whose_cost_their_shape_hides():
 
 
 def test_work_per_row_counts_sk_mlps_own_input_layers():
-    from sk_mlp._layers import PeriodicEmbedding, PiecewiseLinearEncoding
-    from sk_mlp._tabular_module import TabularInput
+    from sk_mlp._nn.layers import PeriodicEmbedding, PiecewiseLinearEncoding
+    from sk_mlp._nn.tabular import TabularInput
 
     periodic = nn.Sequential(
         PeriodicEmbedding(4, 3, n_frequencies=8, n_embedding=2), nn.Linear(4 + 3 * 2, 5)

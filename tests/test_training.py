@@ -755,7 +755,7 @@ def copy_limit(request, monkeypatch):
     """Small X is copied to float32 and transformed once; past a size limit
     (here zero) the caller's array is read in place and transformed per batch."""
     if request.param == "read-in-place":
-        monkeypatch.setattr("sk_mlp._data.COPY_LIMIT_BYTES", 0)
+        monkeypatch.setattr("sk_mlp._engine.data.COPY_LIMIT_BYTES", 0)
     return request.param
 
 
@@ -789,7 +789,7 @@ def test_training_data_is_the_same_whether_x_is_copied_or_read_in_place(
     X, y = rng.lognormal(size=(150, 3)), rng.normal(size=150)
     params = dict(max_iter=3, batch_size=32, shuffle=shuffle, random_state=0)
     with monkeypatch.context() as always_copy:
-        always_copy.setattr("sk_mlp._data.COPY_LIMIT_BYTES", np.inf)
+        always_copy.setattr("sk_mlp._engine.data.COPY_LIMIT_BYTES", np.inf)
         expected = _fit_quietly(TorchMLPRegressor(**params), X.astype(np.float32), y)
     model = _fit_quietly(TorchMLPRegressor(**params), layout(X), y)
     np.testing.assert_allclose(model.loss_curve_, expected.loss_curve_, rtol=1e-5)
@@ -797,7 +797,7 @@ def test_training_data_is_the_same_whether_x_is_copied_or_read_in_place(
 
 
 def test_robust_transform_in_place_is_the_forward_pass():
-    from sk_mlp._module import fit_robust_input
+    from sk_mlp._nn.mlp import fit_robust_input
 
     rng = np.random.RandomState(0)
     X = rng.lognormal(size=(200, 5)) * [1, 10, 1e3, 1e-3, 1]
@@ -822,8 +822,8 @@ def test_training_on_preprocessed_data_matches_the_full_module_at_predict():
 
 @pytest.mark.parametrize("solver", ["sgd", "adam", "adamw"])
 def test_weight_decay_touches_connection_weights_only(solver):
-    from sk_mlp._module import build_mlp, linear_layers
-    from sk_mlp._training import TrainingParams, make_optimizer, make_step
+    from sk_mlp._engine.training import TrainingParams, make_optimizer, make_step
+    from sk_mlp._nn.mlp import build_mlp, linear_layers
 
     net = build_mlp(5, 2, (4,), normalization="layer")
     estimator = TorchMLPRegressor(solver=solver, alpha=0.5, learning_rate_init=0.1, momentum=0.0)

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sk_mlp import TorchMLPRegressor
-from sk_mlp._losses import GaussianNLL, Pinball
+from sk_mlp._nn.losses import GaussianNLL, Pinball
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 

@@ -38,7 +38,7 @@ def as_frame(rows):
 
 def main():
     import sk_mlp
-    from sk_mlp._persistence import FORMAT_VERSION
+    from sk_mlp._io.safe_format import FORMAT_VERSION
 
     here = Path(__file__).parent
     version = f"v{FORMAT_VERSION}"
