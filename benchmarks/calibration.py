@@ -380,7 +380,7 @@ def main(argv=None):
     ]
     header = (
         f"python benchmarks/calibration.py {' '.join(shown)}\n"
-        f"{len(names)} tables, {args.seeds} seeds (more on small tables: >= {MIN_TEST_ROWS} "
+        f"{len(names)} tables, {args.seeds} seeds (more on small tables: >= {min_test_rows} "
         f"pooled test rows, at most 10 seeds), rows capped at {args.max_rows}, "
         f"torch {torch.__version__}, 1 thread\n"
     )
