@@ -20,6 +20,7 @@ METRICS = {
     "auc": ("auc", True, "ROC AUC"),
     "ece": ("ece", False, "expected calibration error"),
     "rmse": ("rmse", False, "RMSE (in the target's units)"),
+    "nll": ("nll", False, "Gaussian NLL"),
 }
 RIDGE_MARGIN = 0.05
 MAJORITY_MARGIN = 0.01
@@ -27,7 +28,7 @@ MAJORITY_MARGIN = 0.01
 
 def frame(rows) -> pd.DataFrame:
     data = pd.DataFrame(rows)
-    for column in ("score", "logloss", "auc", "ece", "rmse", "fit_time", "cpu_time"):
+    for column in ("score", "logloss", "auc", "ece", "rmse", "nll", "fit_time", "cpu_time"):
         if column in data:
             data[column] = pd.to_numeric(data[column], errors="coerce")
     return data
