@@ -151,3 +151,69 @@ def interval_half_width_factor(quantiles, n_held_out: int, confidence: float, fa
     if level > 1:
         return fallback
     return np.array([np.interp(level, QUANTILE_LEVELS, q) for q in quantiles.T])
+
+
+# ------------------------------------------------- the classifier's temperature
+# Bounds of the fitted log-temperature: T from 1/20 to 20. A held-out set that
+# the network separates perfectly pushes T towards 0 (ever sharper
+# probabilities); the bound keeps one later mistake from costing without limit.
+LOG_TEMPERATURE_BOUND = math.log(20.0)
+
+
+def fit_temperature(raw, y, weight, *, softmax: bool) -> float:
+    """The temperature ``T > 0`` whose logits ``raw / T`` minimise the weighted
+    log loss of held-out rows.
+
+    Parameters
+    ----------
+    raw : ndarray of shape (n_held_out, n_outputs)
+        The network's logits on rows it did not train on (for an ensemble,
+        the log of the members' mean probabilities).
+
+    y : ndarray of shape (n_held_out,) or (n_held_out, n_outputs)
+        Class indices (``softmax``), or 0/1 labels, one column per sigmoid.
+
+    weight : ndarray of shape (n_held_out,) or None
+        Sample weights (class weights included); None weighs rows equally.
+
+    softmax : bool
+        Whether the outputs are one softmax over classes, else a sigmoid each
+        (binary and multilabel targets).
+
+    Returns
+    -------
+    temperature : float
+        1.0 when there are no rows of positive weight.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    weight = np.ones(len(raw)) if weight is None else np.asarray(weight, dtype=np.float64)
+    if len(raw) == 0 or not weight.sum() > 0:
+        return 1.0
+    weight = weight / weight.sum()
+    if softmax:
+        y = np.asarray(y, dtype=np.int64).reshape(-1)
+        true = raw[np.arange(len(raw)), y]
+    else:
+        y = np.asarray(y, dtype=np.float64).reshape(raw.shape)
+
+    def log_loss_and_slope(log_beta):
+        # The log loss of the logits times beta = 1 / T, and its derivative in
+        # log(beta): convex in beta, so the minimum is unique.
+        beta = math.exp(log_beta[0])
+        z = beta * raw
+        if softmax:
+            top = z.max(axis=1, keepdims=True)
+            exp = np.exp(z - top)
+            total = exp.sum(axis=1)
+            loss = np.log(total) + top[:, 0] - beta * true
+            slope = (exp * raw).sum(axis=1) / total - true
+        else:
+            loss = (np.logaddexp(0.0, z) - y * z).sum(axis=1)
+            slope = ((0.5 * (1 + np.tanh(z / 2)) - y) * raw).sum(axis=1)
+        return weight @ loss, np.array([beta * (weight @ slope)])
+
+    bound = LOG_TEMPERATURE_BOUND
+    result = minimize(
+        log_loss_and_slope, [0.0], jac=True, method="L-BFGS-B", bounds=[(-bound, bound)]
+    )
+    return float(math.exp(-result.x[0]))

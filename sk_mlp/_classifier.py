@@ -12,12 +12,13 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 
-from . import _docstrings
+from . import _calibration, _defaults, _docstrings
 from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 from ._dask import is_dask_collection, predict_lazily
-from ._device import widest_float
+from ._device import to_numpy, widest_float
 from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
 from ._sklearn_private import Interval, StrOptions, _fit_context
+from ._training import predict_raw
 
 
 def _classifier_supports_partial_fit(estimator) -> bool:
@@ -29,6 +30,12 @@ def _classifier_supports_partial_fit(estimator) -> bool:
             "compute_class_weight('balanced', classes=classes, y=y_sample))), and pass "
             "that dict as class_weight."
         )
+    if estimator.uncertainty_calibration == "temperature":
+        raise AttributeError(
+            "partial_fit holds out no rows to fit uncertainty_calibration='temperature' "
+            "on; use uncertainty_calibration='auto' (partial_fit then resets "
+            "temperature_ to 1) or None."
+        )
     return _supports_partial_fit(estimator)
 
 
@@ -38,6 +45,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "uncertainty_calibration": [StrOptions({"auto", "temperature"}), None],
     }
 
     def __init__(
@@ -53,6 +61,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         power_t=0.5,
         max_iter=200,
         loss="log_loss",
+        uncertainty_calibration="auto",
         shuffle=True,
         random_state=None,
         tol=1e-4,
@@ -118,6 +127,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         )
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.uncertainty_calibration = uncertainty_calibration
 
     # ------------------------------------------------------------ target hooks
     def _encode_targets(self, y, sample_weight, *, first_pass, classes=None):
@@ -217,6 +227,39 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         return float(-weighted_mean(loss.log_loss(raw, y), weight))
 
     # --------------------------------------------------------------- fitting
+    def _run_training(self, module, network, loss, data, val_data, *args):
+        """Train, then fit ``temperature_`` on the validation rows, if any."""
+        held_out = val_data is not None
+        if self.uncertainty_calibration == "temperature" and not held_out:
+            raise ValueError(
+                "uncertainty_calibration='temperature' fits the temperature on the "
+                "rows early stopping holds out, but this fit holds out none "
+                f"(early_stopping={self.early_stopping!r}, solver={self.solver!r}; "
+                f"'auto' holds rows out from {_defaults.AUTO_MIN_SAMPLES:,} samples, "
+                "L-BFGS never). Set early_stopping=True with a stochastic solver, or "
+                "use uncertainty_calibration='auto', which calibrates where rows are "
+                "held out, or None."
+            )
+        history = super()._run_training(module, network, loss, data, val_data, *args)
+        if _defaults.temperature_scaling(self, held_out):
+            # The validation rows chose the best epoch too; one scalar fitted
+            # on them overfits them little.
+            raw = predict_raw(network, val_data)
+            y, weight = val_data.targets()
+            self.temperature_ = _calibration.fit_temperature(
+                to_numpy(raw.double()),
+                to_numpy(y),
+                None if weight is None else to_numpy(weight),
+                softmax=self._target_type == "multiclass",
+            )
+        return history
+
+    def _fitted_state(self, module, optimizer, history, device, loss) -> dict:
+        # Uncalibrated until training ends (and after partial_fit, whose
+        # network is no longer the one a temperature was fitted for).
+        state = super()._fitted_state(module, optimizer, history, device, loss)
+        return {**state, "temperature_": 1.0}
+
     @partial_fit_if_supported(_classifier_supports_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -267,7 +310,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         if is_dask_collection(X):
             return predict_lazily(self, "predict", X)
         output = self._output(X, "predict")
-        proba = self._log_proba(X).exp()
+        # Untempered: dividing logits by T > 0 keeps their order and signs.
+        proba = self._log_proba(X, tempered=False).exp()
         if self._target_type == "multilabel-indicator":
             return output((proba > 0.5).to(torch.int64))
         return output.labels(self.classes_, proba.argmax(dim=1))
@@ -309,12 +353,15 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             return predict_lazily(self, "predict_log_proba", X)
         return self._output(X, "predict_log_proba")(self._log_proba(X))
 
-    def _log_proba(self, X) -> torch.Tensor:
-        """Log-probabilities, computed where the network is."""
+    def _log_proba(self, X, tempered: bool = True) -> torch.Tensor:
+        """Log-probabilities, computed where the network is, of the logits
+        divided by ``temperature_`` if ``tempered``."""
         raw = self._forward(X)
         # float64 for the link, so that probabilities sum to one to float64
         # precision, as scikit-learn's metrics check.
         raw = raw.to(widest_float(raw.device))
+        if tempered and self.temperature_ != 1.0:
+            raw = raw / self.temperature_
         log_proba = self._loss.log_proba(raw)
         if self._target_type == "binary":
             log_proba = torch.cat([self._loss.complement_log_proba(raw), log_proba], dim=1)

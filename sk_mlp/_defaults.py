@@ -25,6 +25,7 @@ SKLEARN_MLP_PARAMS = MappingProxyType(
         "preprocessing": None,
         "numeric_embedding": None,
         "n_ensemble": 1,
+        "uncertainty_calibration": None,
     }
 )
 
@@ -90,3 +91,15 @@ def n_ensemble(estimator, n_samples: int | None) -> int:
     if estimator.module is None and is_regressor(estimator) and enough:
         return AUTO_ENSEMBLE_REGRESSOR
     return 1
+
+
+def temperature_scaling(estimator, held_out: bool) -> bool:
+    """Whether the classifier's fit scales its logits by a temperature fitted
+    on the rows it held out (``held_out``: the early-stopping validation split).
+
+    ``'auto'`` does wherever there are such rows: ``early_stopping='auto'``
+    holds them out from :data:`AUTO_MIN_SAMPLES` samples. On the 9 of 15
+    classification tables of that size it lowered the log loss on ... and
+    raised it on none (docs/tabular.rst).
+    """
+    return estimator.uncertainty_calibration is not None and held_out
