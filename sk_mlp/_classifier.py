@@ -392,6 +392,28 @@ TorchMLPClassifier.__doc__ = _docstrings.fill(
         The loss minimised: the cross-entropy (``'cross_entropy'`` is an
         alias).
 
+    uncertainty_calibration : {{'auto', 'temperature'}} or None, default='auto'
+        Temperature scaling of the probabilities on rows the network did not
+        train on: after training, one scalar ``temperature_`` ``T > 0`` is
+        fitted to minimise the log loss of the early-stopping validation rows
+        (weighted by ``sample_weight`` and ``class_weight``, as the early
+        stopping score is), and ``predict_proba`` and ``predict_log_proba``
+        divide the logits by it (for an ensemble, the log of the members'
+        mean probabilities). ``predict`` is unchanged: dividing by ``T``
+        keeps the logits' order and signs. A weak prior keeps ``T`` near 1
+        where the held-out rows say little (few rows, all classified right).
+
+        - 'auto': where the fit holds out validation rows
+          (``early_stopping='auto'`` from 1,000 samples, or ``True``, with a
+          stochastic solver); otherwise ``temperature_`` is 1.
+        - 'temperature': the same, but a fit that holds out no rows raises a
+          ``ValueError``, and ``partial_fit`` is unavailable.
+        - None: the network's own probabilities (``temperature_`` is 1).
+
+        ``partial_fit`` and a warm-started ``fit`` without validation rows
+        set ``temperature_`` back to 1: the network they update is no longer
+        the one the temperature was fitted for. See :ref:`probabilities`.
+
     {training_more}
     class_weight : dict, 'balanced' or None, default=None
         Weights associated with classes in the form ``{{class_label: weight}}``.
@@ -427,6 +449,11 @@ TorchMLPClassifier.__doc__ = _docstrings.fill(
     out_activation_ : str
         Name of the output activation function: ``'logistic'`` or
         ``'softmax'``.
+
+    temperature_ : float
+        The temperature the logits are divided by in ``predict_proba`` and
+        ``predict_log_proba`` (see ``uncertainty_calibration``); 1.0 where
+        none was fitted.
 
     {fitted}
     See Also
