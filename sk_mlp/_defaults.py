@@ -99,7 +99,11 @@ def temperature_scaling(estimator, held_out: bool) -> bool:
 
     ``'auto'`` does wherever there are such rows: ``early_stopping='auto'``
     holds them out from :data:`AUTO_MIN_SAMPLES` samples. On the 9 of 15
-    classification tables of that size it lowered the log loss on ... and
-    raised it on none (docs/tabular.rst).
+    classification tables of that size it moved neither log loss nor
+    calibration error at the defaults, whose best epoch is chosen by the
+    same validation log loss, and with ``label_smoothing=0.1`` lowered the
+    log loss on 7 and the calibration error on 6, raising neither anywhere
+    (docs/user_guide/losses.rst, "Probabilities on rows the network did not
+    train on").
     """
     return estimator.uncertainty_calibration is not None and held_out
