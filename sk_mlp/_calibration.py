@@ -192,12 +192,12 @@ def fit_temperature(raw, y, weight, *, softmax: bool) -> float:
     Returns
     -------
     temperature : float
-        1.0 when there are no rows of positive weight.
+        1.0 when there are no rows of positive weight or a logit is not finite.
     """
     raw = np.asarray(raw, dtype=np.float64)
     weight = np.ones(len(raw)) if weight is None else np.asarray(weight, dtype=np.float64)
-    if len(raw) == 0 or not weight.sum() > 0:
-        return 1.0
+    if len(raw) == 0 or not weight.sum() > 0 or not np.isfinite(raw).all():
+        return 1.0  # nothing to fit on, or a network that diverged
     # The prior against the mean log loss: divided by the number of rows.
     prior = 1 / (2 * LOG_TEMPERATURE_PRIOR_STD**2 * weight.sum())
     weight = weight / weight.sum()

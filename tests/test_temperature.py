@@ -102,10 +102,12 @@ def test_prior_keeps_the_temperature_of_separable_rows_finite():
     assert np.exp(-LOG_TEMPERATURE_BOUND) < many < 0.6
 
 
-def test_no_rows_of_positive_weight_leave_the_temperature_at_one():
+def test_no_rows_to_fit_on_leave_the_temperature_at_one():
     z = np.ones((3, 2))
     assert fit_temperature(z, np.array([0, 1, 0]), np.zeros(3), softmax=True) == 1.0
     assert fit_temperature(z[:0], np.array([], dtype=int), None, softmax=True) == 1.0
+    z[1, 0] = np.nan
+    assert fit_temperature(z, np.array([0, 1, 0]), None, softmax=True) == 1.0
 
 
 # ------------------------------------------------------------ in the estimator
