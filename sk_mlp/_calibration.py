@@ -25,6 +25,7 @@ import math
 import warnings
 
 import numpy as np
+import torch
 from scipy.optimize import minimize
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -164,23 +165,26 @@ LOG_TEMPERATURE_PRIOR_STD = 1.0
 LOG_TEMPERATURE_BOUND = math.log(20.0)
 
 
-def fit_temperature(raw, y, weight, *, softmax: bool) -> float:
+def fit_temperature(
+    raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, *, softmax: bool
+) -> float:
     """The temperature ``T > 0`` whose logits ``raw / T`` minimise the weighted
     log loss of held-out rows, under a weak prior that keeps ``T`` near 1.
 
     The posterior mode of ``log T`` given the rows' log likelihood and a
-    normal prior of std ``LOG_TEMPERATURE_PRIOR_STD``.
+    normal prior of std ``LOG_TEMPERATURE_PRIOR_STD``. Computed where the
+    tensors are, in float64: only scalars reach the host.
 
     Parameters
     ----------
-    raw : ndarray of shape (n_held_out, n_outputs)
+    raw : torch.Tensor of shape (n_held_out, n_outputs)
         The network's logits on rows it did not train on (for an ensemble,
         the log of the members' mean probabilities).
 
-    y : ndarray of shape (n_held_out,) or (n_held_out, n_outputs)
+    y : torch.Tensor of shape (n_held_out,) or (n_held_out, n_outputs)
         Class indices (``softmax``), or 0/1 labels, one column per sigmoid.
 
-    weight : ndarray of shape (n_held_out,) or None
+    weight : torch.Tensor of shape (n_held_out,) or None
         Sample weights (class weights included), each counting as that many
         rows, as scikit-learn's ``sample_weight`` does: in units of rows, such
         as the training weights normalised to mean one. None: one each.
@@ -194,35 +198,37 @@ def fit_temperature(raw, y, weight, *, softmax: bool) -> float:
     temperature : float
         1.0 when there are no rows of positive weight or a logit is not finite.
     """
-    raw = np.asarray(raw, dtype=np.float64)
-    weight = np.ones(len(raw)) if weight is None else np.asarray(weight, dtype=np.float64)
-    if len(raw) == 0 or not weight.sum() > 0 or not np.isfinite(raw).all():
+    raw = raw.to(torch.float64)
+    if weight is None:
+        weight = torch.ones(len(raw), dtype=torch.float64, device=raw.device)
+    weight = weight.to(torch.float64)
+    total = float(weight.sum())
+    if len(raw) == 0 or not total > 0 or not bool(torch.isfinite(raw).all()):
         return 1.0  # nothing to fit on, or a network that diverged
     # The prior against the mean log loss: divided by the number of rows.
-    prior = 1 / (2 * LOG_TEMPERATURE_PRIOR_STD**2 * weight.sum())
-    weight = weight / weight.sum()
+    prior = 1 / (2 * LOG_TEMPERATURE_PRIOR_STD**2 * total)
+    weight = weight / total
     if softmax:
-        y = np.asarray(y, dtype=np.int64).reshape(-1)
-        true = raw[np.arange(len(raw)), y]
+        y = y.reshape(-1, 1).to(torch.int64)
+        true = raw.gather(1, y)[:, 0]
     else:
-        y = np.asarray(y, dtype=np.float64).reshape(raw.shape)
+        y = y.reshape(raw.shape).to(torch.float64)
 
     def objective(log_temperature):
-        # The log loss of the logits times beta = 1 / T is convex in beta.
-        u = log_temperature[0]
+        # The log loss of the logits times beta = 1 / T is convex in beta;
+        # d/du with u = log T is -beta d/dbeta.
+        u = float(log_temperature[0])
         beta = math.exp(-u)
         z = beta * raw
         if softmax:
-            top = z.max(axis=1, keepdims=True)
-            exp = np.exp(z - top)
-            total = exp.sum(axis=1)
-            loss = np.log(total) + top[:, 0] - beta * true
-            slope = (exp * raw).sum(axis=1) / total - true
+            log_proba = torch.log_softmax(z, dim=1)
+            loss = -log_proba.gather(1, y)[:, 0]
+            slope = (log_proba.exp() * raw).sum(dim=1) - true
         else:
-            loss = (np.logaddexp(0.0, z) - y * z).sum(axis=1)
-            slope = ((0.5 * (1 + np.tanh(z / 2)) - y) * raw).sum(axis=1)
-        # d/du = -beta d/dbeta
-        return weight @ loss + prior * u**2, np.array([-beta * (weight @ slope) + 2 * prior * u])
+            loss = (torch.logaddexp(torch.zeros_like(z), z) - y * z).sum(dim=1)
+            slope = ((torch.sigmoid(z) - y) * raw).sum(dim=1)
+        value, derivative = torch.stack([weight @ loss, weight @ slope]).tolist()
+        return value + prior * u**2, np.array([-beta * derivative + 2 * prior * u])
 
     bound = LOG_TEMPERATURE_BOUND
     result = minimize(

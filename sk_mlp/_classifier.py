@@ -15,7 +15,7 @@ from sklearn.utils.validation import column_or_1d
 from . import _calibration, _defaults, _docstrings
 from ._base import BaseTorchMLP, _supports_partial_fit, partial_fit_if_supported
 from ._dask import is_dask_collection, predict_lazily
-from ._device import to_numpy, widest_float
+from ._device import widest_float
 from ._losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
 from ._sklearn_private import Interval, StrOptions, _fit_context
 from ._training import predict_raw
@@ -247,10 +247,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             raw = predict_raw(network, val_data)
             y, weight = val_data.targets()
             self.temperature_ = _calibration.fit_temperature(
-                to_numpy(raw.double()),
-                to_numpy(y),
-                None if weight is None else to_numpy(weight),
-                softmax=self._target_type == "multiclass",
+                raw, y, weight, softmax=self._target_type == "multiclass"
             )
         return history
 

@@ -8,6 +8,7 @@ import dask.array as da
 import numpy as np
 import onnxruntime as ort
 import pytest
+import torch
 from scipy.special import expit, log_softmax
 from sklearn.base import clone
 from sklearn.datasets import make_classification, make_multilabel_classification
@@ -60,6 +61,12 @@ def _untempered_logits(clf, X):
 
 
 # ------------------------------------------------------------- the fit itself
+def _temperature(raw, y, weight, *, softmax):
+    """:func:`fit_temperature` of NumPy arrays, as tensors on the CPU."""
+    tensors = (None if a is None else torch.as_tensor(np.asarray(a)) for a in (raw, y, weight))
+    return fit_temperature(*tensors, softmax=softmax)
+
+
 @pytest.mark.parametrize("softmax", [True, False])
 @pytest.mark.parametrize("true_temperature", [0.5, 3.0])
 def test_fitted_temperature_undoes_a_known_scaling_of_the_logits(softmax, true_temperature):
@@ -74,7 +81,7 @@ def test_fitted_temperature_undoes_a_known_scaling_of_the_logits(softmax, true_t
     else:
         z = rng.normal(scale=2.0, size=(n, 2))
         y = (rng.uniform(size=z.shape) < expit(z)).astype(float)
-    temperature = fit_temperature(z * true_temperature, y, None, softmax=softmax)
+    temperature = _temperature(z * true_temperature, y, None, softmax=softmax)
     assert temperature == pytest.approx(true_temperature, rel=0.05)
 
 
@@ -84,8 +91,8 @@ def test_integer_weights_fit_the_temperature_of_repeated_rows(softmax):
     z = rng.normal(scale=3.0, size=(300, 3))
     y = rng.randint(3, size=300) if softmax else (rng.uniform(size=z.shape) < 0.5).astype(float)
     weight = rng.randint(0, 4, size=300)
-    weighted = fit_temperature(z, y, weight, softmax=softmax)
-    repeated = fit_temperature(
+    weighted = _temperature(z, y, weight, softmax=softmax)
+    repeated = _temperature(
         np.repeat(z, weight, axis=0), np.repeat(y, weight, axis=0), None, softmax=softmax
     )
     assert weighted == pytest.approx(repeated, rel=1e-5)
@@ -96,18 +103,18 @@ def test_prior_keeps_the_temperature_of_separable_rows_finite():
     # stops it near 1 for a few rows, sharper the more rows there are.
     z = np.array([[3.0, -3.0], [-2.0, 2.0], [4.0, 0.0]])
     y = np.array([0, 1, 0])
-    few = fit_temperature(z, y, None, softmax=True)
-    many = fit_temperature(np.tile(z, (100, 1)), np.tile(y, 100), None, softmax=True)
+    few = _temperature(z, y, None, softmax=True)
+    many = _temperature(np.tile(z, (100, 1)), np.tile(y, 100), None, softmax=True)
     assert 0.8 < few < 1.0
     assert np.exp(-LOG_TEMPERATURE_BOUND) < many < 0.6
 
 
 def test_no_rows_to_fit_on_leave_the_temperature_at_one():
     z = np.ones((3, 2))
-    assert fit_temperature(z, np.array([0, 1, 0]), np.zeros(3), softmax=True) == 1.0
-    assert fit_temperature(z[:0], np.array([], dtype=int), None, softmax=True) == 1.0
+    assert _temperature(z, np.array([0, 1, 0]), np.zeros(3), softmax=True) == 1.0
+    assert _temperature(z[:0], np.array([], dtype=int), None, softmax=True) == 1.0
     z[1, 0] = np.nan
-    assert fit_temperature(z, np.array([0, 1, 0]), None, softmax=True) == 1.0
+    assert _temperature(z, np.array([0, 1, 0]), None, softmax=True) == 1.0
 
 
 # ------------------------------------------------------------ in the estimator
