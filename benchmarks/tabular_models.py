@@ -53,6 +53,9 @@ VARIANTS = {
     "batch_256": {"batch_size": 256},
     "lr_3e-3": {"learning_rate_init": 3e-3},
     "epochs_100": {"max_iter": 100},
+    # the classifier's logits as trained, without the temperature fitted on
+    # the early-stopping rows
+    "no_temperature": {"uncertainty_calibration": None},
     # scikit-learn's MLP, trained by sk_mlp (the documented setting)
     "sklearn": dict(SKLEARN_MLP_PARAMS),
 }

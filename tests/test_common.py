@@ -30,14 +30,20 @@ class SmallNetwork(torch.nn.Module):
 # Small max_iter keeps the checks fast (with a higher learning rate, enough to
 # pass the checks' accuracy bars); random_state makes them deterministic.
 # Between them, the configurations cover every solver, every loss (aliases
-# included), class weights, both normalizations, the tabular ingredients
+# included), class weights, temperature scaling, both normalizations, the tabular ingredients
 # (ensembles, label smoothing, feature scaling, both numeric embeddings, the
 # warm-up schedule) and a user's module.
 ESTIMATORS = [
     TorchMLPClassifier(max_iter=100, random_state=0),
     TorchMLPRegressor(max_iter=100, random_state=0),
     TorchMLPRegressor(loss="gaussian_nll", max_iter=100, random_state=0),
-    TorchMLPClassifier(early_stopping=True, dropout=0.1, max_iter=100, random_state=0),
+    TorchMLPClassifier(
+        early_stopping=True,
+        uncertainty_calibration="temperature",
+        dropout=0.1,
+        max_iter=100,
+        random_state=0,
+    ),
     TorchMLPRegressor(solver="sgd", max_iter=100, random_state=0),
     TorchMLPClassifier(
         solver="adamw", loss="cross_entropy", max_iter=30, learning_rate_init=0.01, random_state=0

@@ -333,8 +333,14 @@ def test_early_stopping_scores_the_averaged_prediction_by_its_true_log_loss(
 ):
     X, y = classification_data
     weight = np.linspace(0.5, 2.0, len(y)) if weighted else None
+    # Without the temperature, which predict_proba would apply after training.
     model = TorchMLPClassifier(
-        n_ensemble=3, label_smoothing=0.2, early_stopping=True, max_iter=15, random_state=0
+        n_ensemble=3,
+        label_smoothing=0.2,
+        early_stopping=True,
+        uncertainty_calibration=None,
+        max_iter=15,
+        random_state=0,
     )
     model = _fit(model, X, y, sample_weight=weight)
     _, val = model._validation_rows(y, model._random_seed)

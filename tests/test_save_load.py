@@ -570,6 +570,8 @@ _ADDED_SINCE_V1 = (
     "_n_calls",
     "categorical_features",
     "precision",
+    "uncertainty_calibration",
+    "temperature_",
 )
 
 

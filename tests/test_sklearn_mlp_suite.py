@@ -28,8 +28,9 @@ _SWAPPED_IMPORT = f"from {__name__} import MLPClassifier, MLPRegressor"
 
 # The parameters sk_mlp adds, at the values that train scikit-learn's model
 # (docs/user_guide/from_sklearn.rst, "scikit-learn's model"): no dropout, X fed
-# as it is, one network. The parameters both share take scikit-learn's own
-# defaults, read from scikit-learn, so that sk_mlp may change its defaults.
+# as it is, one network, its probabilities not rescaled. The parameters both
+# share take scikit-learn's own defaults, read from scikit-learn, so that
+# sk_mlp may change its defaults.
 SKLEARN_MODEL = {
     "dropout": 0.0,
     "preprocessing": None,
@@ -39,6 +40,7 @@ SKLEARN_MODEL = {
     "feature_scaling": False,
     "label_smoothing": 0.0,
     "class_weight": None,
+    "uncertainty_calibration": None,
 }
 
 
@@ -152,7 +154,6 @@ _NEUTRAL = {
     "device",
     "precision",
     "module",
-    "uncertainty_calibration",
     "quantile",  # only read by loss='quantile'
 }
 

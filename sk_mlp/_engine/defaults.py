@@ -25,6 +25,7 @@ SKLEARN_MLP_PARAMS = MappingProxyType(
         "preprocessing": None,
         "numeric_embedding": None,
         "n_ensemble": 1,
+        "uncertainty_calibration": None,
     }
 )
 
@@ -91,3 +92,19 @@ def n_ensemble(estimator) -> int:
     if estimator.module is None and estimator.solver == "adam" and is_regressor(estimator):
         return AUTO_ENSEMBLE_REGRESSOR
     return 1
+
+
+def temperature_scaling(estimator, held_out: bool) -> bool:
+    """Whether the classifier's fit scales its logits by a temperature fitted
+    on the rows it held out (``held_out``: the early-stopping validation split).
+
+    ``'auto'`` does wherever there are such rows: ``early_stopping='auto'``
+    holds them out from :data:`AUTO_MIN_SAMPLES` samples. On the 9 of 15
+    classification tables of that size it moved neither log loss nor
+    calibration error at the defaults, whose best epoch is chosen by the
+    same validation log loss, and with ``label_smoothing=0.1`` lowered the
+    log loss on 7 and the calibration error on 6, raising neither anywhere
+    (docs/user_guide/losses.rst, "Probabilities on rows the network did not
+    train on").
+    """
+    return estimator.uncertainty_calibration is not None and held_out

@@ -1,4 +1,5 @@
-"""Calibration of the regressor's predicted std on rows the network did not train on.
+"""Calibration on rows the network did not train on: the regressor's predicted
+std (cross-fitted), and the classifier's temperature (:func:`fit_temperature`).
 
 A network trained for many epochs on every row fits its variance head to the
 training residuals, which are smaller than the residuals on new rows, and it
@@ -16,7 +17,8 @@ and raw stds ``s``. From them:
   intervals: their coverage holds whatever the shape of the residuals).
 
 The final network itself is trained on every row, as without calibration, so
-the mean is the same.
+the mean is the same. The classifier's temperature is fitted on the rows early
+stopping held out, after the best epoch is restored.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import math
 import warnings
 
 import numpy as np
+import torch
 from scipy.optimize import minimize
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -151,3 +154,91 @@ def interval_half_width_factor(quantiles, n_held_out: int, confidence: float, fa
     if level > 1:
         return fallback
     return np.array([np.interp(level, QUANTILE_LEVELS, q) for q in quantiles.T])
+
+
+# ------------------------------------------------- the classifier's temperature
+# The std of the prior on log(T): a temperature within a factor e of 1 is
+# likely. It weighs as one held-out row does: it decides only where the rows say
+# little, as where the network classifies every held-out row right, whose log
+# loss keeps falling as T -> 0 (ever sharper probabilities, which a single
+# later mistake would make cost without limit).
+LOG_TEMPERATURE_PRIOR_STD = 1.0
+# Bounds of the fitted log-temperature: T from 1/20 to 20.
+LOG_TEMPERATURE_BOUND = math.log(20.0)
+
+
+def fit_temperature(
+    raw: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, *, softmax: bool
+) -> float:
+    """The temperature ``T > 0`` whose logits ``raw / T`` minimise the weighted
+    log loss of held-out rows, under a weak prior that keeps ``T`` near 1.
+
+    The posterior mode of ``log T`` given the rows' log likelihood and a
+    normal prior of std ``LOG_TEMPERATURE_PRIOR_STD``. Computed where the
+    tensors are, in float64: only scalars reach the host.
+
+    Parameters
+    ----------
+    raw : torch.Tensor of shape (n_held_out, n_outputs)
+        The network's logits on rows it did not train on (for an ensemble,
+        the log of the members' mean probabilities).
+
+    y : torch.Tensor of shape (n_held_out,) or (n_held_out, n_outputs)
+        Class indices (``softmax``), or 0/1 labels, one column per sigmoid.
+
+    weight : torch.Tensor of shape (n_held_out,) or None
+        Sample weights (class weights included), each counting as that many
+        rows, as scikit-learn's ``sample_weight`` does: in units of rows, such
+        as the training weights normalised to mean one. None: one each.
+
+    softmax : bool
+        Whether the outputs are one softmax over classes, else a sigmoid each
+        (binary and multilabel targets).
+
+    Returns
+    -------
+    temperature : float
+        1.0 when there are no rows of positive weight or a logit is not finite.
+    """
+    raw = raw.to(torch.float64)
+    if weight is None:
+        weight = torch.ones(len(raw), dtype=torch.float64, device=raw.device)
+    weight = weight.to(torch.float64)
+    total = float(weight.sum())
+    if len(raw) == 0 or not total > 0 or not bool(torch.isfinite(raw).all()):
+        return 1.0  # nothing to fit on, or a network that diverged
+    # The prior against the mean log loss: divided by the number of rows.
+    prior = 1 / (2 * LOG_TEMPERATURE_PRIOR_STD**2 * total)
+    weight = weight / total
+    if softmax:
+        y = y.reshape(-1, 1).to(torch.int64)
+        true = raw.gather(1, y)[:, 0]
+    else:
+        y = y.reshape(raw.shape).to(torch.float64)
+
+    def objective(log_temperature):
+        # The log loss of the logits times beta = 1 / T is convex in beta;
+        # d/du with u = log T is -beta d/dbeta.
+        u = float(log_temperature[0])
+        beta = math.exp(-u)
+        z = beta * raw
+        if softmax:
+            log_proba = torch.log_softmax(z, dim=1)
+            loss = -log_proba.gather(1, y)[:, 0]
+            slope = (log_proba.exp() * raw).sum(dim=1) - true
+        else:
+            loss = (torch.logaddexp(torch.zeros_like(z), z) - y * z).sum(dim=1)
+            slope = ((torch.sigmoid(z) - y) * raw).sum(dim=1)
+        value, derivative = torch.stack([weight @ loss, weight @ slope]).tolist()
+        return value + prior * u**2, np.array([-beta * derivative + 2 * prior * u])
+
+    bound = LOG_TEMPERATURE_BOUND
+    result = minimize(
+        objective,
+        [0.0],
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-bound, bound)],
+        options={"ftol": 1e-15, "gtol": 1e-12},
+    )
+    return float(math.exp(result.x[0]))

@@ -13,12 +13,14 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import column_or_1d
 
 from .._compat.sklearn_private import Interval, StrOptions, _fit_context
+from .._engine import defaults
+from .._engine.training import predict_raw
 from .._io.estimator_types import register_estimator
 from .._nn.device import widest_float
 from .._nn.losses import CLASSIFICATION_LOSSES, classification_loss, weighted_mean
 from .._preprocessing.checks import is_dask_collection
 from .._scale.dask_collections import predict_lazily
-from . import docstrings
+from . import calibration, docstrings
 from .base import BaseTorchMLP
 from .partial_fit import _supports_partial_fit, partial_fit_if_supported
 
@@ -32,6 +34,12 @@ def _classifier_supports_partial_fit(estimator) -> bool:
             "compute_class_weight('balanced', classes=classes, y=y_sample))), and pass "
             "that dict as class_weight."
         )
+    if estimator.uncertainty_calibration == "temperature":
+        raise AttributeError(
+            "partial_fit holds out no rows to fit uncertainty_calibration='temperature' "
+            "on; use uncertainty_calibration='auto' (partial_fit then resets "
+            "temperature_ to 1) or None."
+        )
     return _supports_partial_fit(estimator)
 
 
@@ -41,6 +49,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "uncertainty_calibration": [StrOptions({"auto", "temperature"}), None],
     }
 
     def __init__(
@@ -56,6 +65,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         power_t=0.5,
         max_iter=200,
         loss="log_loss",
+        uncertainty_calibration="auto",
         shuffle=True,
         random_state=None,
         tol=1e-4,
@@ -121,6 +131,7 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         )
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.uncertainty_calibration = uncertainty_calibration
 
     # ------------------------------------------------------------ target hooks
     def _encode_targets(self, y, sample_weight, *, first_pass, classes=None):
@@ -220,6 +231,36 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         return float(-weighted_mean(loss.log_loss(raw, y), weight))
 
     # --------------------------------------------------------------- fitting
+    def _run_training(self, module, network, loss, data, val_data, *args):
+        """Train, then fit ``temperature_`` on the validation rows, if any."""
+        held_out = val_data is not None
+        if self.uncertainty_calibration == "temperature" and not held_out:
+            raise ValueError(
+                "uncertainty_calibration='temperature' fits the temperature on the "
+                "rows early stopping holds out, but this fit holds out none "
+                f"(early_stopping={self.early_stopping!r}, solver={self.solver!r}; "
+                f"'auto' holds rows out from {defaults.AUTO_MIN_SAMPLES:,} samples, "
+                "L-BFGS never). Set early_stopping=True with a stochastic solver, or "
+                "use uncertainty_calibration='auto', which calibrates where rows are "
+                "held out, or None."
+            )
+        history = super()._run_training(module, network, loss, data, val_data, *args)
+        if defaults.temperature_scaling(self, held_out):
+            # The validation rows chose the best epoch too; one scalar fitted
+            # on them overfits them little.
+            raw = predict_raw(network, val_data)
+            y, weight = val_data.targets()
+            self.temperature_ = calibration.fit_temperature(
+                raw, y, weight, softmax=self._target_type == "multiclass"
+            )
+        return history
+
+    def _fitted_state(self, module, optimizer, history, device, loss) -> dict:
+        # Uncalibrated until training ends (and after partial_fit, whose
+        # network is no longer the one a temperature was fitted for).
+        state = super()._fitted_state(module, optimizer, history, device, loss)
+        return {**state, "temperature_": 1.0}
+
     @partial_fit_if_supported(_classifier_supports_partial_fit)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
@@ -270,7 +311,8 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
         if is_dask_collection(X):
             return predict_lazily(self, "predict", X)
         output = self._output(X, "predict")
-        proba = self._log_proba(X).exp()
+        # Untempered: dividing logits by T > 0 keeps their order and signs.
+        proba = self._log_proba(X, tempered=False).exp()
         if self._target_type == "multilabel-indicator":
             return output((proba > 0.5).to(torch.int64))
         return output.labels(self.classes_, proba.argmax(dim=1))
@@ -312,12 +354,15 @@ class TorchMLPClassifier(ClassifierMixin, BaseTorchMLP):
             return predict_lazily(self, "predict_log_proba", X)
         return self._output(X, "predict_log_proba")(self._log_proba(X))
 
-    def _log_proba(self, X) -> torch.Tensor:
-        """Log-probabilities, computed where the network is."""
+    def _log_proba(self, X, tempered: bool = True) -> torch.Tensor:
+        """Log-probabilities, computed where the network is, of the logits
+        divided by ``temperature_`` if ``tempered``."""
         raw = self._forward(X)
         # float64 for the link, so that probabilities sum to one to float64
         # precision, as scikit-learn's metrics check.
         raw = raw.to(widest_float(raw.device))
+        if tempered and self.temperature_ != 1.0:
+            raw = raw / self.temperature_
         log_proba = self._loss.log_proba(raw)
         if self._target_type == "binary":
             log_proba = torch.cat([self._loss.complement_log_proba(raw), log_proba], dim=1)
@@ -347,6 +392,28 @@ TorchMLPClassifier.__doc__ = docstrings.fill(
     loss : {{'log_loss', 'cross_entropy'}}, default='log_loss'
         The loss minimised: the cross-entropy (``'cross_entropy'`` is an
         alias).
+
+    uncertainty_calibration : {{'auto', 'temperature'}} or None, default='auto'
+        Temperature scaling of the probabilities on rows the network did not
+        train on: after training, one scalar ``temperature_`` ``T > 0`` is
+        fitted to minimise the log loss of the early-stopping validation rows
+        (weighted by ``sample_weight`` and ``class_weight``, as the early
+        stopping score is), and ``predict_proba`` and ``predict_log_proba``
+        divide the logits by it (for an ensemble, the log of the members'
+        mean probabilities). ``predict`` is unchanged: dividing by ``T``
+        keeps the logits' order and signs. A weak prior keeps ``T`` near 1
+        where the held-out rows say little (few rows, all classified right).
+
+        - 'auto': where the fit holds out validation rows
+          (``early_stopping='auto'`` from 1,000 samples, or ``True``, with a
+          stochastic solver); otherwise ``temperature_`` is 1.
+        - 'temperature': the same, but a fit that holds out no rows raises a
+          ``ValueError``, and ``partial_fit`` is unavailable.
+        - None: the network's own probabilities (``temperature_`` is 1).
+
+        ``partial_fit`` and a warm-started ``fit`` without validation rows
+        set ``temperature_`` back to 1: the network they update is no longer
+        the one the temperature was fitted for. See :ref:`probabilities`.
 
     {training_more}
     class_weight : dict, 'balanced' or None, default=None
@@ -383,6 +450,11 @@ TorchMLPClassifier.__doc__ = docstrings.fill(
     out_activation_ : str
         Name of the output activation function: ``'logistic'`` or
         ``'softmax'``.
+
+    temperature_ : float
+        The temperature the logits are divided by in ``predict_proba`` and
+        ``predict_log_proba`` (see ``uncertainty_calibration``); 1.0 where
+        none was fitted.
 
     {fitted}
     See Also

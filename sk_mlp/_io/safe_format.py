@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 import sklearn
 import torch
+from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
 
 from .. import _version
@@ -431,7 +432,9 @@ def fitted_state_defaults(estimator) -> None:
     - ``_no_improvement_count``: 0, so that ``partial_fit`` judges improvement
       afresh, as it then did;
     - ``_n_epochs``: the epochs of every call so far, which its ``n_iter_``
-      then counted.
+      then counted;
+    - ``temperature_`` (classifiers): 1, the probabilities of the network as
+      they were.
     """
     state = vars(estimator)
     if "module_" not in state:  # not fitted: nothing to fill in
@@ -447,6 +450,8 @@ def fitted_state_defaults(estimator) -> None:
         state["_n_calls"] = 1
     state.setdefault("_no_improvement_count", 0)
     state.setdefault("_n_epochs", estimator.n_iter_)
+    if is_classifier(estimator):
+        state.setdefault("temperature_", 1.0)
 
 
 def _numeric_frame_stage(estimator) -> TabularEncoder | None:

@@ -40,6 +40,8 @@ def classifier_outputs(g: Graph, raw: str, estimator, dtype, integer_labels=Fals
     """``(label, probabilities)`` names, computed as the classifier's predict does."""
     target_type = estimator._target_type
     logits = g.cast(raw, np.float64)
+    if estimator.temperature_ != 1.0:  # labels come from raw: the order is the same
+        logits = g.op("Div", logits, g.const(np.float64(estimator.temperature_), "temperature"))
     if target_type == "multiclass":
         # Margins to the largest logit bounded, as predict_proba bounds them.
         top = g.op("ArgMax", logits, axis=1, keepdims=1)
