@@ -20,10 +20,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sk_mlp import (
     TorchMLPClassifier,
     TorchMLPRegressor,
-    _torch_private,
     register_skl2onnx_converters,
     to_onnx,
 )
+from sk_mlp._compat import torch_private as _torch_private
 from sk_mlp._nn.layers import FeatureScale, MemberLinear
 
 # Embeddings need columns of more than 1,000 categories, which in these small
