@@ -207,20 +207,34 @@ def one_hot_lookup(stage: nn.Module, network: nn.Module) -> tuple[OneHotSplit, O
     the network is not a stack that
     :func:`~sk_mlp._nn.mlp.takes_lookup` accepts (a user's module gets the
     one-hot columns it was built for)."""
-    layers = list(stage) if type(stage) is nn.Sequential else [stage]
-    tabular = layers[0] if layers else None
-    if (
-        not isinstance(tabular, TabularInput)
-        or not MIN_LOOKUP_WIDTH <= tabular.hot_width < _MAX_HOT_WIDTH
-        or not tabular.hot_width
-        or not all(type(layer) is PiecewiseLinearEncoding for layer in layers[1:])
-        or not takes_lookup(network)
-    ):
+    tabular = lookup_input(stage, network)
+    if tabular is None or not MIN_LOOKUP_WIDTH <= tabular.hot_width < _MAX_HOT_WIDTH:
         return None
     n_after = sum(tabular.embedding_dims)
     return OneHotSplit(stage), OneHotLinear(
         network, len(tabular.hot_bases), tabular.hot_width, n_after
     )
+
+
+def lookup_input(stage: nn.Module, network: nn.Module) -> TabularInput | None:
+    """The :class:`TabularInput` of ``stage`` where its one-hot block times
+    ``network``'s first linear layer can be a lookup of that layer's weight
+    (:func:`~sk_mlp._nn.mlp.forward_lookup`), at any width; else None.
+
+    That needs a stage made of a :class:`TabularInput` with one-hot features,
+    then only layers that encode its leading numeric columns (a
+    piecewise-linear encoding), and a network that
+    :func:`~sk_mlp._nn.mlp.takes_lookup` accepts."""
+    layers = list(stage) if type(stage) is nn.Sequential else [stage]
+    tabular = layers[0] if layers else None
+    if (
+        not isinstance(tabular, TabularInput)
+        or not tabular.hot_width
+        or not all(type(layer) is PiecewiseLinearEncoding for layer in layers[1:])
+        or not takes_lookup(network)
+    ):
+        return None
+    return tabular
 
 
 def _embedding(n_codes: int, dim: int, generator: torch.Generator | None) -> nn.Embedding:
