@@ -29,7 +29,7 @@ _MAX_HOT_WIDTH = 2**24
 # exceeds the block's product below about this width. 20-epoch fits of 5,000
 # rows, hidden (100,), batch 200, one thread: built / looked up 0.15 / 0.36 s
 # at 24 one-hot columns, 0.28 / 0.40 s at 255, 0.44 / 0.44 s at 510; at
-# 3,000 columns and 100,000 rows, 1.76 / 0.82 s per epoch
+# 3,000 columns and 100,000 rows, 1.92 / 0.81 s per epoch
 # (benchmarks/results-one-hot.txt).
 MIN_LOOKUP_WIDTH = 512
 

@@ -236,10 +236,16 @@ def one_hot_lookup(g, x: str, stage: nn.Module, network: nn.Module, write) -> st
     table = _transposed(np.pad(weight[:, :, start:stop], ((0, 0), (0, 0), (0, 1))))
     positions = tabular.hot_positions.cpu().numpy()
     ends = [*tabular.hot_bases.tolist()[1:], len(positions)]
+    looked_up = []
     for column, base, end in zip(tabular.hot_columns.tolist(), tabular.hot_bases.tolist(), ends):
         rows = g.const(np.ascontiguousarray(table[:, positions[base:end]]), "weight_rows")
-        looked_up = g.op("Gather", rows, _code(g, x, column), axis=1)
-        h = looked_up if h is None else g.op("Add", h, looked_up)
+        looked_up.append(g.op("Gather", rows, _code(g, x, column), axis=1))
+    # Added after all the Gathers in the graph's order: onnxruntime then runs
+    # each Add right after its Gather (its default order is a depth-first
+    # walk from the outputs, later nodes first), so that one feature's rows,
+    # not all, are held at a time.
+    for part in looked_up:
+        h = part if h is None else g.op("Add", h, part)
     h = g.op("Add", h, g.const(np.ascontiguousarray(bias[:, None, :]), "bias"))
     h = g.op("Reshape", h, g.const(np.array([-1, n_out])))  # stacked by member
     for layer in rest:
