@@ -6,9 +6,11 @@ of category columns with 1,000 levels each, and prints, for each way of
 computing the first layer, the time per epoch (the time of a 3-epoch fit less
 that of a 1-epoch fit, halved) and the growth of peak memory (VmHWM) during
 the 1-epoch fit; then the time and peak growth of ``predict_proba`` on
-20,000 rows x 20 such columns. Medians over repeats, each repeat a fresh
+20,000 rows x 20 such columns, in torch and in onnxruntime (the graph of
+``sk_mlp.to_onnx``, one thread). Medians over repeats, each repeat a fresh
 process per way, the ways alternating. "dense" is the earlier code path (the
-frame stage's one-hot columns applied to the data once), restored here by
+frame stage's one-hot columns applied to the data once; in ONNX, an
+Equal/Cast block per column multiplied by the first layer), restored here by
 switching the lookup off and sizing prediction chunks in rows (16,384) rather
 than bytes; "lookup" is the current code.
 
@@ -88,11 +90,36 @@ def _child(way: str, task: str, n_rows: int, n_columns: int) -> None:
     # Fitted with the lookup either way: only the prediction differs.
     sk_mlp._engine.data.one_hot_lookup = lookup
     model = TorchMLPClassifier(max_iter=1, **params).fit(X, y)
+    if task == "onnx":
+        _child_onnx(way, model, X)
+        return
     if way == "dense":
         sk_mlp._engine.data.one_hot_lookup = lambda stage, network: None
     before = _reset_peak()
     start = time.perf_counter()
     model.predict_proba(X)
+    print(time.perf_counter() - start, _rss("VmHWM:") - before)
+
+
+def _child_onnx(way: str, model, X) -> None:
+    """Time and peak growth of onnxruntime running ``model``'s graph on ``X``."""
+    import onnxruntime as ort
+
+    import sk_mlp._io.onnx.network
+    from sk_mlp import to_onnx
+
+    if way == "dense":  # the graph as exported before the lookup
+        sk_mlp._io.onnx.network._one_hot_lookup = lambda g, x, module: None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(os.environ["OMP_NUM_THREADS"])
+    options.inter_op_num_threads = 1
+    graph = to_onnx(model).SerializeToString()
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    feeds = {c: X[[c]].astype(str).to_numpy() for c in X.columns}
+    session.run(None, {c: v[:10] for c, v in feeds.items()})  # warm-up
+    before = _reset_peak()
+    start = time.perf_counter()
+    session.run(None, feeds)
     print(time.perf_counter() - start, _rss("VmHWM:") - before)
 
 
@@ -130,7 +157,11 @@ def main() -> None:
         return
     import torch
 
-    cases = [("fit", args.rows, 3, "s/epoch"), ("predict", 20_000, 20, "s")]
+    cases = [
+        ("fit", args.rows, 3, "s/epoch"),
+        ("predict", 20_000, 20, "s"),
+        ("onnx", 20_000, 20, "s"),
+    ]
     lines = [
         f"# one-hot categories ({LEVELS} levels per column): dense one-hot matrix vs lookup",
         f"# torch {torch.__version__}, {os.cpu_count()} logical CPUs, "

@@ -20,10 +20,10 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sk_mlp import (
     TorchMLPClassifier,
     TorchMLPRegressor,
-    _torch_private,
     register_skl2onnx_converters,
     to_onnx,
 )
+from sk_mlp._compat import torch_private as _torch_private
 from sk_mlp._nn.layers import FeatureScale, MemberLinear
 
 # Embeddings need columns of more than 1,000 categories, which in these small
@@ -541,11 +541,59 @@ def test_frame_classifier_graph_reproduces_predict_proba_from_raw_columns(params
         ("floor", "tensor(int64)", ["N", 1]),
         ("count", "tensor(float)", ["N", 1]),
     ]
+    if params != "traced-module":  # the lookup needs a first linear layer sk_mlp can see
+        assert not _dense_one_hot_ops(to_onnx(clf))
     for rows in (X, _unseen_rows(X)):
         label, proba = session.run(None, _frame_inputs(session, rows))
         expected = clf.predict_proba(rows)
         assert_close(proba, expected)
         assert_same_labels(label, clf.predict(rows), expected)
+
+
+def _dense_one_hot_ops(model):
+    """The nodes that could build a one-hot block: an Equal against the codes, a OneHot."""
+    return [node.op_type for node in model.graph.node if node.op_type in ("Equal", "OneHot")]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"n_ensemble": 3, "feature_scaling": True},
+        {"numeric_embedding": "periodic", "n_ensemble": 2},
+        {"numeric_embedding": "piecewise_linear", "n_ensemble": 2},
+    ],
+    ids=["plain", "ensemble-feature-scaling", "periodic-ensemble", "piecewise-ensemble"],
+)
+def test_wide_one_hot_block_is_a_lookup_of_the_first_layer_in_the_graph(params):
+    """600 and 3 levels one-hot (torch's predict looks the weights up too at
+    this width), an integer column whose fit saw no missing value (unseen
+    codes select nothing), 1,050 levels embedded; unseen and missing values."""
+    rng = np.random.RandomState(0)
+    n = 1500
+    X = pd.DataFrame(
+        {
+            "size": rng.normal(size=n),
+            "shop": rng.choice(np.array([f"s{i}" for i in range(600)] + [None], object), n),
+            "colour": rng.choice(np.array(["red", "green", None], dtype=object), n),
+            "floor": rng.randint(0, 4, n),
+            "id": [f"u{i}" for i in rng.permutation(n) % 1050],
+        }
+    )
+    y = X["size"] + (X.colour == "red") + X.floor * 0.5 + X.shop.str[1:].fillna("0").astype(int) % 3
+    reg = TorchMLPRegressor((16,), max_iter=3, random_state=0, **params)
+    reg = _fit(reg.set_params(categorical_features=["shop", "colour", "floor", "id"]), X, y)
+    assert list(reg._tabular.one_hot_) == [True, True, True, False]
+    model = to_onnx(reg, X[:2].astype({"size": np.float32}))
+    assert not _dense_one_hot_ops(model)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    unseen = X.iloc[:6].copy()
+    unseen["shop"] = ["s5", None, "s9999", "", "s599", "s0"]
+    unseen["colour"] = ["purple", None, "red", np.nan, "", "green"]
+    unseen["floor"] = [7, -1, 0, 3, 2, 1]
+    for rows in (X, unseen):
+        (prediction,) = session.run(None, _frame_inputs(session, rows))
+        assert_close(prediction, reg.predict(rows))
 
 
 def test_frame_regressor_graph_reproduces_mean_and_std_in_float64():

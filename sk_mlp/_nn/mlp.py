@@ -268,10 +268,9 @@ def forward_lookup(
     ``network`` is a stack :func:`takes_lookup` accepts; a periodic embedding
     in front reads the leading (numeric) columns, which ``dense`` holds.
     """
-    layers = list(network)
-    if _sparse_role(entry(type(layers[0]))) == "front":
-        dense, layers = layers[0](dense), layers[1:]
-    weight, bias, n_done = _first_layer_weights(layers)
+    front, weight, bias, rest = first_linear(network)
+    for layer in front:
+        dense = layer(dense)
     start = dense.shape[1] - n_after
     stop = start + hot_width
     outputs = []
@@ -282,9 +281,25 @@ def forward_lookup(
         looked_up = F.embedding_bag(index, table, mode="sum", padding_idx=hot_width)
         outputs.append(torch.addmm(member_bias, dense, others.t()) + looked_up)
     h = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
-    for layer in layers[n_done:]:
+    for layer in rest:
         h = layer(h)
     return h
+
+
+def first_linear(
+    network: nn.Module,
+) -> tuple[list[nn.Module], torch.Tensor, torch.Tensor, list[nn.Module]]:
+    """A stack :func:`takes_lookup` accepts, around its first linear layer:
+    the layers before it that read their input column by column (a periodic
+    embedding), that layer's weight and bias, one per member, shapes
+    ``(n_members, out, in)`` and ``(n_members, out)``, with the scale layers
+    in front of it folded in, and the layers after it, which read its
+    outputs stacked by member. :func:`forward_lookup` computes with these, and
+    ONNX export writes the same lookup."""
+    layers = list(network)
+    n_front = int(_sparse_role(entry(type(layers[0]))) == "front")
+    weight, bias, n_done = _first_layer_weights(layers[n_front:])
+    return layers[:n_front], weight, bias, layers[n_front + n_done :]
 
 
 def _sparse_role(found: LayerEntry | None) -> str | None:

@@ -29,7 +29,7 @@ _MAX_HOT_WIDTH = 2**24
 # exceeds the block's product below about this width. 20-epoch fits of 5,000
 # rows, hidden (100,), batch 200, one thread: built / looked up 0.15 / 0.36 s
 # at 24 one-hot columns, 0.28 / 0.40 s at 255, 0.44 / 0.44 s at 510; at
-# 3,000 columns and 100,000 rows, 1.76 / 0.82 s per epoch
+# 3,000 columns and 100,000 rows, 1.92 / 0.81 s per epoch
 # (benchmarks/results-one-hot.txt).
 MIN_LOOKUP_WIDTH = 512
 
@@ -207,20 +207,34 @@ def one_hot_lookup(stage: nn.Module, network: nn.Module) -> tuple[OneHotSplit, O
     the network is not a stack that
     :func:`~sk_mlp._nn.mlp.takes_lookup` accepts (a user's module gets the
     one-hot columns it was built for)."""
-    layers = list(stage) if type(stage) is nn.Sequential else [stage]
-    tabular = layers[0] if layers else None
-    if (
-        not isinstance(tabular, TabularInput)
-        or not MIN_LOOKUP_WIDTH <= tabular.hot_width < _MAX_HOT_WIDTH
-        or not tabular.hot_width
-        or not all(type(layer) is PiecewiseLinearEncoding for layer in layers[1:])
-        or not takes_lookup(network)
-    ):
+    tabular = lookup_input(stage, network)
+    if tabular is None or not MIN_LOOKUP_WIDTH <= tabular.hot_width < _MAX_HOT_WIDTH:
         return None
     n_after = sum(tabular.embedding_dims)
     return OneHotSplit(stage), OneHotLinear(
         network, len(tabular.hot_bases), tabular.hot_width, n_after
     )
+
+
+def lookup_input(stage: nn.Module, network: nn.Module) -> TabularInput | None:
+    """The :class:`TabularInput` of ``stage`` where its one-hot block times
+    ``network``'s first linear layer can be a lookup of that layer's weight
+    (:func:`~sk_mlp._nn.mlp.forward_lookup`), at any width; else None.
+
+    That needs a stage made of a :class:`TabularInput` with one-hot features,
+    then only layers that encode its leading numeric columns (a
+    piecewise-linear encoding), and a network that
+    :func:`~sk_mlp._nn.mlp.takes_lookup` accepts."""
+    layers = list(stage) if type(stage) is nn.Sequential else [stage]
+    tabular = layers[0] if layers else None
+    if (
+        not isinstance(tabular, TabularInput)
+        or not tabular.hot_width
+        or not all(type(layer) is PiecewiseLinearEncoding for layer in layers[1:])
+        or not takes_lookup(network)
+    ):
+        return None
+    return tabular
 
 
 def _embedding(n_codes: int, dim: int, generator: torch.Generator | None) -> nn.Embedding:

@@ -5,9 +5,12 @@ Two parts mirror sk_mlp's own: :func:`encoded_input` computes what
 missing values replaced by the medians of fit, missing indicators, one code
 per categorical feature, as float32 columns), and :func:`tabular_input` what
 :class:`~sk_mlp._nn.tabular.TabularInput` makes of that matrix (one-hot
-vectors and embeddings). Categories become codes by ``ai.onnx.ml``'s
-``LabelEncoder``, whose default code 0 stands for a missing or unknown value,
-as in :meth:`TabularEncoder.encode`.
+vectors and embeddings); :func:`one_hot_lookup` computes that layer and the
+first linear layer together, selecting rows of its weight where the one-hot
+vectors would select them, as sk_mlp's training and prediction do.
+Categories become codes by ``ai.onnx.ml``'s ``LabelEncoder``, whose default
+code 0 stands for a missing or unknown value, as in
+:meth:`TabularEncoder.encode`.
 
 A model with categorical features takes one input per column, each of shape
 (N, 1): numeric columns as floats, categorical columns as strings, int64 or
@@ -22,6 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from torch import nn
+
+from ..._nn.mlp import first_linear
+from ..._nn.tabular import lookup_input
 
 ML_DOMAIN = "ai.onnx.ml"
 _ML_OPSET = 2  # LabelEncoder with string, int64 and float keys
@@ -179,12 +185,10 @@ def _concat(g, parts: list[str]) -> str:
 def tabular_input(g, x: str, layer, write: Callable[[object, str, nn.Module], str]) -> str:
     """What :class:`~sk_mlp._nn.tabular.TabularInput` computes from ``x``:
     the numeric block through ``layer.numeric`` (written by ``write``), then
-    the one-hot block, then the embeddings."""
+    the one-hot block, then the embeddings. Written only where the next
+    linear layer cannot look its weights up (see :func:`one_hot_lookup`)."""
+    parts = _numeric_part(g, x, layer, write)
     n = layer.n_numeric
-    parts = []
-    if n:
-        numeric = g.columns(x, 0, n)
-        parts.append(numeric if layer.numeric is None else write(g, numeric, layer.numeric))
     features = list(zip(layer.cardinalities, layer.one_hot, layer.missing_slot))
     if features:
         codes = g.cast(g.columns(x, n, n + len(features)), np.int64)
@@ -194,9 +198,86 @@ def tabular_input(g, x: str, layer, write: Callable[[object, str, nn.Module], st
             values = np.arange(0 if slot else 1, cardinality, dtype=np.int64)[None, :]
             equal = g.op("Equal", g.columns(codes, j, j + 1), g.const(values, "codes"))
             parts.append(g.cast(equal, np.float32))
-    embedded = [j for j, (_, hot, _) in enumerate(features) if not hot]
-    for j, embedding in zip(embedded, layer.embeddings):
-        index = g.op("Reshape", g.columns(codes, j, j + 1), g.const(np.array([-1])))
+    return _concat(g, parts + _embedded_parts(g, x, layer))
+
+
+def one_hot_lookup(g, x: str, stage: nn.Module, network: nn.Module, write) -> str | None:
+    """``network(stage(x))``, with no one-hot block, where
+    :func:`~sk_mlp._nn.tabular.lookup_input` allows it; else None.
+
+    As :func:`~sk_mlp._nn.mlp.forward_lookup` does in torch, the one-hot
+    block's product with the first linear layer is, for each one-hot
+    feature, the row of that layer's (transposed) weight that its code
+    selects: a ``Gather`` per feature, summed, plus the product of the other
+    columns. The graph's memory then grows with rows times features, not
+    rows times categories. ``write`` writes a layer, as for
+    :func:`tabular_input`.
+    """
+    tabular = lookup_input(stage, network)
+    if tabular is None:
+        return None
+    front, weight, bias, rest = first_linear(network)
+    weight, bias = (t.detach().cpu().float().numpy() for t in (weight, bias))
+    n_members, n_out, width = weight.shape
+    stop = width - sum(tabular.embedding_dims)
+    start = stop - tabular.hot_width
+    # Members stay on a leading axis, (k, N, n_out), until the end.
+    h = None
+    dense = _numeric_part(g, x, tabular, write) + _embedded_parts(g, x, tabular)
+    if dense:
+        dense = _concat(g, dense)
+        encoders = list(stage)[1:] if type(stage) is nn.Sequential else []
+        for layer in [*encoders, *front]:
+            dense = write(g, dense, layer)
+        others = np.concatenate([weight[:, :, :start], weight[:, :, stop:]], axis=2)
+        h = g.op("MatMul", dense, g.const(_transposed(others), "weight"))
+    # Row hot_width is zero: the position of a code without a column (code 0
+    # of a feature whose fit saw no missing value, where unseen categories go).
+    table = _transposed(np.pad(weight[:, :, start:stop], ((0, 0), (0, 0), (0, 1))))
+    positions = tabular.hot_positions.cpu().numpy()
+    ends = [*tabular.hot_bases.tolist()[1:], len(positions)]
+    looked_up = []
+    for column, base, end in zip(tabular.hot_columns.tolist(), tabular.hot_bases.tolist(), ends):
+        rows = g.const(np.ascontiguousarray(table[:, positions[base:end]]), "weight_rows")
+        looked_up.append(g.op("Gather", rows, _code(g, x, column), axis=1))
+    # Added after all the Gathers in the graph's order: onnxruntime then runs
+    # each Add right after its Gather (its default order is a depth-first
+    # walk from the outputs, later nodes first), so that one feature's rows,
+    # not all, are held at a time.
+    for part in looked_up:
+        h = part if h is None else g.op("Add", h, part)
+    h = g.op("Add", h, g.const(np.ascontiguousarray(bias[:, None, :]), "bias"))
+    h = g.op("Reshape", h, g.const(np.array([-1, n_out])))  # stacked by member
+    for layer in rest:
+        h = write(g, h, layer)
+    return h
+
+
+def _numeric_part(g, x: str, layer, write) -> list[str]:
+    """The numeric block of :class:`~sk_mlp._nn.tabular.TabularInput`'s
+    output, as a list of none or one part."""
+    n = layer.n_numeric
+    if not n:
+        return []
+    numeric = g.columns(x, 0, n)
+    return [numeric if layer.numeric is None else write(g, numeric, layer.numeric)]
+
+
+def _embedded_parts(g, x: str, layer) -> list[str]:
+    """The embedded features' vectors, one part per feature."""
+    parts = []
+    for column, embedding in zip(layer.embedded_columns, layer.embeddings):
         weight = g.const(embedding.weight.detach().cpu().numpy(), "embedding")
-        parts.append(g.op("Gather", weight, index, axis=0))
-    return _concat(g, parts)
+        parts.append(g.op("Gather", weight, _code(g, x, column), axis=0))
+    return parts
+
+
+def _code(g, x: str, column: int) -> str:
+    """The int64 codes in column ``column`` of ``x``, shape (N,)."""
+    index = g.const(np.array(column, dtype=np.int64))
+    return g.cast(g.op("Gather", x, index, axis=1), np.int64)
+
+
+def _transposed(weight: np.ndarray) -> np.ndarray:
+    """(k, out, in) weights as (k, in, out), for ``MatMul`` and ``Gather``."""
+    return np.ascontiguousarray(weight.transpose(0, 2, 1))

@@ -20,7 +20,7 @@ from ..._nn.registry import Unsupported, entry, register_capability, unsupported
 from ..._nn.tabular import TabularInput
 from ..layer_tree import user_network_inputs, user_network_path
 from . import layers as _sk_mlp_layers  # noqa: F401  (registers their converters)
-from .frame import tabular_input
+from .frame import one_hot_lookup, tabular_input
 from .graph import Graph
 
 
@@ -139,6 +139,9 @@ def network_output(g: Graph, x: str, network: nn.Module, estimator, X_sample) ->
     """Raw network outputs (float32) from float32 inputs ``x``."""
     layers = _flat_layers(network)
     if layers is not None:
+        looked_up = _one_hot_lookup(g, x, network)
+        if looked_up is not None:
+            return looked_up
         for layer in layers:
             x = _converter(layer)(g, x, layer)
         return x
@@ -154,6 +157,14 @@ def network_output(g: Graph, x: str, network: nn.Module, estimator, X_sample) ->
         network = network[int(step)]
     sample = _network_sample(estimator, X_sample, prefix)
     return _splice_exported(g, x, network, estimator, sample)
+
+
+def _one_hot_lookup(g: Graph, x: str, module: nn.Module) -> str | None:
+    """``module``'s output without its one-hot block, where ``module`` is a
+    frame stage and a network that allow it (see :func:`.frame.one_hot_lookup`)."""
+    if type(module) is not nn.Sequential or len(module) != 2:
+        return None
+    return one_hot_lookup(g, x, module[0], module[1], _write)
 
 
 def _network_sample(estimator, X_sample, prefix: list[nn.Module]) -> torch.Tensor:
