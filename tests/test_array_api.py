@@ -387,3 +387,52 @@ def test_nan_under_dispatch_says_how_to_have_it_imputed():
     with sklearn.config_context(array_api_dispatch=True):
         with pytest.raises(ValueError, match="NumPy array or a pandas DataFrame"):
             TorchMLPClassifier(max_iter=1).fit(X, y)
+
+
+# ------------------------------------------------------- categorical features
+def _with_a_category_column():
+    X, y = _data_xy()
+    X[:, 2] = np.arange(len(X)) % 4  # four levels, as integer codes
+    return torch.from_numpy(X), torch.from_numpy(y)
+
+
+@pytest.mark.parametrize("categorical_features", [[2], [False, False, True, False, False, False]])
+def test_categorical_features_under_dispatch_are_refused_not_ignored(categorical_features):
+    """X stays on its device under dispatch, where no frame stage encodes it:
+    marked columns would be read as numbers. The refusal says what to do and
+    leaves a fitted model as it was."""
+    X, y = _with_a_category_column()
+    with dispatch():
+        clf = TorchMLPClassifier((8,), max_iter=3, random_state=0).fit(X, y)
+        before = clf.predict_proba(X)
+        clf.set_params(categorical_features=categorical_features)
+        state = dict(vars(clf))
+        with pytest.raises(ValueError, match="categorical_features marks columns of a torch"):
+            clf.fit(X, y)
+        with pytest.raises(ValueError, match="NumPy array or a pandas DataFrame"):
+            TorchMLPClassifier(max_iter=3, categorical_features=categorical_features).fit(X, y)
+        assert vars(clf).keys() == state.keys()
+        assert all(vars(clf)[name] is value for name, value in state.items())
+        torch.testing.assert_close(clf.predict_proba(X), before, rtol=0, atol=0)
+
+
+def test_partial_fit_on_tensors_of_a_model_with_categorical_features_is_refused():
+    """A model whose frame stage encodes a categorical column (fitted on
+    NumPy) cannot go on with tensors its frame stage would never see."""
+    X, y = _with_a_category_column()
+    clf = TorchMLPClassifier((8,), categorical_features=[2], random_state=0)
+    clf.partial_fit(X.numpy(), y.numpy(), classes=[0, 1])
+    with dispatch(), pytest.raises(ValueError, match="categorical_features marks columns"):
+        clf.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("categorical_features", ["from_dtype", None, [], [False] * 6])
+def test_categorical_features_that_mark_no_column_fit_on_tensors(categorical_features):
+    """'from_dtype' (the default) finds no dtypes to read on a tensor, and marks nothing."""
+    X, y = _with_a_category_column()
+    with dispatch():
+        clf = TorchMLPClassifier(
+            (8,), max_iter=3, categorical_features=categorical_features, random_state=0
+        ).fit(X, y)
+        assert isinstance(clf.predict_proba(X), torch.Tensor)
+    assert clf.is_categorical_ is None

@@ -238,7 +238,9 @@ None, default='from_dtype'
         :class:`~sklearn.ensemble.HistGradientBoostingClassifier`:
         ``'from_dtype'`` marks a pandas DataFrame's ``category``, ``object``
         and string columns (none of a numpy array); otherwise a boolean mask,
-        integer indices, or column names. A categorical feature with up to
+        integer indices, or column names. Under array API dispatch, where X
+        stays on its device without a frame stage, a mask or list that marks
+        a column raises a ``ValueError``. A categorical feature with up to
         1000 categories seen in fit is one-hot encoded inside the model (on
         the benchmark one-hot beat learned embeddings at every cardinality
         tried, up to 304; docs/tabular.rst), one with more gets a learned

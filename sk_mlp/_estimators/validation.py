@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_array, check_X_y, validate_data
 from .._compat.sklearn_private import _check_sample_weight
 from .._engine.array_space import input_space, validate_fit, validate_predict
 from .._preprocessing.checks import check_float32_range
+from .._preprocessing.columns import check_categorical_features
 from .._preprocessing.frame import MAX_ONEHOT_CATEGORIES, TabularEncoder, is_data_frame
 
 
@@ -32,6 +33,7 @@ def check_fit_input(estimator, space, X, y, sample_weight, *, reset: bool):
     pandas inputs.
     """
     if space is not None:  # array API dispatch: X stays put
+        _refuse_categorical_features(estimator, space, X)
         X, y, sample_weight = validate_fit(estimator, space, X, y, sample_weight, reset=reset)
         if reset:
             estimator._tabular, estimator.is_categorical_ = None, None  # numeric arrays
@@ -49,6 +51,26 @@ def check_fit_input(estimator, space, X, y, sample_weight, *, reset: bool):
         sample_weight, X, dtype=np.float64, ensure_non_negative=True
     )
     return X, y, sample_weight
+
+
+def _refuse_categorical_features(estimator, space, X) -> None:
+    """Under dispatch X goes to the network as it is, on its device, with no
+    frame stage to encode it: refuse columns marked categorical (as the
+    streamed fit of a dask array does) rather than read them as numbers.
+    Checked before anything is validated or set."""
+    marked = estimator.categorical_features
+    if marked is None or isinstance(marked, str) or getattr(X, "ndim", 0) != 2:
+        return  # 'from_dtype' finds no dtypes on an array; X's own checks refuse the rest
+    kinds = ["numeric"] * int(X.shape[1])
+    if check_categorical_features(None, marked, kinds).any():
+        raise ValueError(
+            f"categorical_features marks columns of a {space.library} array, which "
+            "under array API dispatch goes to the network as it is, on its device, "
+            "where those columns would be read as numbers. "
+            "Pass X as a NumPy array or a pandas DataFrame (outside dispatch), with "
+            "the same categorical_features or with 'category' columns, or set "
+            "categorical_features=None to read every column as a number."
+        )
 
 
 def _check_object_y(y) -> None:
