@@ -182,3 +182,70 @@ def test_a_fit_in_another_thread_leaves_this_threads_setting_alone(two_threads):
     worker.join()
     assert after == [2]
     assert torch.get_num_threads() == 2
+
+
+# ------------------------------------------- the switch: SK_MLP_CHOOSE_THREADS
+def test_the_choice_is_on_by_default_and_with_the_switch_on(two_threads, monkeypatch):
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    for value in [None, "1", "true"]:
+        if value is None:
+            monkeypatch.delenv("SK_MLP_CHOOSE_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("SK_MLP_CHOOSE_THREADS", value)
+        build, probe = probed()
+        reg = TorchMLPRegressor(module=build, max_iter=2, random_state=0).fit(X, y)
+        probe.seen_eval.clear()  # the fit's own check of the output width ran outside
+        reg.predict(X[:5])
+        assert set(probe.seen) == {1} and probe.seen_eval == [1], value
+        assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("value", ["0", "false", "Off", "no"])
+def test_with_the_switch_off_fits_and_predictions_use_the_callers_threads(
+    two_threads, monkeypatch, value
+):
+    monkeypatch.setenv("SK_MLP_CHOOSE_THREADS", value)
+    chosen, set_num_threads = [], torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (chosen.append(n), set_num_threads(n)))
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    build, probe = probed()
+    reg = TorchMLPRegressor(module=build, max_iter=2, random_state=0).fit(X, y)
+    probe.seen_eval.clear()
+    reg.predict(X[:5])
+    assert set(probe.seen) == {2} and probe.seen_eval == [2]
+    assert chosen == []  # torch's setting is left untouched
+
+
+def test_an_unknown_value_of_the_switch_is_refused_with_its_name(two_threads, monkeypatch):
+    monkeypatch.setenv("SK_MLP_CHOOSE_THREADS", "sometimes")
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    with pytest.raises(ValueError, match="SK_MLP_CHOOSE_THREADS.*'sometimes'"):
+        TorchMLPRegressor((8,), max_iter=2, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("switch, expected", [("1", 1), ("0", 2)])
+def test_a_thread_that_first_runs_torch_during_a_fit_starts_with_its_count(
+    two_threads, monkeypatch, switch, expected
+):
+    """What the user guide documents: torch.set_num_threads also sets the
+    starting count of threads that have not run torch yet, so a thread whose
+    first torch call falls inside another thread's lowered fit keeps the
+    lowered count; with the choice turned off nothing is lowered."""
+    monkeypatch.setenv("SK_MLP_CHOOSE_THREADS", switch)
+    seen = []
+
+    class StartsAThread(nn.Module):
+        def forward(self, x):
+            if self.training and not seen:
+                worker = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
+                worker.start()
+                worker.join()
+            return x
+
+    def build(n_in, n_out):
+        return nn.Sequential(nn.Linear(n_in, 8), StartsAThread(), nn.Linear(8, n_out))
+
+    X, y = np.random.rand(60, 4), np.random.rand(60)
+    TorchMLPRegressor(module=build, max_iter=2, random_state=0).fit(X, y)
+    assert seen == [expected]
+    assert torch.get_num_threads() == 2

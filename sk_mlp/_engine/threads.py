@@ -19,13 +19,19 @@ torch's setting is per thread; the caller's own thread is the one read,
 lowered and restored, so the caller's limit is respected whether it came from
 ``torch.set_num_threads``, ``OMP_NUM_THREADS``, threadpoolctl or joblib's
 worker limits. ``torch.set_num_threads`` also sets the starting value of
-threads that have not run torch code yet; such a thread started during a
-lowered fit starts lowered, which can only mean fewer threads, never more.
+threads that have not run torch code yet: a thread whose first torch call
+falls inside another thread's lowered fit or prediction keeps the lowered
+count for its lifetime (fewer threads, never more), which restoring the
+caller's thread cannot undo. torch offers no per-thread setting that leaves
+new threads alone, so the user guide documents this, and the environment
+variable ``SK_MLP_CHOOSE_THREADS=0``, read at each call, turns the choice off:
+torch's setting is then left untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 
@@ -42,6 +48,26 @@ from .parallel import dask_task_thread_limit
 _WORK_PER_THREAD = 8_000_000
 
 _scopes = threading.local()
+
+# The switch: an environment variable, so that it also reaches the worker
+# processes of joblib and dask, which inherit the environment.
+SWITCH = "SK_MLP_CHOOSE_THREADS"
+_ON, _OFF = {"", "1", "true", "on", "yes"}, {"0", "false", "off", "no"}
+
+
+def choosing_threads() -> bool:
+    """Whether fits and predictions choose their threads (the default), as
+    ``SK_MLP_CHOOSE_THREADS`` says when the call starts."""
+    value = os.environ.get(SWITCH, "").strip().lower()
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise ValueError(
+        f"The environment variable {SWITCH} must be 1 (fits and predictions choose "
+        f"torch's thread count, the default) or 0 (they leave it alone), got "
+        f"{os.environ[SWITCH]!r}."
+    )
 
 
 def work_per_row(module: nn.Module) -> int | None:
@@ -81,15 +107,17 @@ def threads_for(work_per_step: int | None, available: int) -> int:
 @contextlib.contextmanager
 def thread_scope() -> Iterator[None]:
     """Restore the calling thread's torch thread count on exit, also when the
-    body raises; :func:`limit_threads` inside the scope may lower it."""
+    body raises; :func:`limit_threads` inside the scope may lower it, unless
+    the choice is turned off (:func:`choosing_threads`)."""
     stack = _scopes.__dict__.setdefault("stack", [])
-    caller = torch.get_num_threads()
+    # None: the choice is off, and limit_threads leaves torch's setting alone.
+    caller = torch.get_num_threads() if choosing_threads() else None
     stack.append(caller)
     try:
         yield
     finally:
         stack.pop()
-        if torch.get_num_threads() != caller:
+        if caller is not None and torch.get_num_threads() != caller:
             torch.set_num_threads(caller)
 
 
@@ -97,12 +125,13 @@ def limit_threads(module: nn.Module, rows: int, device: torch.device) -> int:
     """Run the rest of the enclosing :func:`thread_scope` with the threads
     that ``rows`` rows per step through ``module`` justify; return that number.
 
-    Never raises the count above the caller's. Outside a scope, or on another
-    device than the CPU, nothing changes.
+    Never raises the count above the caller's. Outside a scope, in a scope
+    opened with the choice turned off, or on another device than the CPU,
+    nothing changes.
     """
     stack = getattr(_scopes, "stack", None)
     current = torch.get_num_threads()
-    if not stack or not on_cpu(device):
+    if not stack or stack[-1] is None or not on_cpu(device):
         return current
     available = stack[-1]
     task_limit = dask_task_thread_limit()  # a task thread's share of a dask worker
