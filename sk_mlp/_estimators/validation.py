@@ -64,8 +64,8 @@ def _refuse_categorical_features(estimator, space, X) -> None:
     kinds = ["numeric"] * int(X.shape[1])
     if check_categorical_features(None, marked, kinds).any():
         raise ValueError(
-            f"categorical_features marks columns of a {space.library} array, which "
-            "under array API dispatch goes to the network as it is, on its device, "
+            f"categorical_features marks columns of X, an array of {space.library}, "
+            "which under array API dispatch goes to the network as it is, on its device, "
             "where those columns would be read as numbers. "
             "Pass X as a NumPy array or a pandas DataFrame (outside dispatch), with "
             "the same categorical_features or with 'category' columns, or set "
