@@ -407,7 +407,8 @@ def test_categorical_features_under_dispatch_are_refused_not_ignored(categorical
         before = clf.predict_proba(X)
         clf.set_params(categorical_features=categorical_features)
         state = dict(vars(clf))
-        with pytest.raises(ValueError, match="categorical_features marks columns of X, an array of torch"):
+        message = "categorical_features marks columns of X, an array of torch"
+        with pytest.raises(ValueError, match=message):
             clf.fit(X, y)
         with pytest.raises(ValueError, match="NumPy array or a pandas DataFrame"):
             TorchMLPClassifier(max_iter=3, categorical_features=categorical_features).fit(X, y)
