@@ -144,6 +144,11 @@ def _fmt_tally(t: dict) -> str:
     return f"{t['W']:>2}/{t['T']:>2}/{t['L']:>2} {t['share']:>4.0%} {t['median']:+.4f}"
 
 
+def resolution(result: pd.DataFrame) -> float:
+    """The median half-width of the paired intervals: a smaller gap is a tie."""
+    return ((result["hi"] - result["lo"]) / 2).median() if not result.empty else np.nan
+
+
 def comparison_table(data, candidate, others, metric="score", title="") -> list[str]:
     lines = [
         f"== {title or candidate} against each model: {METRICS[metric][2]}; "
@@ -157,8 +162,9 @@ def comparison_table(data, candidate, others, metric="score", title="") -> list[
         for task in ("classification", "regression"):
             part = result[result["task"] == task] if not result.empty else result
             cells.append(_fmt_tally(tally(part)))
-        half = ((result["hi"] - result["lo"]) / 2).median() if not result.empty else np.nan
-        lines.append(f"{other:<28}" + "".join(f"{c:>24}" for c in cells) + f"{half:>9.4f}")
+        lines.append(
+            f"{other:<28}" + "".join(f"{c:>24}" for c in cells) + f"{resolution(result):>9.4f}"
+        )
     return lines
 
 
@@ -277,8 +283,8 @@ def targets(data, candidate) -> list[str]:
             )
     for peer, name in (("hgb", "HistGradientBoosting"), ("lightgbm", "LightGBM")):
         if peer in models:
-            t = share(peer)
             result = paired(data, candidate, peer)
+            t = tally(result)
             low, high = median_interval(result.loc[result["verdict"] != "t?", "gap"])
             check(
                 t["share"] >= 0.70 and t["median"] >= 0.005,
@@ -309,9 +315,9 @@ def targets(data, candidate) -> list[str]:
 
     def cpu_ratio(peer):
         """CPU time over the tables both fitted (mean over seeds, summed)."""
-        timing = times(complete_tables(data, [candidate, peer]))
-        n_tables = complete_tables(data, [candidate, peer])["dataset"].nunique()
-        return timing.loc[candidate, "cpu"] / timing.loc[peer, "cpu"], n_tables
+        both = complete_tables(data, [candidate, peer])
+        timing = times(both)
+        return timing.loc[candidate, "cpu"] / timing.loc[peer, "cpu"], both["dataset"].nunique()
 
     for peer in ("realmlp", "tabm"):
         if peer in models:
@@ -334,9 +340,10 @@ def ablation_table(data, candidate, variants) -> list[str]:
     timing = data.groupby(["model", "dataset"])["cpu_time"].mean().unstack()
     lines = [
         f"== ablations: each variant against {candidate} (its defaults); accuracy / R2 "
-        "and log-loss W/T/L by the paired 95% interval, median gap; CPU time ratio ==",
+        "and log-loss W/T/L by the paired 95% interval, median gap; CPU time ratio; "
+        "+/-: the median half-width of the score intervals ==",
         f"{'variant':<30}{'score: all':>24}{'classification':>24}{'regression':>24}"
-        f"{'log-loss':>24}{'time_x':>8}",
+        f"{'log-loss':>24}{'time_x':>8}{'+/-':>9}",
     ]
     for v in variants:
         result = paired(data, v, candidate)
@@ -347,7 +354,11 @@ def ablation_table(data, candidate, variants) -> list[str]:
         cells.append(_fmt_tally(tally(paired(data, v, candidate, "logloss"))))
         both = timing.loc[[v, candidate]].dropna(axis=1)
         ratio = both.loc[v].sum() / both.loc[candidate].sum() if both.shape[1] else np.nan
-        lines.append(f"{v:<30}" + "".join(f"{c:>24}" for c in cells) + f"{ratio:>8.2f}")
+        lines.append(
+            f"{v:<30}"
+            + "".join(f"{c:>24}" for c in cells)
+            + f"{ratio:>8.2f}{resolution(result):>9.4f}"
+        )
     return lines
 
 
