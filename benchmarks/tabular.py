@@ -244,7 +244,7 @@ def run(tables, names, seeds, n_jobs, csv_path, smallest_first=False) -> list[di
     print(f"{len(tasks)} fits to run ({len(done)} already in {csv_path})", file=sys.stderr)
     new = not Path(csv_path).exists()
     with open(csv_path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=FIELDS, lineterminator="\n")
         if new:
             writer.writeheader()
         jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
